@@ -1,0 +1,369 @@
+"""RMDN and FRMDN: one recurrent mixture density model, with or without a flow on the targets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from frmdn.flows import Flow, IdentityFlow, realnvp
+from frmdn.mixture import LowRankPrecisionGMM
+
+__all__ = ["FRMDN", "RMDN", "ModelConfig", "SequenceDensityModel"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a :class:`SequenceDensityModel`; ``flow_layers = 0`` is an RMDN.
+
+    Arguments:
+        dim: Target dimension d.
+        n_components: Mixture components K.
+        rank: Rank r of each precision's low-rank part (0 = diagonal).
+        hidden_size: LSTM width.
+        num_layers: LSTM depth.
+        cond_dim: Size of optional conditioning inputs x (0 = none).
+        flow_layers: Coupling layers of the flow (0 = identity flow, an RMDN).
+        flow_hidden: Width of each coupling's conditioner.
+        flow_depth: Hidden layers of each coupling's conditioner.
+        scale_bound: Bound on each coupling's log-scale.
+        min_precision: Floor on the precision diagonal, so no direction has infinite variance.
+        max_precision: Soft cap on the precision (diagonal and factor norm), so the likelihood
+            cannot run off to infinity on a collapsing component.
+        dropout: Dropout between LSTM layers and before the mixture head.
+        input_noise: Std of Gaussian noise added to the LSTM's inputs in training.
+    """
+
+    dim: int
+    n_components: int = 5
+    rank: int = 1
+    hidden_size: int = 64
+    num_layers: int = 1
+    cond_dim: int = 0
+    flow_layers: int = 0
+    flow_hidden: int = 64
+    flow_depth: int = 2
+    scale_bound: float = 2.0
+    min_precision: float = 1e-3
+    max_precision: float = 1e4
+    dropout: float = 0.0
+    input_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("rank", "cond_dim", "flow_layers", "flow_depth"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if not 0 < self.min_precision < self.max_precision:
+            raise ValueError("need 0 < min_precision < max_precision")
+        if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
+            raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        return cls(**values)
+
+
+class SequenceDensityModel(nn.Module):
+    r"""A recurrent mixture density network over sequences, with an optional flow on targets.
+
+    An LSTM reads the past targets :math:`y_{<t}` (and inputs :math:`x_{\leq t}`) and emits, per
+    step, a :class:`~frmdn.mixture.LowRankPrecisionGMM` over :math:`z_t = f(u_t)`, where
+    :math:`u_t = (y_t - m) / s` is the standardised target and :math:`f` the flow:
+
+    .. math:: \log p(y_t \mid y_{<t}) = \log \sum_k \alpha_k \mathcal{N}(f(u_t); \mu_k,
+        \Lambda_k^{-1}) + \log\left|\det \frac{\partial f}{\partial u}\right| - \sum \log s
+
+    The first step conditions on a learned start vector and a learned initial LSTM state.
+
+    References:
+        | Flow-based Recurrent Mixture Density Networks (Razavi & Hosseini, 2020)
+        | https://arxiv.org/abs/2008.02144
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.flow: Flow = (
+            realnvp(c.dim, c.flow_layers, c.flow_hidden, c.flow_depth, c.scale_bound)
+            if c.flow_layers > 0
+            else IdentityFlow(c.dim)
+        )
+        self.lstm = nn.LSTM(
+            c.dim + c.cond_dim,
+            c.hidden_size,
+            c.num_layers,
+            batch_first=True,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+        )
+        self.start = nn.Parameter(torch.zeros(c.dim))
+        self.initial_hidden = nn.Parameter(torch.zeros(c.num_layers, c.hidden_size))
+        self.initial_cell = nn.Parameter(torch.zeros(c.num_layers, c.hidden_size))
+        self.dropout = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden_size, c.n_components * (1 + c.dim * (2 + c.rank)))
+        self.register_buffer("data_shift", torch.zeros(c.dim))
+        self.register_buffer("data_scale", torch.ones(c.dim))
+        self._init_head()
+
+    def _init_head(self) -> None:
+        """Start with spread-out means, unit precisions and a small low-rank part."""
+        c = self.config
+        K, d = c.n_components, c.dim
+        nn.init.normal_(self.head.weight, std=0.01)
+        with torch.no_grad():
+            bias = self.head.bias
+            bias.zero_()
+            bias[K : K + K * d] = torch.randn(K * d)  # loc
+            bias[K + K * d : K + 2 * K * d] = math.log(math.expm1(1.0))  # softplus^-1(1)
+
+    # ----------------------------------------------------------------- normalisation
+    def set_normalization(self, shift: Tensor, scale: Tensor) -> None:
+        """Standardise targets as :math:`u = (y - \\text{shift}) / \\text{scale}`, each (d,)."""
+        shift = torch.as_tensor(shift, dtype=torch.float32).expand(self.config.dim)
+        scale = torch.as_tensor(scale, dtype=torch.float32).expand(self.config.dim)
+        if not (torch.isfinite(shift).all() and torch.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("normalisation needs finite shifts and positive finite scales")
+        self.data_shift.copy_(shift)
+        self.data_scale.copy_(scale)
+
+    def normalize(self, y: Tensor) -> Tensor:
+        return (y - self.data_shift) / self.data_scale
+
+    def denormalize(self, u: Tensor) -> Tensor:
+        return u * self.data_scale + self.data_shift
+
+    # ----------------------------------------------------------------- core
+    def _inputs(self, u: Tensor, x: Tensor | None) -> Tensor:
+        """LSTM inputs :math:`[u_{t-1}, x_t]` with the learned start as :math:`u_{-1}`."""
+        start = self.start.expand(u.shape[0], 1, -1)  # (B, 1, d)
+        inputs = torch.cat([start, u[:, :-1]], dim=1)  # (B, T, d)
+        if self.training and self.config.input_noise > 0:
+            inputs = inputs + self.config.input_noise * torch.randn_like(inputs)
+        return self._with_condition(inputs, x)
+
+    def _with_condition(self, inputs: Tensor, x: Tensor | None) -> Tensor:
+        if self.config.cond_dim == 0:
+            if x is not None:
+                raise ValueError("this model takes no conditioning inputs x")
+            return inputs
+        if x is None or x.shape[:-1] != inputs.shape[:-1] or x.shape[-1] != self.config.cond_dim:
+            raise ValueError(
+                f"x must have shape (B, T, {self.config.cond_dim}) matching y's (B, T)"
+            )
+        return torch.cat([inputs, x.to(inputs.dtype)], dim=-1)
+
+    def _initial_state(self, batch: int) -> tuple[Tensor, Tensor]:
+        h = self.initial_hidden.unsqueeze(1).expand(-1, batch, -1).contiguous()
+        c = self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous()
+        return h, c  # (layers, B, H) each
+
+    def _mixture_from_hidden(self, hidden: Tensor) -> LowRankPrecisionGMM:
+        """Mixture parameters from LSTM outputs (B, T, H), computed in float32."""
+        c = self.config
+        K, d, r = c.n_components, c.dim, c.rank
+        out = self.head(self.dropout(hidden)).float()  # (B, T, K(1 + 2d + dr))
+        lead = out.shape[:-1]
+        logits, loc, raw_diag, raw_factor = out.split([K, K * d, K * d, K * d * r], dim=-1)
+        diag = F.softplus(raw_diag.reshape(*lead, K, d)) + c.min_precision
+        diag = diag / (1 + diag / c.max_precision)  # smooth cap at max_precision
+        # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
+        factor = raw_factor.reshape(*lead, K, r, d)
+        norm = factor.square().sum((-2, -1), keepdim=True)  # (B, T, K, 1, 1)
+        factor = factor * torch.rsqrt(1 + norm / c.max_precision)  # |U|_F^2 < max_precision
+        return LowRankPrecisionGMM(
+            logits, loc.reshape(*lead, K, d), diag, factor.mT, validate_args=False
+        )
+
+    def _check_targets(self, y: Tensor) -> None:
+        if y.dim() != 3 or y.shape[-1] != self.config.dim:
+            raise ValueError(f"y must have shape (B, T, {self.config.dim}), got {tuple(y.shape)}")
+
+    def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
+        """Per-step mixtures (batch shape (B, T)) and latents z = f(u), shape (B, T, d).
+
+        Mixture and latents live in the standardised, flowed space; for an RMDN z = u.
+        """
+        self._check_targets(y)
+        u = self.normalize(y)
+        hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
+        z, _ = self.flow(u)
+        return self._mixture_from_hidden(hidden), z
+
+    def log_prob(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """:math:`\\log p(y_t \\mid y_{<t}, x_{\\leq t})` in nats, y (B, T, d) -> (B, T)."""
+        self._check_targets(y)
+        u = self.normalize(y)
+        hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
+        z, ladj = self.flow(u)  # (B, T, d), (B, T)
+        gmm = self._mixture_from_hidden(hidden)
+        return gmm.log_prob(z.float()) + ladj.float() - self.data_scale.log().sum()
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        steps: int,
+        prime: Tensor | None = None,
+        x: Tensor | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """Generate ``steps`` new targets per sequence, shape (n, steps, d).
+
+        Each step draws z from the predicted mixture (weights sharpened and covariances scaled by
+        ``temperature``), maps it back with ``flow.inverse`` and feeds it to the LSTM.
+
+        Arguments:
+            n: Number of sequences.
+            steps: Number of generated steps.
+            prime: Optional observed start (n, T0, d) to continue from.
+            x: Conditioning inputs (n, T0 + steps, cond_dim) when the model has them.
+            temperature: Sampling temperature (1 = the model's own distribution).
+        """
+        if n < 1 or steps < 1:
+            raise ValueError("n and steps must be at least 1")
+        device = self.start.device
+        state = self._initial_state(n)
+        previous = self.start.expand(n, 1, -1)  # (n, 1, d)
+        offset = 0
+        if prime is not None:
+            self._check_targets(prime)
+            if prime.shape[0] != n:
+                raise ValueError(f"prime holds {prime.shape[0]} sequences, expected n = {n}")
+            u = self.normalize(prime.to(device))
+            offset = prime.shape[1]
+            inputs = torch.cat([previous, u[:, :-1]], dim=1)
+            cond = None if x is None else x[:, :offset].to(device)
+            _, state = self.lstm(self._with_condition(inputs, cond), state)
+            previous = u[:, -1:]
+        generated = []
+        for t in range(steps):
+            cond = None if x is None else x[:, offset + t : offset + t + 1].to(device)
+            hidden, state = self.lstm(self._with_condition(previous, cond), state)
+            gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
+            previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, 1, d)
+            generated.append(previous)
+        return self.denormalize(torch.cat(generated, dim=1))
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts: recurrent part, mixture head, flow and total."""
+
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        recurrent = count(self.lstm) + self.start.numel() + 2 * self.initial_hidden.numel()
+        counts = {"recurrent": recurrent, "head": count(self.head), "flow": count(self.flow)}
+        counts["total"] = count(self)
+        return counts
+
+
+class RMDN(SequenceDensityModel):
+    """Recurrent Mixture Density Network: a :class:`SequenceDensityModel` with no flow.
+
+    Example:
+        >>> model = RMDN(2, n_components=3, rank=1, hidden_size=16)
+        >>> model.log_prob(torch.randn(4, 10, 2)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_components: int = 5,
+        rank: int = 1,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        cond_dim: int = 0,
+        *,
+        min_precision: float = 1e-3,
+        max_precision: float = 1e4,
+        dropout: float = 0.0,
+        input_noise: float = 0.0,
+    ) -> None:
+        super().__init__(
+            ModelConfig(
+                dim,
+                n_components,
+                rank,
+                hidden_size,
+                num_layers,
+                cond_dim,
+                flow_layers=0,
+                min_precision=min_precision,
+                max_precision=max_precision,
+                dropout=dropout,
+                input_noise=input_noise,
+            )
+        )
+
+
+class FRMDN(SequenceDensityModel):
+    """Flow-based RMDN: targets pass through a RealNVP flow before the mixture.
+
+    Example:
+        >>> model = FRMDN(2, n_components=3, rank=1, hidden_size=16, flow_layers=4)
+        >>> model.sample(5, steps=7).shape
+        torch.Size([5, 7, 2])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_components: int = 5,
+        rank: int = 1,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        cond_dim: int = 0,
+        *,
+        flow_layers: int = 4,
+        flow_hidden: int = 64,
+        flow_depth: int = 2,
+        scale_bound: float = 2.0,
+        min_precision: float = 1e-3,
+        max_precision: float = 1e4,
+        dropout: float = 0.0,
+        input_noise: float = 0.0,
+    ) -> None:
+        if flow_layers < 1:
+            raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
+        super().__init__(
+            ModelConfig(
+                dim,
+                n_components,
+                rank,
+                hidden_size,
+                num_layers,
+                cond_dim,
+                flow_layers,
+                flow_hidden,
+                flow_depth,
+                scale_bound,
+                min_precision,
+                max_precision,
+                dropout,
+                input_noise,
+            )
+        )
+
+
+def build_model(config: ModelConfig) -> SequenceDensityModel:
+    """The RMDN or FRMDN that ``config`` describes (used when loading checkpoints)."""
+    values = config.to_dict()
+    if config.flow_layers == 0:
+        for name in ("flow_layers", "flow_hidden", "flow_depth", "scale_bound"):
+            values.pop(name)
+        return RMDN(**values)
+    return FRMDN(**values)

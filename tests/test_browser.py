@@ -1,0 +1,175 @@
+"""The real app in a real browser: ``streamlit run app.py`` opened in headless Chromium.
+
+Every page reachable from the sidebar navigation is opened; the test fails on any Streamlit
+exception or error box, or a JavaScript error, and saves a full-page screenshot of each page to
+``artifacts/screenshots/<page>.png`` for a human to look at.
+
+Chromium comes from the OS (Debian package ``chromium``); ``playwright install`` is never used.
+Without ``/usr/bin/chromium`` the test is skipped, unless the ``CI`` environment variable is set,
+in which case it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 1000}
+SERVER_START_TIMEOUT_S = 60
+PAGE_TIMEOUT_MS = 120_000  # a page's first run imports torch and may train a tiny model
+SETTLE_MS = 1_500  # let charts, KaTeX and fonts finish drawing after the script stops
+
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ERROR_SELECTORS = ('[data-testid="stException"]', '[data-testid="stAlertContentError"]')
+NAV_LINKS = '[data-testid="stSidebarNavLink"]'
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    """The system Chromium, or a skip (a failure under CI) when it is missing."""
+    if not CHROMIUM.exists():
+        reason = (
+            f"{CHROMIUM} not found: install Debian's chromium "
+            "(apt-get install -y --no-install-recommends chromium) to run the browser tests"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on a free port; yield its base URL; always stop it."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"streamlit not healthy after {SERVER_START_TIMEOUT_S} s:\n"
+                    f"{log_path.read_text()}"
+                )
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def page_slug(url: str) -> str:
+    """``http://host:port/`` -> ``home``; ``http://host:port/toy`` -> ``toy``."""
+    path = urlsplit(url).path.strip("/")
+    return path.replace("/", "_") or "home"
+
+
+def test_every_page_renders_without_errors(chromium: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+
+            page.goto(f"{server}/")
+            page.wait_for_selector(APP_IDLE)
+            hrefs = page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
+            urls = list(dict.fromkeys([f"{server}/", *hrefs]))  # home first, no duplicates
+
+            for url in urls:
+                slug = page_slug(url)
+                js_errors.clear()
+                page.goto(url)
+                page.wait_for_selector(APP_IDLE)
+                page.wait_for_timeout(SETTLE_MS)
+                page.wait_for_selector(APP_IDLE)  # a settle-time rerun must also have finished
+                for selector in ERROR_SELECTORS:
+                    for text in page.locator(selector).all_inner_texts():
+                        problems.append(f"{slug}: {selector}: {text.strip()[:500]}")
+                problems += [f"{slug}: JavaScript error: {e}" for e in js_errors]
+                screenshot_full_page(page, SCREENSHOTS / f"{slug}.png")
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+
+
+def screenshot_full_page(page: Page, path: Path) -> None:
+    """Save the whole page, not only the viewport.
+
+    Streamlit scrolls inside its main container rather than the document, so Playwright's
+    ``full_page`` alone would cut the page at the viewport: grow the viewport to the content's
+    height first, then restore it.
+    """
+    height = page.evaluate(
+        """() => Math.max(
+            document.documentElement.scrollHeight,
+            ...Array.from(document.querySelectorAll('[data-testid="stMain"], section.main'))
+                .map(e => e.scrollHeight))"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
