@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +47,7 @@ class ModelConfig:
     cond_dim: int = 0
     flow_layers: int = 0
     flow_hidden: int = 64
-    flow_depth: int = 2
+    flow_depth: int = 1
     scale_bound: float = 2.0
     min_precision: float = 1e-3
     max_precision: float = 1e4
@@ -208,7 +210,8 @@ class SequenceDensityModel(nn.Module):
         self._check_targets(y)
         u = self.normalize(y)
         hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
-        z, ladj = self.flow(u)  # (B, T, d), (B, T)
+        with torch.autocast(u.device.type, enabled=False):  # the flow stays float32 under bf16
+            z, ladj = self.flow(u)  # (B, T, d), (B, T)
         gmm = self._mixture_from_hidden(hidden)
         return gmm.log_prob(z.float()) + ladj.float() - self.data_scale.log().sum()
 
@@ -257,6 +260,14 @@ class SequenceDensityModel(nn.Module):
             previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, 1, d)
             generated.append(previous)
         return self.denormalize(torch.cat(generated, dim=1))
+
+    def save(
+        self, path: str | os.PathLike, *, metrics: dict | None = None, data: dict | None = None
+    ) -> Path:
+        """Save to a checkpoint directory (see :func:`frmdn.checkpoint.save`)."""
+        from frmdn.checkpoint import save
+
+        return save(self, path, metrics=metrics, data=data)
 
     def num_parameters(self) -> dict[str, int]:
         """Parameter counts: recurrent part, mixture head, flow and total."""
@@ -330,7 +341,7 @@ class FRMDN(SequenceDensityModel):
         *,
         flow_layers: int = 4,
         flow_hidden: int = 64,
-        flow_depth: int = 2,
+        flow_depth: int = 1,
         scale_bound: float = 2.0,
         min_precision: float = 1e-3,
         max_precision: float = 1e4,

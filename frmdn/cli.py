@@ -1,0 +1,196 @@
+"""Command line: ``python -m frmdn train|eval|sample``.
+
+Errors in arguments, data or checkpoints print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frmdn.checkpoint import CheckpointError, load, read_metadata
+from frmdn.data import SCHEMES, load_data
+from frmdn.model import FRMDN, RMDN, SequenceDensityModel
+from frmdn.train import TrainConfig, evaluate_nll, fit
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A bad command line, reported in one line without a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    data_help = "data spec: " + "; ".join(SCHEMES.values())
+    parser = _Parser(prog="python -m frmdn", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train an RMDN or FRMDN and save a checkpoint")
+    train.add_argument("--data", required=True, help=data_help)
+    train.add_argument("--model", choices=("rmdn", "frmdn"), default="frmdn")
+    train.add_argument("--out", required=True, type=Path, help="checkpoint directory")
+    train.add_argument("--components", type=_positive, default=3, help="mixture components K")
+    train.add_argument("--rank", type=int, default=1, help="low-rank precision part (0 = diag)")
+    train.add_argument("--hidden", type=_positive, default=64, help="LSTM width")
+    train.add_argument("--layers", type=_positive, default=1, help="LSTM depth")
+    train.add_argument("--flow-layers", type=_positive, default=4, help="FRMDN couplings")
+    train.add_argument("--flow-hidden", type=_positive, default=64)
+    train.add_argument("--flow-depth", type=_positive, default=1)
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--input-noise", type=float, default=0.0)
+    train.add_argument("--steps", type=_positive, default=2000)
+    train.add_argument("--batch-size", type=_positive, default=64)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--eval-every", type=_positive, default=100)
+    train.add_argument("--patience", type=int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser("eval", help="print held-out NLL as one JSON line")
+    evaluate.add_argument("--checkpoint", required=True, type=Path)
+    evaluate.add_argument("--data", default=None, help="default: the checkpoint's own data")
+    evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
+
+    sample = commands.add_parser("sample", help="generate sequences and write them to a file")
+    sample.add_argument("--checkpoint", required=True, type=Path)
+    sample.add_argument("--out", required=True, type=Path, help=".npy or .csv file")
+    sample.add_argument("-n", "--num", type=_positive, default=8, help="number of sequences")
+    sample.add_argument("--steps", type=_positive, default=32)
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _build(args: argparse.Namespace, dim: int) -> SequenceDensityModel:
+    common = dict(
+        n_components=args.components,
+        rank=args.rank,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        dropout=args.dropout,
+        input_noise=args.input_noise,
+    )
+    if args.model == "rmdn":
+        return RMDN(dim, **common)
+    return FRMDN(
+        dim,
+        **common,
+        flow_layers=args.flow_layers,
+        flow_hidden=args.flow_hidden,
+        flow_depth=args.flow_depth,
+    )
+
+
+def _train(args: argparse.Namespace) -> None:
+    split = load_data(args.data, seed=args.seed)
+    torch.manual_seed(args.seed)
+    model = _build(args, split.dim)
+    flat = split.train.reshape(-1, split.dim)
+    model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+    config = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+    )
+    result = fit(model, split.train, split.valid, config, progress_bar=not args.quiet)
+    if not result.history:
+        raise RuntimeError(f"training failed: {result.stop_reason}")
+    test_nll = evaluate_nll(model, split.test)
+    metrics = result.to_dict() | {"test_nll": test_nll, "num_parameters": model.num_parameters()}
+    data = {
+        "spec": args.data,
+        "seed": args.seed,
+        "info": split.info,
+        "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
+    }
+    model.save(args.out, metrics=metrics, data=data)
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(args.out),
+                "stop_reason": result.stop_reason,
+                "best_valid_nll": result.best_valid_nll,
+                "test_nll": test_nll,
+                "steps": result.steps,
+                "seconds": round(result.elapsed, 2),
+            }
+        )
+    )
+
+
+def _eval(args: argparse.Namespace) -> None:
+    model = load(args.checkpoint)
+    data = read_metadata(args.checkpoint)["data"]
+    spec = args.data or data.get("spec")
+    if not spec:
+        raise UsageError("the checkpoint records no data spec: pass --data")
+    split = load_data(spec, seed=data.get("seed", 0))
+    if split.dim != model.config.dim:
+        raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
+    nll = evaluate_nll(model, getattr(split, args.split))
+    print(
+        json.dumps(
+            {
+                "data": spec,
+                "split": args.split,
+                "nll": nll,
+                "nll_per_dim": nll / model.config.dim,
+                "model": type(model).__name__,
+            }
+        )
+    )
+
+
+def _sample(args: argparse.Namespace) -> None:
+    model = load(args.checkpoint)
+    torch.manual_seed(args.seed)
+    samples = model.sample(args.num, args.steps, temperature=args.temperature).numpy()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".npy":
+        np.save(args.out, samples)
+    elif args.out.suffix == ".csv":
+        rows = [[i, t, *samples[i, t]] for i in range(args.num) for t in range(args.steps)]
+        header = "sequence,step," + ",".join(f"y{j}" for j in range(samples.shape[-1]))
+        np.savetxt(args.out, rows, delimiter=",", header=header, comments="", fmt="%.6g")
+    else:
+        raise UsageError(f"--out must end in .npy or .csv, got {args.out.name!r}")
+    print(json.dumps({"out": str(args.out), "shape": list(samples.shape)}))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        {"train": _train, "eval": _eval, "sample": _sample}[args.command](args)
+    except (UsageError, CheckpointError, ValueError, OSError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
