@@ -1,4 +1,4 @@
-"""Command line: ``python -m frmdn train|eval|sample``.
+"""Command line: ``python -m frmdn train|compare|eval|sample``.
 
 Errors in arguments, data or checkpoints print one line on stderr and exit with status 2.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 
 from frmdn.checkpoint import CheckpointError, load, read_metadata
 from frmdn.data import SCHEMES, load_data
+from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
-from frmdn.train import TrainConfig, evaluate_nll, fit
+from frmdn.train import TrainConfig, evaluate_nll
 
 __all__ = ["main"]
 
@@ -38,6 +40,25 @@ def _positive(value: str) -> int:
     return number
 
 
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Model size and optimisation options shared by ``train`` and ``compare``."""
+    parser.add_argument("--components", type=_positive, default=3, help="mixture components K")
+    parser.add_argument("--rank", type=int, default=1, help="low-rank precision part (0 = diag)")
+    parser.add_argument("--hidden", type=_positive, default=64, help="LSTM width")
+    parser.add_argument("--flow-layers", type=_positive, default=4, help="FRMDN couplings")
+    parser.add_argument("--flow-hidden", type=_positive, default=64)
+    parser.add_argument("--flow-depth", type=_positive, default=1)
+    parser.add_argument("--steps", type=_positive, default=2000)
+    parser.add_argument("--batch-size", type=_positive, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--eval-every", type=_positive, default=100)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     data_help = "data spec: " + "; ".join(SCHEMES.values())
     parser = _Parser(prog="python -m frmdn", description=__doc__.splitlines()[0])
@@ -47,24 +68,17 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, help=data_help)
     train.add_argument("--model", choices=("rmdn", "frmdn"), default="frmdn")
     train.add_argument("--out", required=True, type=Path, help="checkpoint directory")
-    train.add_argument("--components", type=_positive, default=3, help="mixture components K")
-    train.add_argument("--rank", type=int, default=1, help="low-rank precision part (0 = diag)")
-    train.add_argument("--hidden", type=_positive, default=64, help="LSTM width")
-    train.add_argument("--layers", type=_positive, default=1, help="LSTM depth")
-    train.add_argument("--flow-layers", type=_positive, default=4, help="FRMDN couplings")
-    train.add_argument("--flow-hidden", type=_positive, default=64)
-    train.add_argument("--flow-depth", type=_positive, default=1)
     train.add_argument("--dropout", type=float, default=0.0)
     train.add_argument("--input-noise", type=float, default=0.0)
-    train.add_argument("--steps", type=_positive, default=2000)
-    train.add_argument("--batch-size", type=_positive, default=64)
-    train.add_argument("--lr", type=float, default=3e-3)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--eval-every", type=_positive, default=100)
-    train.add_argument("--patience", type=int, default=10)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--layers", type=_positive, default=1, help="LSTM depth")
+    _add_training_options(train)
+
+    comparison = commands.add_parser(
+        "compare", help="train RMDN and FRMDN on each data set; print a markdown table"
+    )
+    comparison.add_argument("--data", required=True, nargs="+", help=data_help)
+    comparison.add_argument("--out-dir", type=Path, default=None, help="save checkpoints here")
+    _add_training_options(comparison)
 
     evaluate = commands.add_parser("eval", help="print held-out NLL as one JSON line")
     evaluate.add_argument("--checkpoint", required=True, type=Path)
@@ -101,13 +115,8 @@ def _build(args: argparse.Namespace, dim: int) -> SequenceDensityModel:
     )
 
 
-def _train(args: argparse.Namespace) -> None:
-    split = load_data(args.data, seed=args.seed)
-    torch.manual_seed(args.seed)
-    model = _build(args, split.dim)
-    flat = split.train.reshape(-1, split.dim)
-    model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
-    config = TrainConfig(
+def _config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -117,30 +126,42 @@ def _train(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
     )
-    result = fit(model, split.train, split.valid, config, progress_bar=not args.quiet)
-    if not result.history:
-        raise RuntimeError(f"training failed: {result.stop_reason}")
-    test_nll = evaluate_nll(model, split.test)
-    metrics = result.to_dict() | {"test_nll": test_nll, "num_parameters": model.num_parameters()}
-    data = {
-        "spec": args.data,
-        "seed": args.seed,
-        "info": split.info,
-        "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
-    }
-    model.save(args.out, metrics=metrics, data=data)
-    print(
-        json.dumps(
-            {
-                "checkpoint": str(args.out),
-                "stop_reason": result.stop_reason,
-                "best_valid_nll": result.best_valid_nll,
-                "test_nll": test_nll,
-                "steps": result.steps,
-                "seconds": round(result.elapsed, 2),
-            }
-        )
+
+
+def _train(args: argparse.Namespace) -> None:
+    split = load_data(args.data, seed=args.seed)
+    torch.manual_seed(args.seed)
+    model = _build(args, split.dim)
+    config = _config(args)
+    if not args.quiet:
+        print(f"training {type(model).__name__} on {args.data} ...", file=sys.stderr)
+    row = train_on_split(model, split, config, args.data, args.out, not args.quiet)
+    print(json.dumps({"checkpoint": str(args.out)} | asdict(row)))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    def show(row: ComparisonRow) -> None:
+        if not args.quiet:
+            print(
+                f"{row.data} {row.model}: test NLL {row.test_nll:.3f} "
+                f"({row.seconds:.0f} s, {row.stop_reason})",
+                file=sys.stderr,
+            )
+
+    rows = compare(
+        args.data,
+        _config(args),
+        out_dir=args.out_dir,
+        on_row=show,
+        progress_bar=not args.quiet,
+        n_components=args.components,
+        rank=args.rank,
+        hidden_size=args.hidden,
+        flow_layers=args.flow_layers,
+        flow_hidden=args.flow_hidden,
+        flow_depth=args.flow_depth,
     )
+    print(markdown_table(rows))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -186,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
         args = _build_parser().parse_args(argv)
-        {"train": _train, "eval": _eval, "sample": _sample}[args.command](args)
+        commands = {"train": _train, "compare": _compare, "eval": _eval, "sample": _sample}
+        commands[args.command](args)
     except (UsageError, CheckpointError, ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -110,12 +110,11 @@ class LowRankPrecisionGMM(Distribution):
             log_det = self.diag.log().sum(-1)  # (*, K)
             half_log_density = 0.5 * (log_det - (self.diag * delta.square()).sum(-1))
         else:
-            shape = delta.shape[:-1]  # (*, K)
-            half_log_density = _LowRankGaussian.apply(
-                delta.reshape(-1, d),
-                self.diag.reshape(-1, d),
-                self.factor.reshape(-1, d, self.rank),
-            ).reshape(shape)
+            shape = delta.shape[:-1]  # (*, K), z may carry extra leading dims
+            diag = self.diag.expand(*shape, d).reshape(-1, d)
+            factor = self.factor.expand(*shape, d, self.rank).reshape(-1, d, self.rank)
+            half_log_density = _LowRankGaussian.apply(delta.reshape(-1, d), diag, factor)
+            half_log_density = half_log_density.reshape(shape)
         return half_log_density - 0.5 * d * math.log(2 * math.pi)
 
     def log_prob(self, z: Tensor) -> Tensor:

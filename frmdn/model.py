@@ -210,10 +210,42 @@ class SequenceDensityModel(nn.Module):
         self._check_targets(y)
         u = self.normalize(y)
         hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
+        return self._density(self._mixture_from_hidden(hidden), u)
+
+    def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
+        """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
         with torch.autocast(u.device.type, enabled=False):  # the flow stays float32 under bf16
-            z, ladj = self.flow(u)  # (B, T, d), (B, T)
-        gmm = self._mixture_from_hidden(hidden)
+            z, ladj = self.flow(u)  # (*, d), (*)
         return gmm.log_prob(z.float()) + ladj.float() - self.data_scale.log().sum()
+
+    @torch.no_grad()
+    def next_step_log_prob(
+        self, history: Tensor, points: Tensor, x: Tensor | None = None
+    ) -> Tensor:
+        """Log-density of candidate next targets after one observed history, for density maps.
+
+        Arguments:
+            history: Observed targets (T0, d), T0 >= 0 (empty: the first step's density).
+            points: Candidate values of the next target, shape (M, d).
+            x: Conditioning inputs (T0 + 1, cond_dim) when the model has them.
+
+        Returns:
+            :math:`\\log p(y_{T_0} = \\text{point} \\mid y_{<T_0})`, shape (M,).
+        """
+        d = self.config.dim
+        if (
+            history.dim() != 2
+            or history.shape[-1] != d
+            or points.dim() != 2
+            or points.shape[-1] != d
+        ):
+            raise ValueError(f"history must be (T0, {d}) and points (M, {d})")
+        padded = torch.cat([history, history.new_zeros(1, d)]).unsqueeze(0)  # (1, T0 + 1, d)
+        u = self.normalize(padded)
+        cond = None if x is None else x.unsqueeze(0)
+        hidden, _ = self.lstm(self._inputs(u, cond), self._initial_state(1))
+        gmm = self._mixture_from_hidden(hidden[0, -1])  # batch shape ()
+        return self._density(gmm, self.normalize(points))
 
     @torch.no_grad()
     def sample(

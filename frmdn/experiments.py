@@ -1,0 +1,134 @@
+"""RMDN vs FRMDN comparisons at equal K, rank and budget, as tidy rows and a markdown table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from frmdn.data import SequenceSplit, load_data
+from frmdn.model import FRMDN, RMDN, SequenceDensityModel
+from frmdn.train import TrainConfig, evaluate_nll, fit
+
+__all__ = ["ComparisonRow", "build_pair", "compare", "markdown_table", "train_on_split"]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One trained model's scores: NLLs are nats per time step on held-out data."""
+
+    data: str
+    model: str
+    valid_nll: float
+    test_nll: float
+    parameters: int
+    steps: int
+    seconds: float
+    stop_reason: str
+
+
+def build_pair(
+    dim: int,
+    *,
+    n_components: int = 3,
+    rank: int = 1,
+    hidden_size: int = 64,
+    flow_layers: int = 4,
+    flow_hidden: int = 64,
+    flow_depth: int = 1,
+    seed: int = 0,
+) -> dict[str, SequenceDensityModel]:
+    """An RMDN and an FRMDN with the same LSTM and mixture, the same seed for both."""
+    common = dict(n_components=n_components, rank=rank, hidden_size=hidden_size)
+    torch.manual_seed(seed)
+    rmdn = RMDN(dim, **common)
+    torch.manual_seed(seed)
+    frmdn = FRMDN(
+        dim, **common, flow_layers=flow_layers, flow_hidden=flow_hidden, flow_depth=flow_depth
+    )
+    return {"RMDN": rmdn, "FRMDN": frmdn}
+
+
+def train_on_split(
+    model: SequenceDensityModel,
+    split: SequenceSplit,
+    config: TrainConfig,
+    spec: str,
+    out: Path | None = None,
+    progress_bar: bool = False,
+) -> ComparisonRow:
+    """Standardise on the training split, fit, score on valid and test, optionally save."""
+    flat = split.train.reshape(-1, split.dim)
+    model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+    start = time.perf_counter()
+    result = fit(model, split.train, split.valid, config, progress_bar=progress_bar)
+    seconds = time.perf_counter() - start
+    if not result.history:
+        raise RuntimeError(f"training {type(model).__name__} failed: {result.stop_reason}")
+    test_nll = evaluate_nll(model, split.test)
+    row = ComparisonRow(
+        spec,
+        type(model).__name__,
+        result.best_valid_nll,
+        test_nll,
+        model.num_parameters()["total"],
+        result.steps,
+        seconds,
+        result.stop_reason,
+    )
+    if out is not None:
+        metrics = result.to_dict() | {
+            "test_nll": test_nll,
+            "seconds": seconds,
+            "num_parameters": model.num_parameters(),
+        }
+        data = {
+            "spec": spec,
+            "seed": config.seed,
+            "info": split.info,
+            "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
+        }
+        model.save(out, metrics=metrics, data=data)
+    return row
+
+
+def compare(
+    specs: Sequence[str],
+    config: TrainConfig,
+    *,
+    out_dir: Path | None = None,
+    on_row: Callable[[ComparisonRow], None] | None = None,
+    progress_bar: bool = False,
+    **model_options: object,
+) -> list[ComparisonRow]:
+    """Train an RMDN and an FRMDN on each data spec (checkpoints to ``out_dir/<data>-<model>``)."""
+    rows = []
+    for spec in specs:
+        split = load_data(spec, seed=config.seed)
+        for name, model in build_pair(split.dim, seed=config.seed, **model_options).items():
+            slug = f"{spec.replace(':', '-')}-{name.lower()}"
+            out = None if out_dir is None else out_dir / slug
+            rows.append(train_on_split(model, split, config, spec, out, progress_bar))
+            if on_row is not None:
+                on_row(rows[-1])
+    return rows
+
+
+def markdown_table(rows: Sequence[ComparisonRow]) -> str:
+    """Rows as a markdown table, with FRMDN's gain over RMDN per data set."""
+    lines = [
+        "| data | model | valid NLL | test NLL | gain vs RMDN | parameters | steps | time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    baseline = {r.data: r.test_nll for r in rows if r.model == "RMDN"}
+    for r in rows:
+        gain = baseline.get(r.data, float("nan")) - r.test_nll
+        gain_text = "" if r.model == "RMDN" else f"{gain:+.3f}"
+        lines.append(
+            f"| {r.data} | {r.model} | {r.valid_nll:.3f} | {r.test_nll:.3f} | "
+            f"{gain_text} | {r.parameters:,} | {r.steps} | {r.seconds:.1f} |"
+        )
+    return "\n".join(lines)
