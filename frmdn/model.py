@@ -180,8 +180,9 @@ class SequenceDensityModel(nn.Module):
         out = self.head(self.dropout(hidden)).float()  # (B, T, K(1 + 2d + dr))
         lead = out.shape[:-1]
         logits, loc, raw_diag, raw_factor = out.split([K, K * d, K * d, K * d * r], dim=-1)
-        diag = F.softplus(raw_diag.reshape(*lead, K, d)) + c.min_precision
-        diag = diag / (1 + diag / c.max_precision)  # smooth cap at max_precision
+        excess = F.softplus(raw_diag.reshape(*lead, K, d))
+        room = c.max_precision - c.min_precision
+        diag = c.min_precision + excess / (1 + excess / room)  # smoothly in (min, max)
         # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
         factor = raw_factor.reshape(*lead, K, r, d)
         norm = factor.square().sum((-2, -1), keepdim=True)  # (B, T, K, 1, 1)
