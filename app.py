@@ -11,6 +11,26 @@ import streamlit as st
 from frmdn.device import default_device, describe_device
 
 DEFAULT_SEED = 0
+DIAGRAM = """
+digraph frmdn {
+  rankdir=LR; bgcolor="transparent";
+  node [shape=box, style="rounded,filled", fillcolor="#f3f6fb", color="#94a3b8",
+        fontname="Helvetica", fontsize=11];
+  edge [color="#64748b", fontname="Helvetica", fontsize=10];
+  past [label=<past targets<br/>y<sub>&lt;t</sub>>];
+  lstm [label="LSTM"];
+  head [label=<mixture parameters<br/>
+    &alpha;<sub>k</sub>, &mu;<sub>k</sub>, D<sub>k</sub>, U<sub>k</sub>>];
+  target [label=<next target<br/>y<sub>t</sub>>];
+  flow [label=<flow f<br/>(identity in an RMDN)>, fillcolor="#ffedd5", color="#ea580c"];
+  z [label=<latent<br/>z<sub>t</sub> = f(y<sub>t</sub>)>];
+  lik [label=<log p(y<sub>t</sub> | y<sub>&lt;t</sub>)<br/>
+    mixture on z + log|det &part;f/&part;y|>,
+       fillcolor="#dbeafe", color="#2563eb"];
+  past -> lstm -> head -> lik;
+  target -> flow -> z -> lik;
+}
+"""
 
 
 def home() -> None:
@@ -56,6 +76,9 @@ def home() -> None:
         r" + \left\lVert U_k^{\top}(z-\mu_k)\right\rVert^2"
     )
 
+    st.subheader("How the pieces fit")
+    st.graphviz_chart(DIAGRAM, width="stretch")
+
     st.subheader("What each model does")
     left, right = st.columns(2, gap="large")
     with left, st.container(border=True):
@@ -79,6 +102,14 @@ def home() -> None:
             "- Sampling inverts the flow: draw $z$ from the mixture, return $f^{-1}(z)$."
         )
 
+    st.subheader("Pages")
+    st.page_link(
+        "pages/toy.py",
+        label="Toy 2D sequences: watch the flow bend curved next-step distributions into "
+        "clusters a mixture can fit; train both models live or load pretrained ones.",
+        icon=":material/scatter_plot:",
+    )
+
     st.caption(
         "References: S. Razavi and R. Hosseini, *Flow-based Recurrent Mixture Density Networks*, "
         "arXiv:2008.02144. L. Dinh, J. Sohl-Dickstein and S. Bengio, *Density estimation using "
@@ -90,7 +121,11 @@ def sidebar() -> None:
     """Settings shared by every page: the compute device and the global random seed."""
     device = default_device()
     st.session_state["device"] = str(device)
-    st.session_state.setdefault("seed", DEFAULT_SEED)
+    if "seed" not in st.session_state:  # a shared link (?seed=...) sets the first value
+        try:
+            st.session_state["seed"] = min(max(int(st.query_params.get("seed", "")), 0), 2**31 - 1)
+        except ValueError:
+            st.session_state["seed"] = DEFAULT_SEED
     with st.sidebar:
         st.markdown(f"**Device:** {describe_device(device)}")
         st.number_input(
@@ -105,9 +140,9 @@ def sidebar() -> None:
 
 st.set_page_config(page_title="FRMDN Lab", page_icon=":material/insights:", layout="wide")
 
-# Add pages here, e.g. st.Page("pages/toy.py", title="Toy data", icon=":material/scatter_plot:").
 PAGES = [
     st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/toy.py", title="Toy 2D sequences", icon=":material/scatter_plot:"),
 ]
 
 page = st.navigation(PAGES)

@@ -30,6 +30,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_CONFIG_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 2_000_000_000
+MAX_PARAMETERS = 250_000_000
 LIMITS = {  # refuse configs that would allocate absurd models before building them
     "dim": 65_536,
     "n_components": 1024,
@@ -86,10 +87,6 @@ def save(
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"refusing to save non-finite weights ({', '.join(bad[:3])})")
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / WEIGHTS_FILE
-    _atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
     from frmdn import __version__
 
     meta = {
@@ -102,13 +99,32 @@ def save(
             "shift": model.data_shift.tolist(),
             "scale": model.data_scale.tolist(),
         },
-        "metrics": metrics or {},
-        "data": data or {},
-        "weights_sha256": _sha256(weights),
+        "metrics": _json_safe(metrics or {}),
+        "data": _json_safe(data or {}),
     }
+    try:  # fail before touching an existing checkpoint
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"metrics and data must be JSON-serialisable: {error}") from None
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / WEIGHTS_FILE
+    _atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
+    meta["weights_sha256"] = _sha256(weights)
     text = json.dumps(meta, indent=2, allow_nan=False)
     _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
     return directory
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with non-finite floats (an unfinished run's inf/NaN NLLs) turned into None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -153,7 +169,13 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> Sequenc
     """
     meta = read_metadata(path)
     try:
-        model = build_model(ModelConfig.from_dict(meta["config"]))
+        config = ModelConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"invalid model settings: {error}") from None
+    if config.parameter_bound() > MAX_PARAMETERS:
+        raise CheckpointError(f"model settings describe over {MAX_PARAMETERS:,} parameters")
+    try:
+        model = build_model(config)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"invalid model settings: {error}") from None
     if type(model).__name__ != meta["model_class"]:
@@ -177,10 +199,11 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> Sequenc
             f"unexpected {sorted(extra)[:3]})"
         )
     for name, tensor in state.items():
-        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
             raise CheckpointError(
-                f"weight {name} has shape {tuple(tensor.shape)}, "
-                f"expected {tuple(expected[name].shape)}"
+                f"weight {name} is {tensor.dtype} {tuple(tensor.shape)}, "
+                f"expected {want.dtype} {tuple(want.shape)}"
             )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"weight {name} contains NaN or infinite values")

@@ -166,11 +166,15 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
-    data = read_metadata(args.checkpoint)["data"]
+    data = read_metadata(args.checkpoint).get("data")
+    data = data if isinstance(data, dict) else {}
     spec = args.data or data.get("spec")
-    if not spec:
-        raise UsageError("the checkpoint records no data spec: pass --data")
-    split = load_data(spec, seed=data.get("seed", 0))
+    if not isinstance(spec, str) or not spec:
+        raise UsageError("the checkpoint records no usable data spec: pass --data")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"the checkpoint records an invalid data seed {seed!r}")
+    split = load_data(spec, seed=seed)
     if split.dim != model.config.dim:
         raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
     nll = evaluate_nll(model, getattr(split, args.split))

@@ -67,6 +67,25 @@ class ModelConfig:
         if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
 
+    def parameter_bound(self) -> int:
+        """An upper bound on the parameter count, computed without building anything.
+
+        Checkpoint loading uses it to refuse absurd settings before allocating memory.
+        """
+        d, H, K, r, layers = (
+            self.dim,
+            self.hidden_size,
+            self.n_components,
+            self.rank,
+            self.num_layers,
+        )
+        lstm = 4 * H * (d + self.cond_dim + 2 * H + 2) * layers + 2 * layers * H + d
+        head = (H + 1) * K * (1 + d * (2 + r))
+        width, depth = self.flow_hidden, self.flow_depth
+        conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
+        flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
+        return lstm + head + flow
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -94,14 +94,26 @@ def _split(data: SequenceData) -> tuple[Tensor, Tensor | None]:
     return data, None
 
 
-def _check(y: Tensor, model: SequenceDensityModel, name: str) -> None:
+def _check(data: SequenceData, model: SequenceDensityModel, name: str) -> None:
+    y, x = _split(data)
     if y.dim() != 3 or y.shape[-1] != model.config.dim or y.shape[0] == 0:
         raise ValueError(
             f"{name} data must have shape (N, T, {model.config.dim}) with N > 0, "
             f"got {tuple(y.shape)}"
         )
-    if not torch.isfinite(y).all():
-        raise ValueError(f"{name} data contains NaN or infinite values")
+    for part, values in (("targets", y), ("inputs x", x)):
+        if values is not None and not torch.isfinite(values).all():
+            raise ValueError(f"{name} {part} contain NaN or infinite values")
+
+
+def _resolve_device(name: str | None) -> torch.device:
+    """The requested device, or the best available; refuses CUDA where there is none."""
+    if name is None:
+        return default_device()
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA device is available here")
+    return device
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -146,12 +158,12 @@ class Trainer:
         config: TrainConfig | None = None,
     ) -> None:
         self.config = config or TrainConfig()
-        self.device = torch.device(self.config.device) if self.config.device else default_device()
+        self.device = _resolve_device(self.config.device)
         self.model = model.to(self.device)
         self.train_y, self.train_x = _split(train)
         self.valid = valid
-        _check(self.train_y, model, "training")
-        _check(_split(valid)[0], model, "validation")
+        _check(train, model, "training")
+        _check(valid, model, "validation")
         torch.manual_seed(self.config.seed)
         self.generator = torch.Generator().manual_seed(self.config.seed)
         optimizer = torch.optim.AdamW if self.config.weight_decay > 0 else torch.optim.Adam

@@ -1,0 +1,339 @@
+"""Toy 2D sequences: see why a flow helps a Gaussian mixture fit curved next-step distributions.
+
+Layout only: data, models, training and figures come from :mod:`frmdn`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+import frmdn
+from frmdn import plots, views
+from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
+from frmdn.experiments import build_pair
+from frmdn.train import TrainConfig, Trainer
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
+MODELS = ("RMDN", "FRMDN")
+CHUNK = 25  # training steps per live update, per model
+DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0}
+state = st.session_state
+
+
+# ----------------------------------------------------------------------------- cached resources
+@st.cache_data(show_spinner=False)
+def toy_split(name: str, noise: float, length: int, seed: int) -> frmdn.data.SequenceSplit:
+    return load_toy(name, noise=noise, length=length, seed=seed)
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained_pair(name: str) -> dict[str, frmdn.SequenceDensityModel]:
+    """The bundled checkpoints for one toy set (shared read-only by every session)."""
+    return {m: frmdn.load(PRETRAINED / f"toy-{name}-{m.lower()}") for m in MODELS}
+
+
+# ----------------------------------------------------------------------------- settings
+def _url_int(key: str, low: int, high: int) -> int:
+    try:
+        return min(max(int(st.query_params.get(key, DEFAULTS[key])), low), high)
+    except ValueError:
+        return DEFAULTS[key]
+
+
+def init_from_url() -> None:
+    """First visit: take data set, K and rank from the URL (app.py reads the seed)."""
+    if state.get("toy_url_read"):
+        return
+    name = st.query_params.get("data", DEFAULTS["data"])
+    state["toy_data"] = name if name in TOY_NAMES else DEFAULTS["data"]
+    state["toy_K"] = _url_int("K", 1, 10)
+    state["toy_rank"] = _url_int("rank", 0, 2)
+    state["toy_url_read"] = True
+
+
+def settings_panel() -> dict:
+    """Data and model widgets; returns the chosen settings."""
+    data_col, model_col = st.columns(2, gap="large")
+    with data_col, st.container(border=True):
+        st.markdown("**Data**")
+        name = st.selectbox(
+            "Data set",
+            TOY_NAMES,
+            key="toy_data",
+            format_func=lambda n: f"{n} (clustered control)" if GENERATORS[n].clustered else n,
+        )
+        spec = GENERATORS[name]
+        noise = st.slider(
+            "Noise", 0.0, 0.3, float(spec.default_noise), 0.01, key=f"toy_noise_{name}"
+        )
+        length = st.slider("Sequence length", 8, 64, 32, 4, key="toy_length")
+    with model_col, st.container(border=True):
+        st.markdown("**Models (for training)**")
+        left, right = st.columns(2)
+        K = left.number_input("Components K", 1, 10, key="toy_K")
+        rank = right.number_input("Precision rank r", 0, 2, key="toy_rank")
+        flow_layers = left.number_input("Flow couplings", 1, 8, 4, key="toy_flow")
+        hidden = right.select_slider("LSTM width", [16, 32, 64, 128], 64, key="toy_hidden")
+        steps = st.select_slider(
+            "Training steps", [100, 250, 500, 1000, 1500, 2000], 1000, key="toy_steps"
+        )
+    # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
+    seed = int(state["seed"]) if "seed" in state else _url_int("seed", 0, 2**31 - 1)
+    st.query_params.update({"data": name, "K": str(K), "rank": str(rank), "seed": str(seed)})
+    st.caption(spec.description)
+    return dict(
+        name=name,
+        noise=noise,
+        length=length,
+        K=int(K),
+        rank=int(rank),
+        flow_layers=int(flow_layers),
+        hidden=int(hidden),
+        steps=int(steps),
+        seed=seed,
+    )
+
+
+# ----------------------------------------------------------------------------- models
+def current_run(name: str) -> dict:
+    """This session's models for one data set: switching sets never discards a trained pair."""
+    return state.setdefault("toy_runs", {}).setdefault(name, {})
+
+
+def load_pretrained(run: dict, name: str) -> None:
+    try:
+        models = pretrained_pair(name)
+    except (frmdn.CheckpointError, OSError) as error:
+        st.error(f"Could not load the pretrained models: {error}. Train them instead.")
+        return
+    run.clear()
+    run["models"] = models
+    run["source"] = f"pretrained on toy:{name} (assets/pretrained)"
+    run["seconds"] = {
+        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
+        for m, model in models.items()
+    }
+
+
+def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:
+    """Fresh RMDN and FRMDN of equal size, each with its own Trainer, ready to step."""
+    pair = build_pair(
+        2,
+        n_components=settings["K"],
+        rank=settings["rank"],
+        hidden_size=settings["hidden"],
+        flow_layers=settings["flow_layers"],
+        seed=settings["seed"],
+    )
+    flat = split.train.reshape(-1, 2)
+    config = TrainConfig(
+        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
+    )
+    trainers = {}
+    for name, model in pair.items():
+        model.set_normalization(flat.mean(0), flat.std(0))
+        trainers[name] = Trainer(model, split.train, split.valid, config)
+    run.clear()
+    run.update(
+        models=pair,
+        trainers=trainers,
+        playing=True,
+        seconds={},
+        source=f"trained in this session on toy:{settings['name']}",
+    )
+
+
+def advance(run: dict, n_steps: int) -> None:
+    """Train both models ``n_steps`` further; when one finishes, restore its best weights."""
+    for trainer in run["trainers"].values():
+        if trainer.run(n_steps):
+            trainer.finish()
+    run["seconds"] = {m: t.result.elapsed for m, t in run["trainers"].items()}
+
+
+def training_done(run: dict) -> bool:
+    return all(t.done for t in run["trainers"].values())
+
+
+def training_controls(run: dict) -> None:
+    """Play / pause / step / stop, and the live progress fragment."""
+    if "trainers" not in run:
+        return
+    done = training_done(run)
+    playing = run.get("playing", False) and not done
+    play, pause, step, stop, _ = st.columns([1, 1, 1, 1, 4])
+    if play.button(
+        "Play", icon=":material/play_arrow:", disabled=playing or done, width="stretch"
+    ):
+        run["playing"] = True
+        st.rerun()
+    if pause.button("Pause", icon=":material/pause:", disabled=not playing, width="stretch"):
+        run["playing"] = False
+        st.rerun()
+    if step.button(
+        "Step",
+        icon=":material/skip_next:",
+        disabled=playing or done,
+        width="stretch",
+        help=f"Train {CHUNK} more steps",
+    ):
+        advance(run, CHUNK)
+    if stop.button(
+        "Stop",
+        icon=":material/stop:",
+        disabled=done,
+        width="stretch",
+        help="End training now and keep the best weights so far",
+    ):
+        for trainer in run["trainers"].values():
+            trainer.finish()
+        run["playing"] = False
+        st.rerun()
+    st.fragment(run_every=0.3 if playing else None)(training_progress)(run)
+
+
+def training_progress(run: dict) -> None:
+    """The live part: steps both models while playing, then redraws progress and losses."""
+    trainers = run["trainers"]
+    if run.get("playing") and not training_done(run):
+        advance(run, CHUNK)
+        if training_done(run):
+            run["playing"] = False
+            st.rerun(scope="app")
+    first = next(iter(trainers.values()))
+    total = first.config.steps
+    st.progress(min(first.result.steps / total, 1.0), text=f"Step {first.result.steps} / {total}")
+    for name, trainer in trainers.items():
+        reason = trainer.result.stop_reason
+        if reason.startswith("non-finite"):
+            st.error(f"{name}: {reason}. Its best weights so far are kept.")
+    histories = {name: t.result.history for name, t in trainers.items()}
+    st.plotly_chart(plots.loss_figure(histories), width="stretch", key="toy_loss")
+
+
+# ----------------------------------------------------------------------------- views
+def latent_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int) -> None:
+    st.subheader("Latent space: how f makes the data cluster")
+    st.caption(
+        "Left: next-step targets in data space, with the RMDN's Gaussian components for the "
+        "chosen step. Right: the same points after the FRMDN's flow, with the FRMDN's "
+        "components for that step. The grey grid shows how f bends the plane. Colours: the "
+        "component that best explains each point under its own predictive mixture."
+    )
+    frmdn_model, rmdn_model = models["FRMDN"], models["RMDN"]
+    series = split.test[sequence]
+    bounds = views.data_bounds(split.test)
+    figure = plots.latent_space_figure(
+        views.latent_points(frmdn_model, split.test),
+        views.step_components(frmdn_model, series, step),
+        views.step_components(rmdn_model, series, step, data_space=True),
+        target=series[step].numpy(),
+        target_z=views.to_latent(frmdn_model, series[step]),
+        grid_lines=views.flow_grid_lines(frmdn_model, bounds),
+    )
+    st.plotly_chart(figure, width="stretch", key="toy_latent")
+
+
+def density_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int) -> None:
+    st.subheader("Predicted next-step density")
+    st.caption(
+        "p(y_t | y_<t) for the chosen sequence and step, on the same grid for both models. The "
+        "FRMDN's density is the mixture on z pulled back through the flow (with its Jacobian)."
+    )
+    series = split.test[sequence]
+    bounds = views.data_bounds(split.test)
+    grids, nll = {}, {}
+    for name, model in models.items():
+        xs, ys, grids[name] = views.density_grid(model, series[:step], bounds)
+        nll[name] = -float(model.next_step_log_prob(series[:step], series[step : step + 1])[0])
+    figure = plots.density_figure(xs, ys, grids, series[:step].numpy(), series[step].numpy(), nll)
+    st.plotly_chart(figure, width="stretch", key="toy_density")
+
+
+def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> None:
+    st.subheader("Generated sequences")
+    temperature = st.slider(
+        "Sampling temperature",
+        0.1,
+        1.5,
+        1.0,
+        0.05,
+        key="toy_temperature",
+        help="Below 1 sharpens the mixture weights and shrinks every covariance.",
+    )
+    n, length = 64, split.test.shape[1]
+    torch.manual_seed(seed)
+    generated = {
+        name: m.sample(n, length, temperature=temperature).numpy() for name, m in models.items()
+    }
+    figure = plots.trajectories_figure(split.test[:n].numpy(), generated)
+    st.plotly_chart(figure, width="stretch", key="toy_samples")
+
+
+def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
+    st.subheader("Scoreboard")
+    rows = []
+    for name, model in models.items():
+        counts = model.num_parameters()
+        rows.append(
+            {
+                "model": name,
+                "held-out NLL (nats/step)": frmdn.evaluate_nll(model, split.test),
+                "parameters": counts["total"],
+                "flow parameters": counts["flow"],
+                "training time (s)": seconds.get(name, float("nan")),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("model")
+    st.dataframe(
+        table.style.format({"held-out NLL (nats/step)": "{:.3f}", "training time (s)": "{:.1f}"}),
+        width="stretch",
+    )
+    gain = (
+        table.loc["RMDN", "held-out NLL (nats/step)"]
+        - table.loc["FRMDN", "held-out NLL (nats/step)"]
+    )
+    st.caption(
+        f"FRMDN - RMDN: {-gain:+.3f} nats per step on {len(split.test)} held-out sequences "
+        "(lower is better)."
+    )
+
+
+# ----------------------------------------------------------------------------- page
+st.title("Toy 2D sequences")
+st.markdown(
+    "Each sequence hops around the plane; the models predict a distribution for the **next** "
+    "point. When that distribution is a curved arc or has sharp edges, a few Gaussians fit it "
+    "badly. The FRMDN first bends the plane with an invertible flow, so the same mixture fits."
+)
+init_from_url()
+settings = settings_panel()
+split = toy_split(settings["name"], settings["noise"], settings["length"], settings["seed"])
+
+run = current_run(settings["name"])
+source_col, train_col, _ = st.columns([1, 1, 3])
+if source_col.button("Load pretrained", icon=":material/download:", width="stretch"):
+    load_pretrained(run, settings["name"])
+if train_col.button(
+    "Train both", icon=":material/model_training:", type="primary", width="stretch"
+):
+    start_training(run, settings, split)
+if "models" not in run:
+    load_pretrained(run, settings["name"])
+training_controls(run)
+
+models = run.get("models")
+st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
+if models:
+    last = split.test.shape[1] - 1
+    pick_col, step_col = st.columns(2)
+    sequence = pick_col.slider("Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq")
+    step = step_col.slider("Time step t", 1, last, min(8, last), key=f"toy_step_{last}")
+    latent_view(models, split, sequence, step)
+    density_view(models, split, sequence, step)
+    samples_view(models, split, settings["seed"])
+    scoreboard(models, split, run.get("seconds", {}))

@@ -1,0 +1,269 @@
+"""Tests of the Plotly figure builders in frmdn.plots."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import frmdn
+from frmdn import plots
+from frmdn.data import load_data
+from frmdn.plots import COMPONENT_COLORS, MODEL_COLORS
+from frmdn.train import Progress
+from frmdn.views import (
+    Component,
+    LatentPoints,
+    density_grid,
+    flow_grid_lines,
+    latent_points,
+    step_components,
+)
+
+BOUNDS = (-2.5, 2.5, -2.5, 2.5)
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    return {
+        "RMDN": frmdn.RMDN(2, 3, 1, 16),
+        "FRMDN": frmdn.FRMDN(2, 3, 1, 16, flow_layers=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def sequences():
+    return load_data("toy:ring", n_train=8, n_valid=4, n_test=4, length=10).train
+
+
+def _axis_titles(fig: go.Figure) -> list[str | None]:
+    layout = fig.to_dict()["layout"]
+    return [
+        layout[key].get("title", {}).get("text")
+        for key in layout
+        if key.startswith(("xaxis", "yaxis"))
+    ]
+
+
+def _check_common(fig: go.Figure) -> dict:
+    assert isinstance(fig, go.Figure)
+    assert fig.layout.template.layout.paper_bgcolor == "white"  # plotly_white
+    assert 420 <= fig.layout.height <= 480
+    assert any(_axis_titles(fig))
+    return json.loads(fig.to_json())  # serialises (NaN and inf included)
+
+
+def _traces(fig: go.Figure, kind: str) -> list:
+    return [t for t in fig.data if t.type == kind]
+
+
+# ----------------------------------------------------------------------------- ellipse
+@pytest.mark.parametrize("n_sigma", [1.0, 2.0, 0.5])
+def test_ellipse_lies_on_the_mahalanobis_contour(n_sigma):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2, 2))
+    covariance = a @ a.T + 0.1 * np.eye(2)
+    mean = rng.normal(size=2)
+    xy = plots.ellipse_xy(mean, covariance, n_sigma, n_points=64)
+    assert xy.shape == (64, 2)
+    diff = xy - mean
+    distance = np.einsum("pi,ij,pj->p", diff, np.linalg.inv(covariance), diff)
+    np.testing.assert_allclose(distance, n_sigma**2, atol=1e-6)
+    np.testing.assert_allclose(xy[0], xy[-1], atol=1e-12)  # closed curve
+
+
+def test_ellipse_uses_the_first_two_dimensions():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 4))
+    covariance = a @ a.T + np.eye(4)
+    mean = rng.normal(size=4)
+    xy = plots.ellipse_xy(mean, covariance, 1.0)
+    diff = xy - mean[:2]
+    distance = np.einsum("pi,ij,pj->p", diff, np.linalg.inv(covariance[:2, :2]), diff)
+    np.testing.assert_allclose(distance, 1.0, atol=1e-6)
+
+
+def test_colours_are_distinct_and_stable():
+    assert len(COMPONENT_COLORS) == 10 and len(set(COMPONENT_COLORS)) == 10
+    assert not set(COMPONENT_COLORS) & set(MODEL_COLORS.values())
+    assert plots.component_color(3) == COMPONENT_COLORS[3]
+    assert plots.component_color(13) == COMPONENT_COLORS[3]
+    assert plots.model_color("FRMDN") == MODEL_COLORS["FRMDN"]
+
+
+# ----------------------------------------------------------------------------- loss
+def _history(n: int, nan_train: bool = False) -> list[Progress]:
+    return [
+        Progress(50 * (i + 1), math.nan if nan_train and i == 1 else 3 - 0.1 * i, 3 - 0.1 * i, i)
+        for i in range(n)
+    ]
+
+
+def test_loss_figure_has_two_lines_per_trained_model():
+    fig = plots.loss_figure({"RMDN": _history(5), "FRMDN": _history(4, nan_train=True)})
+    _check_common(fig)
+    names = [t.name for t in fig.data]
+    assert names == ["RMDN valid", "RMDN train", "FRMDN valid", "FRMDN train"]
+    for trace in fig.data:
+        model, kind = trace.name.split()
+        assert trace.line.color == MODEL_COLORS[model]
+        assert trace.line.dash == ("solid" if kind == "valid" else "dot")
+    assert list(fig.data[0].x) == [50, 100, 150, 200, 250]
+    assert 100 not in list(fig.data[3].x)  # the NaN train report is dropped
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_loss_figure_skips_untrained_models_and_notes_empty_histories():
+    fig = plots.loss_figure({"RMDN": _history(3), "FRMDN": []})
+    assert [t.name for t in fig.data] == ["RMDN valid", "RMDN train"]
+    empty = plots.loss_figure({"RMDN": [], "FRMDN": []})
+    _check_common(empty)
+    assert len(empty.data) == 0
+    assert "no training yet" in [a.text for a in empty.layout.annotations]
+    assert len(plots.loss_figure({}).data) == 0
+
+
+# ----------------------------------------------------------------------------- bars
+def test_nll_bar_figure_uses_model_colours():
+    fig = plots.nll_bar_figure({"RMDN": 1.5, "FRMDN": 0.7})
+    _check_common(fig)
+    (bar,) = fig.data
+    assert bar.type == "bar" and list(bar.x) == ["RMDN", "FRMDN"]
+    assert list(bar.marker.color) == [MODEL_COLORS["RMDN"], MODEL_COLORS["FRMDN"]]
+    assert "lower is better" in fig.layout.title.text
+
+
+def test_nll_bar_figure_handles_empty_and_non_finite_scores():
+    assert len(plots.nll_bar_figure({}).data) == 0
+    fig = plots.nll_bar_figure({"RMDN": math.nan, "FRMDN": -0.4})
+    data = _check_common(fig)
+    assert data["data"][0]["y"][0] is None
+    assert fig.data[0].text[0] == "n/a"
+
+
+# ----------------------------------------------------------------------------- latent space
+def test_latent_space_figure_with_real_models(models, sequences):
+    frmdn_model, rmdn_model = models["FRMDN"], models["RMDN"]
+    points = latent_points(frmdn_model, sequences)
+    seq, step = sequences[0], 4
+    fc = step_components(frmdn_model, seq, step)
+    rc = step_components(rmdn_model, seq, step, data_space=True)
+    grid = flow_grid_lines(frmdn_model, BOUNDS, n_lines=5, n_points=20)
+    fig = plots.latent_space_figure(
+        points, fc, rc, seq[step].numpy(), grid, target_z=points.z[step]
+    )
+    _check_common(fig)
+    layout = fig.layout
+    assert layout.yaxis.scaleanchor == "x" and layout.yaxis2.scaleanchor == "x2"
+    assert [a.text for a in layout.annotations][:2] == [
+        "Data space y",
+        "Flow latent space z = f(y)",
+    ]
+    for axis in (layout.xaxis, layout.yaxis, layout.xaxis2, layout.yaxis2):
+        assert axis.title.text
+
+    # the grid: one trace per panel, one legend entry
+    grid_traces = [t for t in fig.data if t.name == "grid lines (mapped by f)"]
+    assert [t.xaxis for t in grid_traces] == ["x", "x2"]
+    assert [t.showlegend for t in grid_traces] == [True, False]
+
+    # points: one trace per component and panel, labelled with the weights
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    for k, comp in enumerate(fc):
+        assert f"component {k} (α={comp.weight:.2f})" in legend
+    markers = [t for t in fig.data if t.mode == "markers" and t.name.startswith("component")]
+    assert sum(len(t.x) for t in markers) == 2 * len(points.y)
+    assert {t.marker.color for t in markers} == {plots.component_color(k) for k in range(3)}
+
+    # ellipses: 1σ and 2σ per component, RMDN ones on the left in the RMDN colour
+    visible = [t for t in fig.data if "σ)" in (t.hovertemplate or "")]
+    rmdn = [t for t in visible if t.hovertemplate.startswith("RMDN")]
+    frmdn_ = [t for t in visible if t.hovertemplate.startswith("FRMDN")]
+    assert len(rmdn) == 2 * len(rc) and len(frmdn_) == 2 * len(fc)
+    assert {t.xaxis for t in rmdn} == {"x"} and {t.xaxis for t in frmdn_} == {"x2"}
+    assert all(t.line.color.startswith("rgba(37, 99, 235") for t in rmdn)
+    assert {t.line.dash for t in rmdn} == {"solid", "dash"}
+
+    stars = [t for t in fig.data if t.marker.symbol == "star"]
+    assert [t.xaxis for t in stars] == ["x", "x2"]
+
+
+def test_latent_space_figure_minimal_inputs():
+    rng = np.random.default_rng(0)
+    points = LatentPoints(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)), np.zeros(30, int))
+    fig = plots.latent_space_figure(points, [], [], None, None)
+    _check_common(fig)
+    assert {t.name for t in fig.data} == {"component 0"}
+    empty = LatentPoints(np.empty((0, 2)), np.empty((0, 2)), np.empty(0, int))
+    comp = Component(1.0, np.zeros(2), np.eye(2))
+    _check_common(plots.latent_space_figure(empty, [comp], [comp]))
+
+
+# ----------------------------------------------------------------------------- densities
+def test_density_figure_one_heatmap_per_model(models, sequences):
+    history, target = sequences[0, :5], sequences[0, 5]
+    log_densities, nll = {}, {}
+    for name, model in models.items():
+        xs, ys, log_density = density_grid(model, history, BOUNDS, resolution=24)
+        log_densities[name] = log_density
+        nll[name] = -float(model.next_step_log_prob(history, target[None])[0])
+    fig = plots.density_figure(xs, ys, log_densities, history.numpy(), target.numpy(), nll)
+    _check_common(fig)
+    heatmaps = _traces(fig, "heatmap")
+    assert [h.name for h in heatmaps] == ["RMDN", "FRMDN"]
+    assert [h.xaxis for h in heatmaps] == ["x", "x2"]
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0].startswith("RMDN — NLL of true point") and f"{nll['RMDN']:.2f}" in titles[0]
+    # one colour scale: log-density clipped at max - depth
+    top = max(float(v.max()) for v in log_densities.values())
+    assert fig.layout.coloraxis.cmax == pytest.approx(top)
+    assert fig.layout.coloraxis.cmin == pytest.approx(top - 8)
+    assert "log p" in fig.layout.coloraxis.colorbar.title.text
+    assert all(np.min(h.z) >= top - 8 - 1e-9 for h in heatmaps)
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+    paths = [t for t in fig.data if t.name and t.name.startswith("observed history")]
+    assert len(paths) == 2 and len(paths[0].x) == 5
+    assert sum(t.type == "scatter" and t.marker.symbol == "star" for t in fig.data) == 2
+
+
+def test_density_figure_survives_infinite_and_missing_values():
+    xs = ys = np.linspace(-1, 1, 5)
+    bad = np.zeros((5, 5))
+    bad[0, 0], bad[1, 1] = -np.inf, np.nan
+    fig = plots.density_figure(xs, ys, {"FRMDN": bad}, np.empty((0, 2)), np.zeros(2))
+    _check_common(fig)
+    assert len(_traces(fig, "heatmap")) == 1
+    assert np.isfinite(np.asarray(fig.data[0].z, dtype=float)).all()
+    assert len(plots.density_figure(xs, ys, {}, np.empty((0, 2)), np.zeros(2)).data) == 0
+
+
+# ----------------------------------------------------------------------------- samples
+def test_trajectories_figure_panels_and_colours(models, sequences):
+    real = sequences.numpy()
+    generated = {name: m.sample(3, 10).numpy() for name, m in models.items()}
+    fig = plots.trajectories_figure(real, generated, max_lines=2)
+    _check_common(fig)
+    assert [a.text for a in fig.layout.annotations] == ["Real", "RMDN", "FRMDN"]
+    for source, axis, n_seq in (("Real", "x", 8), ("RMDN", "x2", 3), ("FRMDN", "x3", 3)):
+        mine = [t for t in fig.data if t.legendgroup == source]
+        cloud = [t for t in mine if t.type == "scattergl"]
+        lines = [t for t in mine if t.type == "scatter"]
+        assert len(cloud) == 1 and len(cloud[0].x) == n_seq * 10
+        assert len(lines) == 2
+        assert {t.xaxis for t in mine} == {axis}
+        assert cloud[0].marker.color == MODEL_COLORS[source]
+        assert lines[0].marker.symbol[0] == "circle-open"  # the start is ringed
+    ranges = {tuple(fig.layout[f"xaxis{i}"].range) for i in ("", "2", "3")}
+    assert len(ranges) == 1  # shared axes ranges
+    assert fig.layout.yaxis3.scaleanchor == "x3"
+
+
+def test_trajectories_figure_with_nothing_generated():
+    fig = plots.trajectories_figure(np.zeros((2, 4, 2)), {}, max_lines=5)
+    _check_common(fig)
+    assert len([t for t in fig.data if t.type == "scatter"]) == 2
