@@ -213,19 +213,21 @@ class _LowRankGaussian(torch.autograd.Function):
     def forward(
         ctx: torch.autograd.function.FunctionCtx, delta: Tensor, diag: Tensor, factor: Tensor
     ) -> Tensor:
-        # delta, diag: (N, d); factor: (N, d, r)
+        # delta, diag: (N, d); factor: (N, d, r). Few, preallocated temporaries: this is
+        # memory-bound, and every large temporary costs a pass over memory and page faults.
+        n, d = delta.shape
         r = factor.shape[-1]
         inv_sqrt = diag.rsqrt()  # (N, d)
-        rows = torch.cat(
-            [factor.mT * inv_sqrt.unsqueeze(-2), (delta * diag * inv_sqrt).unsqueeze(-2)], dim=-2
-        )  # (N, r + 1, d)
+        rows = torch.empty(n, r + 1, d, dtype=delta.dtype, device=delta.device)
+        torch.mul(factor.mT, inv_sqrt.unsqueeze(-2), out=rows[:, :r])  # U^T D^-1/2
+        torch.mul(delta, diag.sqrt(), out=rows[:, r])  # delta^T D^1/2
         gram = rows @ rows.mT  # (N, r + 1, r + 1)
         eye = torch.eye(r, dtype=gram.dtype, device=gram.device)
-        tril = torch.linalg.cholesky(gram[:, :r, :r] + eye)  # (N, r, r)
+        tril, _ = torch.linalg.cholesky_ex(gram[:, :r, :r] + eye)  # C is SPD by construction
         projected = gram[:, :r, r]  # (N, r) = U^T delta
         log_det = diag.log().sum(-1) + 2.0 * tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         quad = gram[:, r, r] + projected.square().sum(-1)
-        ctx.save_for_backward(diag, inv_sqrt, rows, tril, projected)
+        ctx.save_for_backward(diag, inv_sqrt, factor, rows, tril, projected)
         return 0.5 * (log_det - quad)  # (N,)
 
     @staticmethod
@@ -233,16 +235,24 @@ class _LowRankGaussian(torch.autograd.Function):
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        diag, inv_sqrt, rows, tril, projected = ctx.saved_tensors
+        diag, inv_sqrt, factor, rows, tril, projected = ctx.saved_tensors
         r = tril.shape[-1]
         sym = torch.empty(rows.shape[0], r + 1, r + 1, dtype=rows.dtype, device=rows.device)
-        sym[:, :r, :r] = torch.cholesky_inverse(tril)  # from 1/2 log|C|
+        eye = torch.eye(r, dtype=rows.dtype, device=rows.device).expand_as(tril)
+        inv_tril = torch.linalg.solve_triangular(tril, eye, upper=False)  # L^-1
+        sym[:, :r, :r] = inv_tril.mT @ inv_tril  # C^-1, from 1/2 log|C|; 2x cholesky_inverse
         sym[:, :r, r] = -projected  # from -1/2 |U^T delta|^2
         sym[:, r, :r] = -projected
         sym[:, r, r] = -1.0  # from -1/2 delta^T D delta
-        grad_rows = (sym * grad[:, None, None]) @ rows  # (N, r + 1, d)
-        grad_factor = grad_rows[:, :r] * inv_sqrt.unsqueeze(-2)  # (N, r, d)
-        grad_delta = grad_rows[:, r] * diag * inv_sqrt  # (N, d)
-        products = grad_rows * rows  # (N, r + 1, d)
-        grad_diag = 0.5 * (grad.unsqueeze(-1) - products[:, :r].sum(-2) + products[:, r]) / diag
+        sym.mul_(grad[:, None, None])
+        grad_rows = sym @ rows  # (N, r + 1, d): the only large temporary of the backward
+        grad_delta = grad_rows[:, r] * diag.sqrt()  # (N, d)
+        grad_factor = grad_rows[:, :r].mul_(inv_sqrt.unsqueeze(-2))  # (N, r, d), in place
+        # d/dD collects grad_rows * rows summed over rows; for the factor rows that product is
+        # grad_factor * U^T, accumulated row by row so no (N, r, d) temporary is made
+        grad_diag = grad_rows[:, r] * rows[:, r] + grad.unsqueeze(-1)  # (N, d)
+        factor_rows = factor.mT
+        for i in range(r):
+            grad_diag.addcmul_(grad_factor[:, i], factor_rows[:, i], value=-1.0)
+        grad_diag.mul_(0.5).div_(diag)
         return grad_delta, grad_diag, grad_factor.mT

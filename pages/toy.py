@@ -270,7 +270,7 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
     generated = {
         name: m.sample(n, length, temperature=temperature).numpy() for name, m in models.items()
     }
-    figure = plots.trajectories_figure(split.test[:n].numpy(), generated)
+    figure = plots.trajectories_figure(split.test[:n].numpy(), generated, max_lines=2)
     st.plotly_chart(figure, width="stretch", key="toy_samples")
 
 

@@ -41,7 +41,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+# FRMDN_SCREENSHOTS=docs/screenshots refreshes the README's pictures (see docs/make_screenshots.sh)
+SCREENSHOTS = ROOT / os.environ.get("FRMDN_SCREENSHOTS", "artifacts/screenshots")
 VIEWPORT = {"width": 1400, "height": 1000}
 SERVER_START_TIMEOUT_S = 60
 PAGE_TIMEOUT_MS = 120_000  # a page's first run imports torch and may train a tiny model
