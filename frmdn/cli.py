@@ -60,7 +60,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    data_help = "data spec: " + "; ".join(SCHEMES.values())
+    data_help = "data spec: " + "; ".join(hint for _, hint in SCHEMES.values())
     parser = _Parser(prog="python -m frmdn", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -175,7 +175,9 @@ class LowRankPrecisionGMM(Distribution):
         shape = self._extended_shape(torch.Size(sample_shape))  # sample + batch + (d,)
         K, r = self.n_components, self.rank
         lead = shape[:-1]
-        component = torch.distributions.Categorical(logits=self.logits).sample(sample_shape)
+        exponential = torch.empty(*lead, K, dtype=self.logits.dtype, device=self.logits.device)
+        gumbel = -exponential.exponential_().log()  # Gumbel(0, 1): argmax draws from softmax
+        component = (self.logits.expand(*lead, K) + gumbel).argmax(-1)  # (sample, *)
 
         def pick(param: Tensor) -> Tensor:  # (*, K, ...) -> (sample, *, ...) at `component`
             tail = param.shape[len(self.batch_shape) + 1 :]

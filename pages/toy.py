@@ -15,11 +15,11 @@ import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
 from frmdn.experiments import build_pair
-from frmdn.train import TrainConfig, Trainer
+from frmdn.train import TrainConfig
+from ui.training import CHUNK, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
-CHUNK = 25  # training steps per live update, per model
 DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0}
 state = st.session_state
 
@@ -120,7 +120,7 @@ def load_pretrained(run: dict, name: str) -> None:
 
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:
-    """Fresh RMDN and FRMDN of equal size, each with its own Trainer, ready to step."""
+    """Fresh RMDN and FRMDN of equal size, ready to train side by side."""
     pair = build_pair(
         2,
         n_components=settings["K"],
@@ -130,89 +130,13 @@ def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -
         seed=settings["seed"],
     )
     flat = split.train.reshape(-1, 2)
+    for model in pair.values():
+        model.set_normalization(flat.mean(0), flat.std(0))
     config = TrainConfig(
         steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
     )
-    trainers = {}
-    for name, model in pair.items():
-        model.set_normalization(flat.mean(0), flat.std(0))
-        trainers[name] = Trainer(model, split.train, split.valid, config)
-    run.clear()
-    run.update(
-        models=pair,
-        trainers=trainers,
-        playing=True,
-        seconds={},
-        source=f"trained in this session on toy:{settings['name']}",
-    )
-
-
-def advance(run: dict, n_steps: int) -> None:
-    """Train both models ``n_steps`` further; when one finishes, restore its best weights."""
-    for trainer in run["trainers"].values():
-        if trainer.run(n_steps):
-            trainer.finish()
-    run["seconds"] = {m: t.result.elapsed for m, t in run["trainers"].items()}
-
-
-def training_done(run: dict) -> bool:
-    return all(t.done for t in run["trainers"].values())
-
-
-def training_controls(run: dict) -> None:
-    """Play / pause / step / stop, and the live progress fragment."""
-    if "trainers" not in run:
-        return
-    done = training_done(run)
-    playing = run.get("playing", False) and not done
-    play, pause, step, stop, _ = st.columns([1, 1, 1, 1, 4])
-    if play.button(
-        "Play", icon=":material/play_arrow:", disabled=playing or done, width="stretch"
-    ):
-        run["playing"] = True
-        st.rerun()
-    if pause.button("Pause", icon=":material/pause:", disabled=not playing, width="stretch"):
-        run["playing"] = False
-        st.rerun()
-    if step.button(
-        "Step",
-        icon=":material/skip_next:",
-        disabled=playing or done,
-        width="stretch",
-        help=f"Train {CHUNK} more steps",
-    ):
-        advance(run, CHUNK)
-    if stop.button(
-        "Stop",
-        icon=":material/stop:",
-        disabled=done,
-        width="stretch",
-        help="End training now and keep the best weights so far",
-    ):
-        for trainer in run["trainers"].values():
-            trainer.finish()
-        run["playing"] = False
-        st.rerun()
-    st.fragment(run_every=0.3 if playing else None)(training_progress)(run)
-
-
-def training_progress(run: dict) -> None:
-    """The live part: steps both models while playing, then redraws progress and losses."""
-    trainers = run["trainers"]
-    if run.get("playing") and not training_done(run):
-        advance(run, CHUNK)
-        if training_done(run):
-            run["playing"] = False
-            st.rerun(scope="app")
-    first = next(iter(trainers.values()))
-    total = first.config.steps
-    st.progress(min(first.result.steps / total, 1.0), text=f"Step {first.result.steps} / {total}")
-    for name, trainer in trainers.items():
-        reason = trainer.result.stop_reason
-        if reason.startswith("non-finite"):
-            st.error(f"{name}: {reason}. Its best weights so far are kept.")
-    histories = {name: t.result.history for name, t in trainers.items()}
-    st.plotly_chart(plots.loss_figure(histories), width="stretch", key="toy_loss")
+    source = f"trained in this session on toy:{settings['name']}"
+    start_run(run, pair, split.train, split.valid, config, source)
 
 
 # ----------------------------------------------------------------------------- views
@@ -324,7 +248,7 @@ if train_col.button(
     start_training(run, settings, split)
 if "models" not in run:
     load_pretrained(run, settings["name"])
-training_controls(run)
+training_controls(run, key="toy")
 
 models = run.get("models")
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")

@@ -1,0 +1,95 @@
+"""Live side-by-side training of an RMDN and an FRMDN: play, pause, step, stop and progress.
+
+A *run* is a plain dict kept in ``st.session_state`` (models, their Trainers, source, timings),
+so a page can keep one per data set and training survives reruns and page switches.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from torch import Tensor
+
+from frmdn import SequenceDensityModel, TrainConfig, Trainer, plots
+
+CHUNK = 25  # training steps per live update, per model
+
+
+def start_run(
+    run: dict,
+    models: dict[str, SequenceDensityModel],
+    train: Tensor,
+    valid: Tensor,
+    config: TrainConfig,
+    source: str,
+) -> None:
+    """Replace ``run`` by freshly built ``models``, each with its own Trainer, playing."""
+    trainers = {name: Trainer(model, train, valid, config) for name, model in models.items()}
+    run.clear()
+    run.update(models=models, trainers=trainers, playing=True, seconds={}, source=source)
+
+
+def advance(run: dict, n_steps: int = CHUNK) -> None:
+    """Train every model ``n_steps`` further; a finished one gets its best weights back."""
+    for trainer in run["trainers"].values():
+        if trainer.run(n_steps):
+            trainer.finish()
+    run["seconds"] = {m: t.result.elapsed for m, t in run["trainers"].items()}
+
+
+def training_done(run: dict) -> bool:
+    return all(t.done for t in run["trainers"].values())
+
+
+def training_controls(run: dict, key: str) -> None:
+    """Play / pause / step / stop buttons and the live progress fragment (if training)."""
+    if "trainers" not in run:
+        return
+    done = training_done(run)
+    playing = run.get("playing", False) and not done
+    play, pause, step, stop, _ = st.columns([1, 1, 1, 1, 4])
+    if play.button(
+        "Play", icon=":material/play_arrow:", disabled=playing or done, width="stretch"
+    ):
+        run["playing"] = True
+        st.rerun()
+    if pause.button("Pause", icon=":material/pause:", disabled=not playing, width="stretch"):
+        run["playing"] = False
+        st.rerun()
+    if step.button(
+        "Step",
+        icon=":material/skip_next:",
+        disabled=playing or done,
+        width="stretch",
+        help=f"Train {CHUNK} more steps",
+    ):
+        advance(run)
+    if stop.button(
+        "Stop",
+        icon=":material/stop:",
+        disabled=done,
+        width="stretch",
+        help="End training now and keep the best weights so far",
+    ):
+        for trainer in run["trainers"].values():
+            trainer.finish()
+        run["playing"] = False
+        st.rerun()
+    st.fragment(run_every=0.3 if playing else None)(_progress)(run, key)
+
+
+def _progress(run: dict, key: str) -> None:
+    """The live part: steps the models while playing, then redraws progress and losses."""
+    trainers = run["trainers"]
+    if run.get("playing") and not training_done(run):
+        advance(run)
+        if training_done(run):
+            run["playing"] = False
+            st.rerun(scope="app")
+    first = next(iter(trainers.values()))
+    total = first.config.steps
+    st.progress(min(first.result.steps / total, 1.0), text=f"Step {first.result.steps} / {total}")
+    for name, trainer in trainers.items():
+        if trainer.result.stop_reason.startswith("non-finite"):
+            st.error(f"{name}: {trainer.result.stop_reason}. Its best weights so far are kept.")
+    histories = {name: t.result.history for name, t in trainers.items()}
+    st.plotly_chart(plots.loss_figure(histories), key=f"{key}_loss")
