@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from frmdn.data.images import load_image_data
 from frmdn.data.splits import SequenceSplit, dequantize
 from frmdn.data.toy import TOY_NAMES, load_toy
 
@@ -25,6 +26,11 @@ def _audio_loader() -> Callable[..., SequenceSplit]:
 SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
     "toy": (lambda: load_toy, "toy:NAME with NAME in " + ", ".join(TOY_NAMES)),
     "audio": (_audio_loader, "audio:PATH to a sound file or a folder of them"),
+    "images": (
+        lambda: load_image_data,
+        "images:digits (5,000 bundled MNIST digits) or images:PATH (.npz/.npy N×H×W uint8, "
+        "or a folder of PNG/JPEG files)",
+    ),
 }
 """The spec schemes: a function returning the scheme's loader, and a usage hint."""
 

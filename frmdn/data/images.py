@@ -1,0 +1,511 @@
+r"""Single greyscale images as sequences: one row of pixels per time step.
+
+An :math:`H \times W` image becomes a sequence of :math:`T = H` rows of dimension
+:math:`d = W`, so a sequence model predicts each row from the rows above it
+(:math:`p(\text{row}_{t} \mid \text{rows}_{<t})`), much like PixelRNN's row LSTM but with a whole
+row per step. The bundled data set is 5,000 real MNIST digits (28 × 28, ``images:digits``).
+
+Pixels are 8-bit integers :math:`k \in \{0, \dots, 255\}`. They are dequantised,
+:math:`v = (k + u) / 256` with :math:`u \sim \mathcal{U}(0, 1)`, and moved to logit space as in
+RealNVP,
+
+.. math:: y = \operatorname{logit}(\lambda + (1 - 2\lambda)\, v), \qquad \lambda = 0.05,
+
+so :math:`y \in [-2.94, 2.94)` is unbounded-support friendly and the flat black background
+does not sit on a hard edge. A density :math:`p_Y` fitted in :math:`y`-space gives the
+density of :math:`v` by the change of variables
+:math:`\log p_V(v) = \log p_Y(y) + \sum_i \log \lvert \partial y_i / \partial v_i \rvert` with
+
+.. math:: \log \frac{\partial y}{\partial v} = \log(1 - 2\lambda) - \log s - \log(1 - s)
+          = \log(1 - 2\lambda) + \operatorname{softplus}(y) + \operatorname{softplus}(-y),
+
+where :math:`s = \lambda + (1 - 2\lambda) v = \sigma(y)`. Uniform dequantisation then bounds the
+discrete code length of the 8-bit image: :math:`-\log P(k) \leq -\mathbb{E}_u \log p_V(v) +
+D \log 256` nats for :math:`D` pixels. :func:`bits_per_dim` does this conversion from the
+model's per-row log-densities, so models stay unaware of the transform.
+
+:func:`read_images` reads user data (``.npz``/``.npy`` arrays or a folder of PNG/JPEG files),
+:func:`image_split` and :func:`load_image_data` (the ``images:digits`` / ``images:PATH`` data
+spec) build the :class:`~frmdn.data.splits.SequenceSplit`, and :func:`to_pixels` turns model
+output back into uint8 images.
+
+References:
+    Dinh, Sohl-Dickstein and Bengio, "Density estimation using Real NVP", arXiv:1605.08803
+    (the logit transform, section 4.1). Theis, van den Oord and Bethge, "A note on the
+    evaluation of generative models", arXiv:1511.01844 (uniform dequantisation bound).
+    LeCun, Cortes and Burges, "The MNIST database of handwritten digits" (CC-BY-SA-3.0).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from frmdn.data.splits import SequenceSplit, dequantize
+
+__all__ = [
+    "DIGITS_PATH",
+    "IMAGE_SUFFIXES",
+    "LEVELS",
+    "LOGIT_LAMBDA",
+    "MAX_IMAGES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "ImageDataError",
+    "bits_per_dim",
+    "image_split",
+    "load_digits_array",
+    "load_image_data",
+    "log_jacobian",
+    "read_images",
+    "to_pixels",
+]
+
+DIGITS_PATH = Path(__file__).resolve().parents[2] / "assets" / "digits" / "mnist_5k.npz"
+"""The bundled 5,000 MNIST digits (rebuilt by ``assets/make_digits.py``)."""
+
+LOGIT_LAMBDA = 0.05
+r"""The :math:`\lambda` of the logit transform (RealNVP's choice for MNIST-like data)."""
+
+LEVELS = 256
+"""Grey levels of 8-bit images."""
+
+MAX_IMAGES = 20_000
+"""More images than this are trimmed to the first ``MAX_IMAGES`` (with a note)."""
+
+MAX_SIDE = 128
+"""Images taller or wider than this are refused (one row is one time step of dimension W)."""
+
+MAX_PIXELS = 50_000_000
+"""At most this many pixels in all (200 MB as float32); more images are trimmed (with a note)."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""The files :func:`read_images` picks up in a folder."""
+
+_MIN_SIDE = 2
+
+
+class ImageDataError(ValueError):
+    """Image data that cannot be used (missing, empty, wrong shape or type, too large, ...)."""
+
+
+# --------------------------------------------------------------------------------- reading
+def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled MNIST digits: images uint8 (5000, 28, 28) and labels uint8 (5000,).
+
+    White digits on black (0 = background, 255 = ink), 500 of each label, sorted by label.
+
+    Example:
+        >>> images, labels = load_digits_array()
+        >>> images.shape, images.dtype, labels[:3]
+        ((5000, 28, 28), dtype('uint8'), array([0, 0, 0], dtype=uint8))
+    """
+    if not DIGITS_PATH.exists():
+        raise ImageDataError(
+            f"the bundled digits are missing ({DIGITS_PATH}); rebuild them with "
+            "assets/make_digits.py"
+        )
+    with np.load(DIGITS_PATH, allow_pickle=False) as archive:
+        images, labels = archive["images"], archive["labels"]
+    if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != images.shape[:1]:
+        raise ImageDataError(f"{DIGITS_PATH} is damaged: images {images.shape} {images.dtype}")
+    return images, labels
+
+
+def _resolve(argument: str | os.PathLike) -> Path:
+    """A path; a relative one missing from the working directory is tried in the project."""
+    candidate = Path(argument)
+    if not candidate.exists() and not candidate.is_absolute():
+        project = Path(__file__).resolve().parents[2] / candidate
+        if project.exists():
+            return project
+    return candidate
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """The array in a .npy file or an .npz archive, never unpickling anything."""
+    pickled = (
+        f"{path.name} holds Python objects (a pickled array); only plain numeric arrays are "
+        "read, never unpickled"
+    )
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if not head.startswith((b"\x93NUMPY", b"PK\x03\x04")):
+        raise ImageDataError(f"{path.name} is not a numpy .npy/.npz file (unknown content)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return np.asarray(loaded)
+        with loaded:
+            keys = list(loaded.keys())
+            if not keys:
+                raise ImageDataError(f"{path.name} holds no arrays")
+            if "images" not in keys and len(keys) > 1:
+                raise ImageDataError(
+                    f"{path.name} holds several arrays ({', '.join(keys[:5])}); name the "
+                    "images array 'images'"
+                )
+            return np.asarray(loaded["images" if "images" in keys else keys[0]])
+    except ImageDataError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise ImageDataError(pickled) from None
+        raise ImageDataError(f"{path.name} is not a readable numpy file ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ImageDataError(f"{path.name} is not a readable numpy file ({error})") from None
+
+
+def _to_greyscale_uint8(array: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
+    """An (N, H, W) uint8 array from an array of images, or an ImageDataError."""
+    if array.dtype.kind not in "uif":
+        raise ImageDataError(
+            f"{name} has dtype {array.dtype}; expected uint8 grey levels 0-255 (or floats in "
+            "[0, 1])"
+        )
+    channels = array.shape[-1] if array.ndim == 4 and array.shape[-1] in (1, 3, 4) else 0
+    if array.ndim == 2:
+        raise ImageDataError(
+            f"{name} holds one image of shape {array.shape}; expected a stack of images "
+            "with shape (N, H, W)"
+        )
+    if array.ndim != 3 and not channels:
+        raise ImageDataError(f"{name} has shape {array.shape}; expected images (N, H, W)")
+    if array.size == 0:
+        raise ImageDataError(f"{name} holds no images (shape {array.shape})")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ImageDataError(f"{name} contains NaN or infinite pixels")
+        low, high = float(array.min()), float(array.max())
+        if low >= 0.0 and high <= 1.0:
+            notes.append("scaled float pixels in [0, 1] to 8-bit grey levels 0-255")
+            array = np.rint(array * 255.0).astype(np.uint8)
+        elif low >= 0.0 and high <= 255.0 and (array == np.rint(array)).all():
+            notes.append("converted integer-valued float pixels to uint8")
+            array = array.astype(np.uint8)
+        else:
+            raise ImageDataError(
+                f"{name} has float pixels in [{low:g}, {high:g}]; expected [0, 1] or uint8 0-255"
+            )
+    elif array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ImageDataError(
+                f"{name} has {array.dtype} pixels in [{low}, {high}]; expected 8-bit grey "
+                "levels 0-255"
+            )
+        notes.append(f"converted {array.dtype} pixels to uint8")
+        array = array.astype(np.uint8)
+    if channels == 1:
+        array = array[..., 0]
+    elif channels:  # ITU-R 601 luma, as Pillow's convert("L")
+        luma = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        array = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+        notes.append(f"converted {channels}-channel colour images to greyscale")
+    return array
+
+
+def _crop_resize(image: object, width: int, height: int) -> object:
+    """A PIL image centre-cropped to the aspect ratio width:height, then resized."""
+    from PIL import Image
+
+    w, h = image.size  # type: ignore[attr-defined]
+    if (w, h) == (width, height):
+        return image
+    if w * height > h * width:  # too wide: crop the sides
+        new_w = max(1, round(h * width / height))
+        left = (w - new_w) // 2
+        image = image.crop((left, 0, left + new_w, h))  # type: ignore[attr-defined]
+    elif w * height < h * width:  # too tall: crop top and bottom
+        new_h = max(1, round(w * height / width))
+        top = (h - new_h) // 2
+        image = image.crop((0, top, w, top + new_h))  # type: ignore[attr-defined]
+    return image.resize((width, height), Image.Resampling.BOX)  # type: ignore[attr-defined]
+
+
+def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
+    """The PNG/JPEG files in a folder as greyscale uint8 (N, H, W), sized like the first."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pragma: no cover - Pillow comes with streamlit
+        raise ImageDataError("reading image folders needs Pillow (pip install pillow)") from None
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise ImageDataError(f"{folder} holds no {'/'.join(IMAGE_SUFFIXES)} files")
+    if len(files) > MAX_IMAGES:
+        notes.append(f"read only the first {MAX_IMAGES} of {len(files)} image files")
+        files = files[:MAX_IMAGES]
+    images: list[np.ndarray] = []
+    size: tuple[int, int] | None = None
+    resized = 0
+    for file in files:
+        try:
+            with Image.open(file) as opened:
+                grey = opened.convert("L")
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            kind = "empty" if file.stat().st_size == 0 else "not a readable image"
+            raise ImageDataError(f"{file.name} is {kind} ({error})") from None
+        if size is None:
+            size = grey.size
+            width, height = size
+            if width > MAX_SIDE or height > MAX_SIDE:
+                raise ImageDataError(
+                    f"{file.name} is {width}×{height} pixels; images may be at most "
+                    f"{MAX_SIDE}×{MAX_SIDE} (one row is one time step): shrink them first"
+                )
+            if width < _MIN_SIDE or height < _MIN_SIDE:
+                raise ImageDataError(f"{file.name} is only {width}×{height} pixels")
+        elif grey.size != size:
+            grey = _crop_resize(grey, *size)
+            resized += 1
+        images.append(np.asarray(grey, dtype=np.uint8))
+    if resized:
+        notes.append(
+            f"centre-cropped and resized {resized} of {len(files)} images to the first "
+            f"image's {size[0]}×{size[1]}"
+        )
+    return np.stack(images)
+
+
+def read_images(path: str | os.PathLike, *, notes: list[str] | None = None) -> np.ndarray:
+    """Read a stack of greyscale 8-bit images, shape (N, H, W) uint8.
+
+    Accepted input:
+
+    - a ``.npy`` file or ``.npz`` archive holding an (N, H, W) array (an archive's array named
+      ``images``, else its only array), read with ``allow_pickle=False``: object arrays are
+      refused, never unpickled. uint8 is used as is; other integers in 0-255, floats in
+      [0, 1] (scaled by 255) and (N, H, W, 1/3/4) channel-last arrays (to greyscale) are
+      converted with a note;
+    - a folder of PNG/JPEG files (sorted by name, decoded with Pillow, converted to
+      greyscale); images of another size than the first are centre-cropped to its aspect
+      ratio and resized to it, with a note.
+
+    More than :data:`MAX_IMAGES` images, or more than :data:`MAX_PIXELS` pixels in all, are
+    trimmed to the first ones with a note.
+
+    Arguments:
+        path: An .npy/.npz file or a folder.
+        notes: If given, human-readable notes on what was changed are appended to it.
+
+    Raises:
+        ImageDataError: For a missing path, an unreadable or pickled file, no images, a wrong
+            shape or dtype, or images larger than :data:`MAX_SIDE` × :data:`MAX_SIDE`.
+    """
+    notes = [] if notes is None else notes
+    source = _resolve(path)
+    if not source.exists():
+        raise ImageDataError(f"no such image file or folder: {path}")
+    if source.is_dir():
+        images = _read_folder(source, notes)
+        name = source.name or str(path)
+    elif source.suffix.lower() in (".npy", ".npz"):
+        if source.stat().st_size == 0:
+            raise ImageDataError(f"{source.name} is empty (0 bytes)")
+        name = source.name
+        images = _to_greyscale_uint8(_load_array(source), name, notes)
+    else:
+        raise ImageDataError(
+            f"{source.name} is not supported: give an .npz/.npy array (N, H, W) or a folder "
+            f"of {'/'.join(IMAGE_SUFFIXES)} files"
+        )
+    count, height, width = images.shape
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise ImageDataError(
+            f"{name} holds {height}×{width} images (H×W); at most {MAX_SIDE}×{MAX_SIDE} "
+            "(one row is one time step): shrink them first"
+        )
+    if height < _MIN_SIDE or width < _MIN_SIDE:
+        raise ImageDataError(f"{name} holds {height}×{width} images; need at least 2×2")
+    limit = min(MAX_IMAGES, MAX_PIXELS // (height * width))
+    if count > limit:
+        notes.append(f"trimmed to the first {limit} of {count} images")
+        images = images[:limit]
+    return np.ascontiguousarray(images)
+
+
+# --------------------------------------------------------------------------------- transform
+def _logit_lambda(info: dict) -> tuple[float, int]:
+    if info.get("kind") != "images":
+        raise ValueError(f"expected the info of an image split (kind 'images'), got {info!r}")
+    return float(info["logit_lambda"]), int(info["levels"])
+
+
+def to_pixels(y: Tensor | np.ndarray, *, logit_lambda: float = LOGIT_LAMBDA) -> np.ndarray:
+    r"""Logit-space values back to 8-bit pixels: :math:`k = \lfloor 256 v \rfloor`, clipped.
+
+    Inverts :math:`y = \operatorname{logit}(\lambda + (1 - 2\lambda) v)` for any shape, e.g.
+    model samples (B, T, d) -> images (B, H, W). Values outside the data's range (possible for
+    samples) are clipped to 0-255; NaN becomes 0. Dequantised pixels near the edge of a grey
+    level may come back one level off through float32 rounding.
+
+    Example:
+        >>> to_pixels(torch.tensor([-10.0, 0.0, 10.0]))
+        array([  0, 128, 255], dtype=uint8)
+    """
+    if isinstance(y, Tensor):
+        y = y.detach().cpu().numpy()
+    y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=-np.inf)
+    s = 1.0 / (1.0 + np.exp(-y))
+    v = (s - logit_lambda) / (1.0 - 2.0 * logit_lambda)
+    return np.clip(np.floor(v * LEVELS), 0, LEVELS - 1).astype(np.uint8)
+
+
+def log_jacobian(y: Tensor, *, logit_lambda: float = LOGIT_LAMBDA) -> Tensor:
+    r""":math:`\log \lvert \partial y / \partial v \rvert` per entry of y, same shape, float64."""
+    y = y.detach().double()
+    softplus = torch.nn.functional.softplus
+    return math.log1p(-2.0 * logit_lambda) + softplus(y) + softplus(-y)
+
+
+def bits_per_dim(log_prob_y: Tensor, y: Tensor, info: dict) -> float:
+    r"""Bits per pixel of the 8-bit images from a model's log-densities in logit space.
+
+    For sequences y (B, T, d) of an image split and the model's per-row log-densities
+    :math:`\log p(y_t \mid y_{<t})` (B, T) in nats,
+
+    .. math:: \text{bpd} = \frac{1}{D \log 2} \Big( -\sum \log p_Y(y) - \sum_{i}
+              \log \frac{\partial y_i}{\partial v_i} \Big) + \log_2 256,
+
+    summed over the batch with :math:`D = B T d` pixels. It upper-bounds (in expectation over
+    the dequantisation noise) the model's discrete code length of the 8-bit pixels, the number
+    reported as bits/dim for MNIST (RealNVP, PixelCNN).
+
+    Arguments:
+        log_prob_y: Log-densities of each row in y-space, shape (B, T).
+        y: The scored sequences, shape (B, T, d), as in the split.
+        info: The split's ``info`` (for ``logit_lambda`` and ``levels``).
+
+    Returns:
+        The mean bits per pixel, a float.
+    """
+    lam, levels = _logit_lambda(info)
+    if y.dim() != 3 or tuple(log_prob_y.shape) != tuple(y.shape[:2]):
+        raise ValueError(
+            f"log_prob_y must have shape (B, T) and y (B, T, d), got {tuple(log_prob_y.shape)} "
+            f"and {tuple(y.shape)}"
+        )
+    pixels = y.numel()
+    if pixels == 0:
+        raise ValueError("y holds no pixels")
+    log_p_v = log_prob_y.detach().double().sum() + log_jacobian(y, logit_lambda=lam).sum()
+    return float(-log_p_v / (pixels * math.log(2.0)) + math.log2(levels))
+
+
+# --------------------------------------------------------------------------------- splits
+def image_split(
+    images: np.ndarray,
+    *,
+    n_valid: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    name: str = "images",
+    source: str = "array",
+) -> SequenceSplit:
+    r"""Train/valid/test sequences of image rows, float32 tensors (N, H, W) in logit space.
+
+    Image :math:`i` becomes one sequence of :math:`T = H` rows of :math:`d = W` pixels, each
+    dequantised (:func:`~frmdn.data.splits.dequantize` with 256 levels, torch generator seeded
+    with ``seed``) and logit-transformed with :data:`LOGIT_LAMBDA` (see the module docstring).
+    The split is by image: a permutation of the indices drawn with ``seed`` sends the first
+    ``n_test`` to test, the next ``n_valid`` to valid and the rest to train (default: 10 % each,
+    at least 1; for the bundled digits 4000 / 500 / 500).
+
+    Arguments:
+        images: uint8 images, shape (N, H, W), N >= 3.
+        n_valid: Validation images (default ``max(1, round(N / 10))``).
+        n_test: Test images (default ``max(1, round(N / 10))``).
+        seed: Seed of the permutation and of the dequantisation noise.
+        name: The split's name.
+        source: Where the images came from, recorded in ``info["source"]``.
+
+    Returns:
+        A split with ``info = {"kind": "images", "height", "width", "logit_lambda", "levels",
+        "source", "seed", "n_images"}``.
+
+    Example:
+        >>> images = np.zeros((10, 4, 3), dtype=np.uint8)
+        >>> image_split(images, seed=1).train.shape
+        torch.Size([8, 4, 3])
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ImageDataError(
+            f"images must be a uint8 array (N, H, W), got {images.dtype} {images.shape}"
+        )
+    count, height, width = images.shape
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    default = max(1, round(count / 10))
+    n_valid = default if n_valid is None else int(n_valid)
+    n_test = default if n_test is None else int(n_test)
+    if n_valid < 1 or n_test < 1:
+        raise ValueError(f"n_valid and n_test must be at least 1, got {n_valid} and {n_test}")
+    if count - n_valid - n_test < 1:
+        raise ImageDataError(
+            f"{count} images cannot give {n_valid} valid, {n_test} test and at least one "
+            "training image"
+        )
+    order = np.random.default_rng(seed).permutation(count)
+    parts = {
+        "test": order[:n_test],
+        "valid": order[n_test : n_test + n_valid],
+        "train": np.sort(order[n_test + n_valid :]),
+    }
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for part in ("train", "valid", "test"):
+        v = dequantize(torch.from_numpy(images[parts[part]]), LEVELS, generator)  # (N, H, W)
+        tensors[part] = torch.logit(LOGIT_LAMBDA + (1.0 - 2.0 * LOGIT_LAMBDA) * v)
+    info = {
+        "kind": "images",
+        "height": height,
+        "width": width,
+        "logit_lambda": LOGIT_LAMBDA,
+        "levels": LEVELS,
+        "source": source,
+        "seed": seed,
+        "n_images": count,
+    }
+    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
+
+
+def load_image_data(
+    argument: str,
+    *,
+    seed: int = 0,
+    n_valid: int | None = None,
+    n_test: int | None = None,
+) -> SequenceSplit:
+    """The data spec ``images:digits`` (bundled MNIST) or ``images:PATH``; see :func:`read_images`.
+
+    Arguments:
+        argument: ``"digits"``, or an .npz/.npy file or a folder of PNG/JPEG files.
+        seed: Seed of the split and the dequantisation noise.
+        n_valid: Validation images (default 10 %).
+        n_test: Test images (default 10 %).
+
+    Returns:
+        A split with tensors (N, H, W); read notes, if any, are in ``info["notes"]``.
+    """
+    notes: list[str] = []
+    if argument == "digits":
+        images, _ = load_digits_array()
+        name, source = "digits", "digits: 5,000 MNIST digits bundled in assets/digits"
+    else:
+        images = read_images(argument, notes=notes)
+        name, source = Path(argument).stem or str(argument), str(argument)
+    split = image_split(
+        images, n_valid=n_valid, n_test=n_test, seed=seed, name=name, source=source
+    )
+    if notes:
+        split.info["notes"] = notes
+    return split
