@@ -1,6 +1,9 @@
 """Command line: ``python -m frmdn train|compare|eval|sample``.
 
 Errors in arguments, data or checkpoints print one line on stderr and exit with status 2.
+For checkpoints trained on audio (``--data audio:PATH``), ``eval`` also reports the NLL per
+sample and the log-likelihood per half second, and ``sample`` writes WAV files and can continue
+real test audio (``--prime-seconds``).
 """
 
 from __future__ import annotations
@@ -85,11 +88,25 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default=None, help="default: the checkpoint's own data")
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
 
-    sample = commands.add_parser("sample", help="generate sequences and write them to a file")
+    sample = commands.add_parser(
+        "sample",
+        help="generate sequences and write them to a file",
+        description="Generate sequences. For audio checkpoints --out x.wav writes the n "
+        "sequences one after another, 0.25 s of silence apart, at the recorded sample rate.",
+    )
     sample.add_argument("--checkpoint", required=True, type=Path)
-    sample.add_argument("--out", required=True, type=Path, help=".npy or .csv file")
+    sample.add_argument(
+        "--out", required=True, type=Path, help=".npy or .csv file (or .wav for audio)"
+    )
     sample.add_argument("-n", "--num", type=_positive, default=8, help="number of sequences")
-    sample.add_argument("--steps", type=_positive, default=32)
+    sample.add_argument("--steps", type=_positive, default=32, help="generated time steps")
+    sample.add_argument(
+        "--prime-seconds",
+        type=float,
+        default=0.0,
+        help="audio only: continue the first S seconds of the checkpoint's test audio, "
+        "which start every output sequence (default 0: no prime)",
+    )
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
     return parser
@@ -164,47 +181,124 @@ def _compare(args: argparse.Namespace) -> None:
     print(markdown_table(rows))
 
 
-def _eval(args: argparse.Namespace) -> None:
-    model = load(args.checkpoint)
-    data = read_metadata(args.checkpoint).get("data")
+def _checkpoint_data(checkpoint: Path, override: str | None = None) -> tuple[str, int, dict]:
+    """The data spec (``override`` if given), data seed and data info a checkpoint records."""
+    data = read_metadata(checkpoint).get("data")
     data = data if isinstance(data, dict) else {}
-    spec = args.data or data.get("spec")
+    spec = override or data.get("spec")
     if not isinstance(spec, str) or not spec:
         raise UsageError("the checkpoint records no usable data spec: pass --data")
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UsageError(f"the checkpoint records an invalid data seed {seed!r}")
+    return spec, seed, _recorded_info(checkpoint)
+
+
+def _recorded_info(checkpoint: Path) -> dict:
+    """The data info a checkpoint records ({} if none)."""
+    data = read_metadata(checkpoint).get("data")
+    info = data.get("info") if isinstance(data, dict) else None
+    return info if isinstance(info, dict) else {}
+
+
+def _audio_info(info: dict) -> tuple[int, int] | None:
+    """(sample rate, frame size) of audio data info, or None for other data."""
+    if info.get("kind") != "audio":
+        return None
+    rate, frame = info.get("sample_rate"), info.get("frame_size")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (rate, frame)):
+        raise UsageError("the checkpoint's audio data info lacks a valid sample_rate/frame_size")
+    return rate, frame
+
+
+def _eval(args: argparse.Namespace) -> None:
+    model = load(args.checkpoint)
+    spec, seed, _ = _checkpoint_data(args.checkpoint, args.data)
     split = load_data(spec, seed=seed)
     if split.dim != model.config.dim:
         raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
     nll = evaluate_nll(model, getattr(split, args.split))
-    print(
-        json.dumps(
-            {
-                "data": spec,
-                "split": args.split,
-                "nll": nll,
-                "nll_per_dim": nll / model.config.dim,
-                "model": type(model).__name__,
-            }
+    result = {
+        "data": spec,
+        "split": args.split,
+        "nll": nll,
+        "nll_per_dim": nll / model.config.dim,
+        "model": type(model).__name__,
+    }
+    audio = _audio_info(split.info)
+    if audio is not None:  # nats per frame -> per sample and per half second of sound
+        rate, frame = audio
+        result |= {
+            "nll_per_sample": nll / frame,
+            "log_likelihood_per_half_second": -nll * 0.5 * rate / frame,
+            "sample_rate": rate,
+        }
+    print(json.dumps(result))
+
+
+def _audio_prime(
+    args: argparse.Namespace, model: SequenceDensityModel, audio: tuple[int, int] | None
+) -> torch.Tensor | None:
+    """The first ``--prime-seconds`` of the checkpoint's test audio as frames (n, T0, d)."""
+    if args.prime_seconds == 0:
+        return None
+    if not args.prime_seconds > 0 or not np.isfinite(args.prime_seconds):
+        raise UsageError(f"--prime-seconds must be 0 or positive, got {args.prime_seconds}")
+    if audio is None:
+        raise UsageError("--prime-seconds needs a checkpoint trained on audio data")
+    rate, frame = audio
+    spec, seed, _ = _checkpoint_data(args.checkpoint)
+    split = load_data(spec, seed=seed)
+    if split.dim != model.config.dim:
+        raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
+    frames = split.test.reshape(-1, split.dim)  # test sequences, one after another
+    steps = max(1, round(args.prime_seconds * rate / frame))
+    if steps > len(frames):
+        raise UsageError(
+            f"--prime-seconds {args.prime_seconds:g} is longer than the test audio "
+            f"({len(frames) * frame / rate:g} s)"
         )
-    )
+    return frames[:steps].expand(args.num, -1, -1)
 
 
 def _sample(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
+    audio = _audio_info(_recorded_info(args.checkpoint))
+    suffix = args.out.suffix.lower()
+    if suffix not in (".npy", ".csv", ".wav"):
+        raise UsageError(
+            f"--out must end in .npy or .csv (or .wav for audio), got {args.out.name!r}"
+        )
+    if suffix == ".wav" and audio is None:
+        raise UsageError("--out .wav needs a checkpoint trained on audio data")
+    prime = _audio_prime(args, model, audio)
     torch.manual_seed(args.seed)
-    samples = model.sample(args.num, args.steps, temperature=args.temperature).numpy()
+    samples = model.sample(
+        args.num, args.steps, prime=prime, temperature=args.temperature
+    )  # (n, steps, d)
+    if prime is not None:  # listeners hear the real start, then the model's continuation
+        samples = torch.cat([prime.to(samples), samples], dim=1)
+    samples = samples.numpy()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.suffix == ".npy":
+    result: dict[str, object] = {"out": str(args.out), "shape": list(samples.shape)}
+    if suffix == ".npy":
         np.save(args.out, samples)
-    elif args.out.suffix == ".csv":
-        rows = [[i, t, *samples[i, t]] for i in range(args.num) for t in range(args.steps)]
+    elif suffix == ".csv":
+        count, length = samples.shape[:2]
+        rows = [[i, t, *samples[i, t]] for i in range(count) for t in range(length)]
         header = "sequence,step," + ",".join(f"y{j}" for j in range(samples.shape[-1]))
         np.savetxt(args.out, rows, delimiter=",", header=header, comments="", fmt="%.6g")
     else:
-        raise UsageError(f"--out must end in .npy or .csv, got {args.out.name!r}")
-    print(json.dumps({"out": str(args.out), "shape": list(samples.shape)}))
+        from frmdn.data.audio import from_frames, wav_bytes
+
+        rate = audio[0]
+        gap = np.zeros(rate // 4, dtype=np.float32)
+        pieces = [piece for wave in from_frames(samples) for piece in (gap, wave)][1:]
+        args.out.write_bytes(wav_bytes(np.concatenate(pieces), rate))
+        result |= {"sample_rate": rate, "seconds": sum(len(p) for p in pieces) / rate}
+    if prime is not None:
+        result["prime_steps"] = prime.shape[1]
+    print(json.dumps(result))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

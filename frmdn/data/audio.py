@@ -1,0 +1,514 @@
+r"""Raw audio as sequence data: a waveform cut into frames of consecutive samples.
+
+A time step is one *frame* of ``frame_size`` consecutive samples, so the target dimension is
+:math:`d` = ``frame_size`` (80 samples = 10 ms at 8 kHz; the FRMDN paper uses 200 samples at
+16 kHz). Training sequences are non-overlapping windows of ``length`` frames (50 × 10 ms =
+0.5 s), never spanning two files.
+
+:func:`read_audio` turns a file (or its bytes) into a mono :class:`Clip` at the requested
+rate and refuses unusable input with a one-line :class:`AudioError`; :func:`audio_split` and
+:func:`load_audio_data` (the ``audio:PATH?rate=..&frame=..&length=..`` data spec) build the
+train/valid/test :class:`~frmdn.data.splits.SequenceSplit`; :func:`to_frames`,
+:func:`from_frames` and :func:`wav_bytes` convert between waveforms, frames and WAV files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from frmdn.data.splits import SequenceSplit
+
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "MAX_SECONDS",
+    "AudioError",
+    "Clip",
+    "audio_split",
+    "from_frames",
+    "load_audio_data",
+    "read_audio",
+    "to_frames",
+    "wav_bytes",
+]
+
+MAX_SECONDS = 600.0
+"""Longer input is trimmed to its first ``MAX_SECONDS`` seconds (with a note)."""
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+"""The file types :func:`load_audio_data` picks up in a folder."""
+
+LSB = 1.0 / 32768
+"""One least significant bit of 16-bit PCM audio scaled to [-1, 1): the dequantisation width."""
+
+SILENCE_PEAK = 1e-4
+"""Clips whose peak absolute value is below this are refused as silent."""
+
+MIN_SECONDS = 0.1
+"""Clips shorter than this are refused as too short."""
+
+SPLITS = ("train", "valid", "test")
+
+# Leading bytes of common non-audio and audio files, to name what a file is when decoding fails.
+_NOT_AUDIO = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive",
+    b"\x1f\x8b": "a gzip archive",
+    b"{": "JSON text",
+}
+_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd")
+
+
+class AudioError(ValueError):
+    """A file that is not usable audio (empty, truncated, not audio, silent, ...)."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A mono waveform and what was done to get it.
+
+    Arguments:
+        waveform: float32 samples, shape (n,), values in about [-1, 1].
+        sample_rate: Samples per second.
+        name: A short name, e.g. the file name.
+        notes: Human-readable changes made to the input, e.g. ``"mixed 2 channels to mono"``.
+    """
+
+    waveform: np.ndarray
+    sample_rate: int
+    name: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        """The duration in seconds."""
+        return len(self.waveform) / self.sample_rate
+
+
+# --------------------------------------------------------------------------------- reading
+def _describe_bytes(head: bytes) -> str | None:
+    """What the leading bytes of a file that is not decodable audio look like, if known."""
+    for magic, kind in _NOT_AUDIO.items():
+        if head.startswith(magic):
+            return kind
+    if head.startswith(_AUDIO_MAGIC) or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return None
+    sample = head[:512]
+    if sample and all(32 <= b < 127 or b in b"\t\r\n" for b in sample):
+        return "plain text"
+    return None
+
+
+def _decode_soundfile(
+    source: str | io.BytesIO, limit_seconds: float
+) -> tuple[np.ndarray, int, list[str]]:
+    """Samples (n, channels) as float32, the rate and notes; raises soundfile's errors."""
+    notes: list[str] = []
+    with sf.SoundFile(source) as file:
+        rate = int(file.samplerate)
+        declared = int(file.frames)
+        limit = int(math.ceil(limit_seconds * rate))
+        data = file.read(frames=limit, dtype="float32", always_2d=True)
+        if len(data) == limit and len(file.read(frames=1, dtype="float32")) > 0:
+            notes.append(f"trimmed to the first {limit_seconds:g} s")
+        elif 0 < len(data) < min(declared, limit) and declared < 2**62:
+            notes.append(
+                f"the file ended after {len(data)} of the {declared} samples its header "
+                "declares (truncated?)"
+            )
+    return data, rate, notes
+
+
+def _decode_librosa(path: str, limit_seconds: float) -> tuple[np.ndarray, int, list[str]]:
+    """The same via librosa (audioread backends), for what libsndfile cannot read."""
+    import librosa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y, rate = librosa.load(path, sr=None, mono=False, duration=limit_seconds + 1)
+    data = np.atleast_2d(np.asarray(y, dtype=np.float32)).T  # (n, channels)
+    notes = []
+    limit = int(math.ceil(limit_seconds * rate))
+    if len(data) > limit:
+        data = data[:limit]
+        notes.append(f"trimmed to the first {limit_seconds:g} s")
+    return data, int(rate), notes
+
+
+def _decode(
+    source: str | bytes, name: str, limit_seconds: float
+) -> tuple[np.ndarray, int, list[str]]:
+    """Decode a path or bytes with soundfile, falling back to librosa; errors as AudioError."""
+    if isinstance(source, bytes):
+        head = source[:512]
+    else:
+        with open(source, "rb") as file:
+            head = file.read(512)
+    if not head:
+        raise AudioError(f"{name} is empty (0 bytes)")
+    try:
+        return _decode_soundfile(
+            io.BytesIO(source) if isinstance(source, bytes) else source, limit_seconds
+        )
+    except Exception as error:  # libsndfile raises several kinds: all become AudioError
+        first = " ".join(str(error).split(":")[-1].split()).rstrip(".") or type(error).__name__
+    try:
+        if isinstance(source, bytes):
+            suffix = Path(name).suffix if Path(name).suffix.lower() in AUDIO_SUFFIXES else ""
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "audio" + suffix)
+                with open(path, "wb") as file:
+                    file.write(source)
+                return _decode_librosa(path, limit_seconds)
+        return _decode_librosa(source, limit_seconds)
+    except Exception:  # report libsndfile's reason below, the more useful one
+        pass
+    kind = _describe_bytes(head)
+    if kind is not None:
+        raise AudioError(f"{name} is not audio: it looks like {kind}")
+    if head.startswith(_AUDIO_MAGIC) or "malformed" in first or "sync" in first:
+        raise AudioError(f"{name} is truncated or corrupt ({first})")
+    raise AudioError(f"{name} is not a recognised audio file ({first})")
+
+
+def read_audio(
+    source: str | os.PathLike | bytes | BinaryIO,
+    *,
+    sample_rate: int = 8000,
+    max_seconds: float = MAX_SECONDS,
+    name: str | None = None,
+) -> Clip:
+    """Read a sound file as a mono float32 :class:`Clip` at ``sample_rate``.
+
+    Decodes with soundfile (WAV, FLAC, OGG, MP3, ... as far as libsndfile can) and falls back
+    to ``librosa.load`` only for what soundfile cannot decode. Several channels are averaged
+    to mono, input longer than ``max_seconds`` is trimmed *before* resampling, and other rates
+    are resampled with ``librosa.resample`` (soxr); each of these adds a note to the clip.
+
+    Arguments:
+        source: A path, the file's bytes, or a binary file object (e.g. an upload).
+        sample_rate: The rate of the returned clip, e.g. 8000 or 16000.
+        max_seconds: Keep at most this many seconds of the input.
+        name: The clip's name (default: the file name, or ``"clip"``).
+
+    Returns:
+        A clip with waveform shape (n,), n = duration × ``sample_rate``.
+
+    Raises:
+        AudioError: For a missing, empty, truncated or corrupt file, one that is not audio,
+            NaN or infinite samples, silence (peak below 1e-4) or less than 0.1 s of sound.
+    """
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate < 1:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    sample_rate = int(sample_rate)
+    data: str | bytes
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = name or path.name
+        if not path.exists():
+            raise AudioError(f"no such audio file: {path}")
+        if path.is_dir():
+            raise AudioError(f"{path} is a folder, not an audio file")
+        data = str(path)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or "clip"
+    elif hasattr(source, "read"):
+        name = name or Path(str(getattr(source, "name", "") or "clip")).name
+        data = source.read()
+        if not isinstance(data, bytes):
+            raise ValueError("source must be opened in binary mode")
+    else:
+        raise TypeError(f"source must be a path, bytes or a binary file, got {type(source)}")
+
+    try:
+        frames, rate, notes = _decode(data, name, max_seconds)
+    except OSError as error:
+        raise AudioError(f"cannot read {name}: {error.strerror or error}") from None
+    if frames.size == 0 or rate < 1:
+        raise AudioError(f"{name} contains no samples")
+    if not np.isfinite(frames).all():
+        raise AudioError(f"{name} contains NaN or infinite samples")
+    channels = frames.shape[1]
+    waveform = frames.mean(axis=1) if channels > 1 else frames[:, 0]
+    if channels > 1:
+        notes.append(f"mixed {channels} channels to mono")
+    if rate != sample_rate:
+        import librosa
+
+        waveform = librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate)
+        notes.append(f"resampled {rate} Hz -> {sample_rate} Hz")
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    seconds = len(waveform) / sample_rate
+    if seconds < MIN_SECONDS:
+        raise AudioError(f"{name} is too short ({seconds:.3f} s; need at least {MIN_SECONDS} s)")
+    peak = float(np.abs(waveform).max())
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{name} is silent (peak {peak:.1e}, below {SILENCE_PEAK:g})")
+    return Clip(waveform, sample_rate, name, tuple(notes))
+
+
+# --------------------------------------------------------------------------------- conversion
+def to_frames(waveform: np.ndarray, frame_size: int) -> np.ndarray:
+    """Cut a waveform into frames of consecutive samples, dropping the incomplete tail.
+
+    Example:
+        >>> to_frames(np.arange(7.0), 3)
+        array([[0., 1., 2.],
+               [3., 4., 5.]])
+
+    Arguments:
+        waveform: Samples, shape (n,).
+        frame_size: Samples per frame d.
+
+    Returns:
+        Shape (n // d, d).
+    """
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 1:
+        raise ValueError(f"waveform must have shape (n,), got {waveform.shape}")
+    if frame_size < 1:
+        raise ValueError(f"frame_size must be at least 1, got {frame_size}")
+    count = len(waveform) // frame_size
+    return np.ascontiguousarray(waveform[: count * frame_size].reshape(count, frame_size))
+
+
+def from_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Join frames back into waveforms: shape (..., T, d) -> (..., T * d)."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim < 2:
+        raise ValueError(f"frames must have shape (..., T, d), got {frames.shape}")
+    return frames.reshape(*frames.shape[:-2], frames.shape[-2] * frames.shape[-1])
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit PCM mono WAV file in memory, e.g. for ``st.audio`` or a download button.
+
+    Samples are clipped to [-1, 1] but not normalised, so quiet audio stays quiet (unlike
+    ``st.audio`` given an array, which peak-normalises). NaN becomes 0.
+
+    Arguments:
+        waveform: Samples, shape (n,).
+        sample_rate: Samples per second.
+    """
+    waveform = np.asarray(waveform, dtype=np.float64)
+    if waveform.ndim != 1:
+        raise ValueError(f"waveform must have shape (n,), got {waveform.shape}")
+    if sample_rate < 1:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    clipped = np.clip(np.nan_to_num(waveform, nan=0.0), -1.0, 1.0)
+    buffer = io.BytesIO()
+    sf.write(buffer, clipped, int(sample_rate), format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------- splits
+def _windows(waveform: np.ndarray, frame_size: int, length: int) -> np.ndarray:
+    """Non-overlapping windows of ``length`` frames, shape (N, length, frame_size)."""
+    frames = to_frames(waveform, frame_size)
+    count = len(frames) // length
+    return frames[: count * length].reshape(count, length, frame_size)
+
+
+def _file_split(names: list[str], split: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """Which clip names go to train, valid and test."""
+    if split is None:  # deterministic: every 10th file (from the first) to test, the next to valid
+        ordered = sorted(names)
+        chosen: dict[str, list[str]] = {part: [] for part in SPLITS}
+        for i, name in enumerate(ordered):
+            chosen[{0: "test", 1: "valid"}.get(i % 10, "train")].append(name)
+        return chosen
+    if not isinstance(split, dict) or any(
+        not isinstance(split.get(part, []), list)
+        or not all(isinstance(n, str) for n in split.get(part, []))
+        for part in SPLITS
+    ):
+        raise AudioError("the split must map train, valid and test to lists of file names")
+    known = set(names)
+    stems = {Path(n).stem: n for n in names}
+    chosen = {part: [] for part in SPLITS}
+    for part in SPLITS:
+        for entry in split.get(part, []):
+            name = entry if entry in known else stems.get(entry)
+            if name is None:
+                raise AudioError(
+                    f"the split lists {entry!r} under {part}, but there is no such file"
+                )
+            chosen[part].append(name)
+    listed = [n for part in SPLITS for n in chosen[part]]
+    if len(listed) != len(set(listed)):
+        twice = sorted({n for n in listed if listed.count(n) > 1})
+        raise AudioError(f"the split lists {twice[:3]} in more than one part")
+    return chosen
+
+
+def audio_split(
+    clips: Sequence[Clip] | Clip,
+    *,
+    frame_size: int = 80,
+    length: int = 50,
+    split: dict[str, list[str]] | None = None,
+    seed: int = 0,
+) -> SequenceSplit:
+    r"""Train/valid/test sequences of frames, shape (N, ``length``, ``frame_size``) each.
+
+    With one clip the split is by time: the first 80 % trains, the next 10 % validates and the
+    last 10 % tests (the end of the clip is held out). With several clips the split is by file:
+    ``split`` (``{"train": [names], "valid": [...], "test": [...]}``) when given, else every
+    10th file of the sorted names (starting with the first) tests and the file after it
+    validates. Sequences are non-overlapping and never span two files.
+
+    Dequantisation: 16-bit PCM samples are multiples of :math:`2^{-15}`, so a continuous density
+    could put unbounded mass on them. Uniform noise :math:`\mathcal{U}(0, 2^{-15})` (one least
+    significant bit, from a numpy generator seeded by ``seed``) is added to every sample, which
+    makes the NLL a proper density; NLL + d·log(32768) nats per frame then upper-bounds the
+    discrete code length of the 16-bit samples. (Resampled audio is not discrete; the noise is
+    then harmless.)
+
+    Raises:
+        AudioError: If a part would hold no complete sequence (the message says how much audio
+            it needs), if the clips differ in sample rate, or if ``split`` names unknown files.
+    """
+    clips = [clips] if isinstance(clips, Clip) else list(clips)
+    if not clips:
+        raise AudioError("no audio clips given")
+    if frame_size < 1 or length < 1:
+        raise ValueError(f"frame_size and length must be at least 1, got {frame_size}, {length}")
+    rates = sorted({clip.sample_rate for clip in clips})
+    if len(rates) > 1:
+        raise AudioError(f"all clips must share one sample rate, got {rates} Hz")
+    rate = rates[0]
+    names = [clip.name for clip in clips]
+    if len(set(names)) != len(names):
+        raise AudioError("clip names must be unique")
+    generator = np.random.default_rng(seed)
+    noisy = {
+        clip.name: clip.waveform.astype(np.float64)
+        + generator.uniform(0.0, LSB, size=clip.waveform.shape)
+        for clip in clips
+    }
+    notes = [f"{clip.name}: {note}" for clip in clips for note in clip.notes]
+    pieces: dict[str, list[np.ndarray]] = {part: [] for part in SPLITS}
+    if len(clips) == 1 and split is None:
+        wave = noisy[names[0]]
+        cut = [0, int(0.8 * len(wave)), int(0.9 * len(wave)), len(wave)]
+        for i, part in enumerate(SPLITS):
+            pieces[part].append(wave[cut[i] : cut[i + 1]])
+        files = {part: [names[0]] for part in SPLITS}
+        notes.append("split by time: first 80 % train, next 10 % valid, last 10 % test")
+    else:
+        files = _file_split(names, split)
+        for part in SPLITS:
+            pieces[part] = [noisy[name] for name in files[part]]
+        unused = sorted(set(names) - {n for part in SPLITS for n in files[part]})
+        if unused:
+            notes.append(f"{len(unused)} file(s) in no split, not used: {', '.join(unused[:5])}")
+        notes.append("split by file")
+
+    window_seconds = frame_size * length / rate
+    tensors: dict[str, torch.Tensor] = {}
+    seconds: dict[str, float] = {}
+    for part in SPLITS:
+        windows = [_windows(w, frame_size, length) for w in pieces[part]]
+        stacked = np.concatenate(windows) if windows else np.zeros((0, length, frame_size))
+        if len(stacked) == 0:
+            have = sum(len(w) for w in pieces[part]) / rate
+            need = (
+                f"; one clip needs at least {10 * window_seconds:.2f} s (the {part} part is "
+                "10 % of it)"
+                if len(clips) == 1 and split is None and part != "train"
+                else ""
+            )
+            raise AudioError(
+                f"the {part} split has {have:.2f} s of audio in {len(pieces[part])} file(s) but "
+                f"one sequence needs {window_seconds:.2f} s in one file ({length} frames × "
+                f"{frame_size} samples at {rate} Hz){need}"
+            )
+        tensors[part] = torch.from_numpy(stacked.astype(np.float32))
+        seconds[part] = round(len(stacked) * window_seconds, 3)
+    info = {
+        "kind": "audio",
+        "sample_rate": rate,
+        "frame_size": frame_size,
+        "length": length,
+        "files": files,
+        "seconds": seconds,
+        "notes": notes,
+    }
+    name = names[0] if len(clips) == 1 else f"{len(clips)} clips"
+    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
+
+
+def _resolve(path: str) -> Path:
+    """``path``, or for a relative path missing here, the same path in the project folder."""
+    candidate = Path(path).expanduser()
+    if not candidate.exists() and not candidate.is_absolute():
+        project = Path(__file__).resolve().parents[2] / candidate
+        if project.exists():
+            return project
+    return candidate
+
+
+def load_audio_data(
+    path: str, *, rate: int = 8000, frame: int = 80, length: int = 50, seed: int = 0
+) -> SequenceSplit:
+    """The data spec ``audio:PATH?rate=..&frame=..&length=..``: one file or a folder of them.
+
+    A folder contributes every .wav/.flac/.ogg/.mp3 file directly inside it (sorted); its
+    ``split.json`` (``{"train": [...], "valid": [...], "test": [...]}``), if present, fixes the
+    split by file. A relative PATH that does not exist in the working directory is also looked
+    up in the project folder, so ``audio:assets/speech`` works from anywhere.
+
+    Arguments:
+        path: A sound file or a folder.
+        rate: Sample rate to resample to (Hz).
+        frame: Samples per frame, the target dimension d.
+        length: Frames per training sequence.
+        seed: Seed of the dequantisation noise.
+
+    Returns:
+        A split with tensors (N, ``length``, ``frame``); see :func:`audio_split`.
+    """
+    source = _resolve(path)
+    if not source.exists():
+        raise AudioError(f"no such audio file or folder: {path}")
+    split = None
+    if source.is_dir():
+        files = sorted(
+            p for p in source.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+        )
+        if not files:
+            raise AudioError(f"{path} holds no {'/'.join(AUDIO_SUFFIXES)} files")
+        split_file = source / "split.json"
+        if split_file.exists():
+            try:
+                split = json.loads(split_file.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise AudioError(f"cannot read {split_file}: {error}") from None
+            if not isinstance(split, dict):
+                raise AudioError(f"{split_file} must hold an object with train, valid and test")
+    else:
+        files = [source]
+    clips = [read_audio(file, sample_rate=rate) for file in files]
+    result = audio_split(clips, frame_size=frame, length=length, split=split, seed=seed)
+    result.info["path"] = str(path)
+    return replace(result, name=source.name or str(path))

@@ -1,0 +1,398 @@
+"""Tests for raw audio data (``frmdn.data.audio``), the bundled speech and the audio CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from frmdn import RMDN
+from frmdn.checkpoint import read_metadata
+from frmdn.cli import main
+from frmdn.data import load_data
+from frmdn.data.audio import (
+    LSB,
+    AudioError,
+    Clip,
+    audio_split,
+    from_frames,
+    load_audio_data,
+    read_audio,
+    to_frames,
+    wav_bytes,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / "assets" / "speech"
+PRETRAINED = ROOT / "assets" / "pretrained"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sine(freq: float = 440.0, seconds: float = 1.0, rate: int = 8000, amp: float = 0.5):
+    t = np.arange(int(round(seconds * rate))) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def speechy(seconds: float, rate: int = 8000, seed: int = 0) -> np.ndarray:
+    """A sine sweep with noise bursts: something with structure to model."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    sweep = 0.3 * np.sin(2 * np.pi * (200 * t + 150 * t**2 / seconds))
+    bursts = 0.1 * rng.standard_normal(len(t)) * (np.sin(2 * np.pi * 3 * t) > 0.5)
+    return (sweep + bursts).astype(np.float32)
+
+
+def peak_hz(waveform: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))
+    return float(np.argmax(spectrum) * rate / len(waveform))
+
+
+def encoded(data: np.ndarray, rate: int, fmt: str, subtype: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, data, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------ reading
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "rate", "stereo", "notes"),
+    [
+        ("WAV", "PCM_16", 44100, True, ["mixed 2 channels to mono", "resampled 44100 Hz -> 8000 Hz"]),  # noqa: E501
+        ("FLAC", "PCM_24", 16000, False, ["resampled 16000 Hz -> 8000 Hz"]),
+        ("OGG", "VORBIS", 22050, False, ["resampled 22050 Hz -> 8000 Hz"]),
+        ("WAV", "PCM_16", 16000, False, ["resampled 16000 Hz -> 8000 Hz"]),
+    ],
+)  # fmt: skip
+def test_odd_but_valid_files_load(
+    tmp_path: Path, fmt: str, subtype: str, rate: int, stereo: bool, notes: list[str]
+) -> None:
+    wave = sine(rate=rate)
+    data = np.stack([wave, 0.5 * wave], axis=1) if stereo else wave
+    path = tmp_path / f"odd.{fmt.lower()}"
+    sf.write(path, data, rate, format=fmt, subtype=subtype)
+    clip = read_audio(path)
+    assert clip.sample_rate == 8000 and clip.name == path.name
+    assert clip.waveform.dtype == np.float32 and clip.waveform.ndim == 1
+    assert abs(clip.seconds - 1.0) < 0.01
+    assert list(clip.notes) == notes
+    assert peak_hz(clip.waveform, 8000) == pytest.approx(440, abs=2)
+
+
+def test_upsampling_to_16k_keeps_the_pitch(tmp_path: Path) -> None:
+    clip = read_audio(encoded(sine(), 8000, "WAV"), sample_rate=16000, name="up.wav")
+    assert clip.sample_rate == 16000 and len(clip.waveform) == 16000
+    assert clip.notes == ("resampled 8000 Hz -> 16000 Hz",)
+    assert peak_hz(clip.waveform, 16000) == pytest.approx(440, abs=2)
+
+
+def test_16_bit_input_at_the_target_rate_is_unchanged(tmp_path: Path) -> None:
+    ints = (sine() * 32768).astype(np.int16)
+    path = tmp_path / "exact.wav"
+    sf.write(path, ints, 8000, subtype="PCM_16")
+    clip = read_audio(path)
+    assert clip.notes == ()
+    np.testing.assert_array_equal(clip.waveform, ints / 32768)
+    with open(path, "rb") as file:  # a binary file object, as a web upload gives
+        assert np.array_equal(read_audio(file).waveform, clip.waveform)
+    assert read_audio(path.read_bytes()).name == "clip"
+
+
+def test_too_long_input_is_trimmed_before_resampling() -> None:
+    data = encoded(sine(seconds=3.0, rate=44100), 44100, "WAV")
+    clip = read_audio(data, max_seconds=1.0)
+    assert clip.seconds == pytest.approx(1.0, abs=1e-3)
+    assert clip.notes == ("trimmed to the first 1 s", "resampled 44100 Hz -> 8000 Hz")
+
+
+def _broken(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.wav"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "zero-length":
+        sf.write(path, np.zeros(0), 8000)
+    elif kind == "truncated":
+        path = tmp_path / "cut.flac"
+        data = encoded(sine(seconds=2.0), 8000, "FLAC")
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4000))
+    elif kind == "png":
+        path = tmp_path / "picture.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    elif kind == "text":
+        path.write_text("this is a text file, not a recording\n" * 20)
+    elif kind == "silent":
+        sf.write(path, np.zeros(8000), 8000)
+    elif kind == "nan":
+        sf.write(path, np.full(8000, np.nan), 8000, subtype="FLOAT")
+    elif kind == "short":
+        sf.write(path, sine(seconds=0.05), 8000)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty", "is empty (0 bytes)"),
+        ("zero-length", "contains no samples"),
+        ("truncated", "truncated or corrupt"),
+        ("random", "not a recognised audio file"),
+        ("png", "not audio: it looks like a PNG image"),
+        ("text", "not audio: it looks like plain text"),
+        ("silent", "is silent"),
+        ("nan", "NaN or infinite"),
+        ("short", "too short"),
+    ],
+)
+def test_broken_files_give_one_clear_audio_error(tmp_path: Path, kind: str, message: str) -> None:
+    path = _broken(tmp_path, kind)
+    with pytest.raises(AudioError) as error:
+        read_audio(path)
+    text = str(error.value)
+    assert message in text and "\n" not in text
+    assert text.startswith(path.name)
+
+
+def test_missing_paths_and_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="no such audio file"):
+        read_audio(tmp_path / "nothing.wav")
+    with pytest.raises(AudioError, match="is a folder"):
+        read_audio(tmp_path)
+    with pytest.raises(ValueError, match="sample_rate"):
+        read_audio(b"RIFF", sample_rate=0)
+    with pytest.raises(AudioError, match="no such audio file or folder"):
+        load_audio_data(str(tmp_path / "nowhere"))
+
+
+# ------------------------------------------------------------------ conversion
+def test_frames_round_trip() -> None:
+    wave = np.arange(10, dtype=np.float32)
+    frames = to_frames(wave, 3)
+    assert frames.shape == (3, 3)
+    np.testing.assert_array_equal(from_frames(frames), wave[:9])  # the tail is dropped
+    batch = torch.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(from_frames(batch), batch.reshape(2, 12).numpy())
+    with pytest.raises(ValueError):
+        to_frames(np.zeros((2, 2)), 2)
+
+
+def test_wav_bytes_keeps_the_level() -> None:
+    quiet = sine(amp=0.1)
+    back, rate = sf.read(io.BytesIO(wav_bytes(quiet, 8000)), dtype="float32")
+    assert rate == 8000 and sf.info(io.BytesIO(wav_bytes(quiet, 8000))).subtype == "PCM_16"
+    assert np.abs(back).max() == pytest.approx(0.1, abs=1e-3)  # not peak-normalised
+    np.testing.assert_allclose(back, quiet, atol=2 * LSB)
+    loud, _ = sf.read(io.BytesIO(wav_bytes(np.array([2.0, -3.0, 0.0]), 8000)))
+    assert loud.max() <= 1.0 and loud.min() == -1.0
+
+
+# ------------------------------------------------------------------ splits
+def test_one_clip_is_split_by_time_with_the_end_held_out() -> None:
+    clip = Clip(sine(seconds=10.0), 8000, "tone.wav")
+    split = audio_split(clip, frame_size=80, length=10, seed=3)
+    assert split.train.shape == (80, 10, 80)
+    assert split.valid.shape == (10, 10, 80) and split.test.shape == (10, 10, 80)
+    info = split.info
+    assert info["kind"] == "audio" and info["sample_rate"] == 8000
+    assert info["frame_size"] == 80 and info["length"] == 10
+    assert info["files"] == {"train": ["tone.wav"], "valid": ["tone.wav"], "test": ["tone.wav"]}
+    assert info["seconds"] == {"train": 8.0, "valid": 1.0, "test": 1.0}
+    raw = clip.waveform.reshape(-1, 10, 80)
+    for part, start in (("train", 0), ("valid", 80), ("test", 90)):
+        values = getattr(split, part).numpy().astype(np.float64)
+        noise = values - raw[start : start + len(values)]
+        assert noise.min() >= -1e-7 and noise.max() <= LSB + 1e-7  # one LSB of dequantisation
+    again = audio_split(clip, frame_size=80, length=10, seed=3)
+    other = audio_split(clip, frame_size=80, length=10, seed=4)
+    assert torch.equal(again.train, split.train) and not torch.equal(other.train, split.train)
+    assert float((split.train.numpy() - raw[:80]).std()) == pytest.approx(LSB / 12**0.5, rel=0.1)
+
+
+def test_several_clips_are_split_by_file() -> None:
+    clips = [Clip(speechy(2.0, seed=i), 8000, f"f{i}.wav") for i in range(4)]
+    default = audio_split(clips, frame_size=40, length=10)
+    assert default.info["files"] == {
+        "train": ["f2.wav", "f3.wav"],
+        "valid": ["f1.wav"],
+        "test": ["f0.wav"],
+    }
+    assert default.train.shape == (80, 10, 40) and default.test.shape == (40, 10, 40)
+    chosen = {"train": ["f0.wav", "f1"], "valid": ["f2.wav"], "test": ["f3.wav"]}
+    split = audio_split(clips, frame_size=40, length=10, split=chosen)
+    assert split.info["files"]["train"] == ["f0.wav", "f1.wav"]  # stems are accepted
+    assert split.info["seconds"] == {"train": 4.0, "valid": 2.0, "test": 2.0}
+    with pytest.raises(AudioError, match="no such file"):
+        audio_split(clips, split={"train": ["f9.wav"], "valid": [], "test": []})
+    with pytest.raises(AudioError, match="the test split has 0.00 s"):
+        audio_split(clips, split={"train": ["f0.wav"], "valid": ["f1.wav"], "test": []})
+
+
+def test_too_little_audio_says_how_much_is_needed() -> None:
+    with pytest.raises(AudioError, match="one clip needs at least 5.00 s"):
+        audio_split(Clip(sine(seconds=3.0), 8000, "short.wav"))  # 50 frames of 80 = 0.5 s
+
+
+def test_load_audio_data_reads_a_folder_with_split_json(tmp_path: Path) -> None:
+    for i, fmt in enumerate(["wav", "flac", "ogg"]):
+        sf.write(tmp_path / f"c{i}.{fmt}", speechy(1.0, seed=i), 8000)
+    (tmp_path / "notes.txt").write_text("not audio, not picked up")
+    split_json = {"train": ["c2.ogg", "c0.wav"], "valid": ["c1.flac"], "test": []}
+    (tmp_path / "split.json").write_text(json.dumps(split_json))
+    with pytest.raises(AudioError, match="test split"):
+        load_audio_data(str(tmp_path), frame=40, length=10)
+    split_json["test"] = ["c0.wav"]
+    split_json["train"] = ["c2.ogg"]
+    (tmp_path / "split.json").write_text(json.dumps(split_json))
+    split = load_audio_data(str(tmp_path), frame=40, length=10)
+    assert split.name == tmp_path.name and split.dim == 40
+    assert split.info["files"] == {"train": ["c2.ogg"], "valid": ["c1.flac"], "test": ["c0.wav"]}
+    assert split.train.shape == (20, 10, 40)
+    (tmp_path / "split.json").write_text("{not json")
+    with pytest.raises(AudioError, match="split.json"):
+        load_audio_data(str(tmp_path))
+
+
+def test_load_data_spec_options(tmp_path: Path) -> None:
+    path = tmp_path / "clip.wav"
+    sf.write(path, speechy(6.0), 16000)
+    split = load_data(f"audio:{path}?frame=40&length=10&rate=16000")
+    assert split.dim == 40 and split.train.shape[1] == 10
+    assert split.info["sample_rate"] == 16000 and split.info["notes"][-1].startswith("split by")
+    assert load_data(f"audio:{path}?frame=40&length=10").info["sample_rate"] == 8000
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['hop'\]"):
+        load_data(f"audio:{path}?hop=3")
+
+
+# ------------------------------------------------------------------ bundled speech
+def test_bundled_speech_loads_with_its_fixed_split() -> None:
+    fixed = json.loads((SPEECH / "split.json").read_text())
+    split = load_data("audio:assets/speech")
+    info = split.info
+    assert info["kind"] == "audio" and info["sample_rate"] == 8000 and info["frame_size"] == 80
+    assert info["files"] == fixed
+    assert not set(fixed["test"]) & set(fixed["train"])
+    assert (split.train.shape, split.valid.shape, split.test.shape) == (
+        (421, 50, 80),
+        (64, 50, 80),
+        (61, 50, 80),
+    )
+    total = sum(sf.info(p).duration for p in SPEECH.glob("*.flac"))
+    assert 4 * 60 < total < 5.5 * 60
+    assert sum(p.stat().st_size for p in SPEECH.iterdir()) < 4e6
+    assert all(sf.info(p).samplerate == 8000 for p in SPEECH.glob("*.flac"))
+
+
+@pytest.mark.skipif(not (PRETRAINED / "speech-frmdn").exists(), reason="no speech checkpoints")
+def test_pretrained_speech_models_record_frmdn_beating_rmdn() -> None:
+    nll = {}
+    for kind in ("rmdn", "frmdn"):
+        meta = read_metadata(PRETRAINED / f"speech-{kind}")
+        assert meta["data"]["spec"] == "audio:assets/speech"
+        assert meta["data"]["info"]["kind"] == "audio"
+        nll[kind] = meta["metrics"]["test_nll"]
+    assert nll["frmdn"] < nll["rmdn"]
+
+
+# ------------------------------------------------------------------ CLI
+def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_trains_evaluates_and_samples_audio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, speechy(6.0), 8000)
+    spec = f"audio:{wav}?frame=40&length=10"
+    checkpoint = tmp_path / "ck"
+    tiny = ["--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8"]
+    code, out, err = _run(
+        capsys, "train", "--data", spec, "--model", "frmdn", "--out", checkpoint, *tiny,
+        "--steps", 5, "--batch-size", 8, "--eval-every", 5, "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 5
+
+    code, out, err = _run(capsys, "eval", "--checkpoint", checkpoint)
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["sample_rate"] == 8000
+    assert line["nll_per_sample"] == pytest.approx(line["nll"] / 40)
+    assert line["log_likelihood_per_half_second"] == pytest.approx(-line["nll"] * 100)
+
+    wav_out = tmp_path / "gen.wav"
+    code, out, err = _run(
+        capsys, "sample", "--checkpoint", checkpoint, "--out", wav_out, "-n", 2, "--steps", 10,
+        "--prime-seconds", 0.2,
+    )  # fmt: skip
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["prime_steps"] == 40 and line["shape"] == [2, 50, 40]
+    audio, rate = sf.read(wav_out)
+    assert rate == 8000 and len(audio) == 2 * 50 * 40 + 2000  # two sequences, 0.25 s apart
+    assert np.isfinite(audio).all()
+    test_start = load_data(spec).test.reshape(-1, 40)[:40].reshape(-1).numpy()
+    np.testing.assert_allclose(audio[:1600], test_start, atol=2 * LSB)  # the real start first
+
+    npy = tmp_path / "gen.npy"
+    code, _, err = _run(capsys, "sample", "--checkpoint", checkpoint, "--out", npy, "-n", 2,
+                        "--steps", 3, "--prime-seconds", 0.1)  # fmt: skip
+    assert code == 0, err
+    assert np.load(npy).shape == (2, 23, 40)
+
+    code, out, err = _run(capsys, "sample", "--checkpoint", checkpoint, "--out", npy,
+                          "--prime-seconds", 100)  # fmt: skip
+    assert code == 2 and "longer than the test audio" in err
+
+
+def _assert_one_error_line(code: int, out: str, err: str, message: str) -> None:
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+
+
+def test_cli_bad_audio_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_text("hello, not a sound\n" * 10)
+    code, out, err = _run(capsys, "train", "--data", f"audio:{bad}", "--out", tmp_path / "ck")
+    _assert_one_error_line(code, out, err, "bad.wav is not audio")
+    code, out, err = _run(capsys, "train", "--data", "audio:/no/such/place", "--out", tmp_path)
+    _assert_one_error_line(code, out, err, "no such audio file or folder")
+
+
+def test_cli_audio_options_need_an_audio_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = RMDN(2, n_components=2, hidden_size=4).save(
+        tmp_path / "toy", data={"spec": "toy:ring", "seed": 0, "info": {"kind": "toy"}}
+    )
+    code, out, err = _run(
+        capsys, "sample", "--checkpoint", checkpoint, "--out", tmp_path / "x.wav"
+    )
+    _assert_one_error_line(code, out, err, "needs a checkpoint trained on audio")
+    code, out, err = _run(
+        capsys, "sample", "--checkpoint", checkpoint, "--out", tmp_path / "x.npy",
+        "--prime-seconds", 1,
+    )  # fmt: skip
+    _assert_one_error_line(code, out, err, "needs a checkpoint trained on audio")
+    line = json.loads(_run(capsys, "eval", "--checkpoint", checkpoint)[1])
+    assert math.isfinite(line["nll"]) and "nll_per_sample" not in line
