@@ -23,6 +23,7 @@ from frmdn.data import SCHEMES, load_data
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
 from frmdn.train import TrainConfig, evaluate_nll
+from frmdn.views import split_bits_per_dim
 
 __all__ = ["main"]
 
@@ -233,6 +234,8 @@ def _eval(args: argparse.Namespace) -> None:
             "log_likelihood_per_half_second": -nll * 0.5 * rate / frame,
             "sample_rate": rate,
         }
+    if split.info.get("kind") == "images":  # rows of pixels: also the standard bits/dim
+        result["bits_per_dim"] = split_bits_per_dim(model, getattr(split, args.split), split.info)
     print(json.dumps(result))
 
 

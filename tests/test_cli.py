@@ -338,3 +338,18 @@ def test_module_entry_point_bad_arguments(tmp_path: Path) -> None:
     lines = process.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "--steps" in lines[0] and "Traceback" not in process.stderr
+
+
+def test_eval_reports_bits_per_dim_for_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "digits"
+    spec = "images:digits?n_valid=50&n_test=50"
+    code, _, err = _run(capsys, "train", "--data", spec, "--model", "frmdn", "--out", out, *TINY)
+    assert code == 0, err
+    code, stdout, err = _run(capsys, "eval", "--checkpoint", out)
+    assert code == 0, err
+    result = _one_json_line(stdout)
+    # 8-bit pixels: a barely trained model sits between a good model (~1-2) and far above 8
+    assert 0 < result["bits_per_dim"] < 20
+    assert result["nll_per_dim"] == pytest.approx(result["nll"] / 28)
