@@ -109,6 +109,24 @@ def home() -> None:
         "clusters a mixture can fit; train both models live or load pretrained ones.",
         icon=":material/scatter_plot:",
     )
+    st.page_link(
+        "pages/audio.py",
+        label="Audio: prime both models with the same start of a speech clip (bundled, uploaded "
+        "or recorded), listen to their continuations and compare train vs held-out NLL.",
+        icon=":material/graphic_eq:",
+    )
+    st.page_link(
+        "pages/single_images.py",
+        label="Single images: MNIST digits written row by row; compare generated digits, "
+        "top-half completions, bits/dim and which rows surprise each model.",
+        icon=":material/grid_on:",
+    )
+    st.page_link(
+        "pages/image_sequences.py",
+        label="Image sequences: world-model style; a VAE turns frames of moving digits, bouncing "
+        "balls or your own video into latents; watch one-step predictions and rollouts.",
+        icon=":material/movie:",
+    )
 
     st.caption(
         "References: S. Razavi and R. Hosseini, *Flow-based Recurrent Mixture Density Networks*, "
@@ -143,6 +161,9 @@ st.set_page_config(page_title="FRMDN Lab", page_icon=":material/insights:", layo
 PAGES = [
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/toy.py", title="Toy 2D sequences", icon=":material/scatter_plot:"),
+    st.Page("pages/audio.py", title="Audio: RMDN vs FRMDN", icon=":material/graphic_eq:"),
+    st.Page("pages/single_images.py", title="Single images", icon=":material/grid_on:"),
+    st.Page("pages/image_sequences.py", title="Image sequences", icon=":material/movie:"),
 ]
 
 page = st.navigation(PAGES)

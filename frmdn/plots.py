@@ -614,3 +614,577 @@ def trajectories_figure(
         fig.update_yaxes(title_text="y₂" if col == 1 else None, range=y_range, row=1, col=col)
     _equal_aspect(fig, len(sources))
     return fig
+
+
+# ----------------------------------------------------------------------------- audio
+AUDIO_HEIGHT = 240
+"""Height of the small waveform and spectrogram panels of the audio page."""
+
+
+def _rgb_colorscale(stops: Sequence[str]) -> list[list]:
+    """Evenly spaced ``#rrggbb`` colours as a colorscale with ``rgb(...)`` stops."""
+    from plotly.colors import hex_to_rgb
+
+    return [
+        [i / (len(stops) - 1), "rgb({}, {}, {})".format(*hex_to_rgb(color))]
+        for i, color in enumerate(stops)
+    ]
+
+
+SPECTROGRAM_COLORSCALE = _rgb_colorscale(
+    ["#000004", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668",
+     "#feca8d", "#fcfdbf"]
+)  # fmt: skip
+"""Magma with rgb() stops: Streamlit's plotly.js misreads the hex stop "#000004" as pink."""
+
+
+def _envelope(
+    waveform: np.ndarray, sample_rate: int, max_points: int = 3000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of a waveform, as a min/max envelope when it has many samples.
+
+    Long waveforms would send hundreds of thousands of points to the browser; each bucket of
+    samples is drawn as its minimum and maximum instead, which looks the same at screen size.
+    """
+    y = np.asarray(waveform, dtype=float).reshape(-1)
+    if y.size <= max_points:
+        return np.arange(y.size) / sample_rate, y
+    buckets = max_points // 2
+    edges = np.linspace(0, y.size, buckets + 1).astype(int)
+    low = np.minimum.reduceat(y, edges[:-1])
+    high = np.maximum.reduceat(y, edges[:-1])
+    times = np.repeat(edges[:-1] / sample_rate, 2)
+    values = np.stack([low, high], axis=-1).reshape(-1)
+    return times, values
+
+
+def _prime_marker(fig: go.Figure, prime_seconds: float | None, on_heatmap: bool = False) -> None:
+    """Shade (or, over a heatmap, outline) the primed start of a clip, labelled "prime"."""
+    if not prime_seconds or prime_seconds <= 0:
+        return
+    if on_heatmap:
+        fig.add_vline(x=prime_seconds, line={"color": "white", "width": 2, "dash": "dash"})
+    else:
+        fig.add_vrect(
+            x0=0, x1=prime_seconds, fillcolor="#94a3b8", opacity=0.18, line_width=0, layer="below"
+        )
+    fig.add_annotation(
+        x=prime_seconds,
+        y=1.0,
+        xref="x",
+        yref="paper",
+        text="◀ prime | generated ▶",
+        showarrow=False,
+        yanchor="bottom",
+        font={"size": 10, "color": FALLBACK_COLOR},
+    )
+
+
+def waveform_figure(
+    waveform: np.ndarray,
+    sample_rate: int,
+    name: str = "Real",
+    prime_seconds: float | None = None,
+    y_range: float | None = None,
+    title: str | None = None,
+    height: int = AUDIO_HEIGHT,
+) -> go.Figure:
+    """A waveform against time in the colour of ``name``, its primed start shaded.
+
+    Arguments:
+        waveform: Samples (n,), in [-1, 1].
+        sample_rate: Samples per second.
+        name: Model name for the colour ("RMDN", "FRMDN"; "Real" for the original).
+        prime_seconds: Length of the observed start the models continue from.
+        y_range: Half-height of the y-axis (share it across panels to compare levels).
+    """
+    fig = go.Figure()
+    _base_layout(fig, title or f"{name} waveform", height=height)
+    color = model_color(name)
+    fig.update_layout(title_font_color=color, margin={"l": 55, "r": 15, "t": 50, "b": 45})
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="amplitude")
+    times, values = _envelope(waveform, sample_rate)
+    if values.size == 0:
+        return _note(fig, "no audio")
+    fig.add_trace(
+        go.Scatter(
+            x=times,
+            y=values,
+            mode="lines",
+            name=name,
+            showlegend=False,
+            line={"color": color, "width": 1},
+            hovertemplate="%{x:.3f} s: %{y:.3f}<extra></extra>",
+        )
+    )
+    top = float(y_range) if y_range else float(np.abs(values).max()) or 1.0
+    fig.update_yaxes(range=[-1.05 * top, 1.05 * top])
+    fig.update_xaxes(range=[0.0, max(float(times[-1]), 1.0 / sample_rate)])
+    _prime_marker(fig, prime_seconds)
+    return fig
+
+
+def spectrogram_figure(
+    times: np.ndarray,
+    freqs: np.ndarray,
+    db: np.ndarray,
+    name: str = "Real",
+    prime_seconds: float | None = None,
+    db_range: tuple[float, float] = (-90.0, 0.0),
+    title: str | None = None,
+    height: int = AUDIO_HEIGHT,
+) -> go.Figure:
+    """A spectrogram heatmap (dB re full scale) with the end of the prime marked.
+
+    Arguments:
+        times, freqs, db: As from :func:`frmdn.views.spectrogram_db`, db (freqs, times).
+        name: Model name, for the title colour.
+        db_range: Colour range in dB: keep it equal across panels to compare levels.
+    """
+    fig = go.Figure()
+    _base_layout(fig, title or f"{name} spectrogram", height=height)
+    fig.update_layout(
+        title_font_color=model_color(name), margin={"l": 55, "r": 15, "t": 50, "b": 45}
+    )
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="frequency (Hz)")
+    if np.asarray(db).size == 0:
+        return _note(fig, "no audio")
+    # values outside the colour range are clipped here: plotly.js colours them inconsistently
+    shown = np.clip(np.nan_to_num(np.asarray(db, dtype=float), nan=db_range[0]), *db_range)
+    fig.add_trace(
+        go.Heatmap(
+            x=times,
+            y=freqs,
+            z=shown,
+            zmin=db_range[0],
+            zmax=db_range[1],
+            colorscale=SPECTROGRAM_COLORSCALE,
+            colorbar={"title": {"text": "dB", "side": "top"}, "thickness": 10, "len": 0.9},
+            hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.1f} dB<extra></extra>",
+        )
+    )
+    fig.update_xaxes(range=[float(times[0]), max(float(times[-1]), float(times[0]) + 1e-3)])
+    fig.update_yaxes(range=[float(freqs[0]), float(freqs[-1])])
+    _prime_marker(fig, prime_seconds, on_heatmap=True)
+    return fig
+
+
+def nll_along_clip_figure(
+    times: np.ndarray,
+    nll: Mapping[str, np.ndarray],
+    unit: str = "nats / step",
+    title: str | None = None,
+) -> go.Figure:
+    """Per-step NLL along a clip, one line per model in the model colours.
+
+    Arguments:
+        times: Time of each step in seconds (T,).
+        nll: Per model, the NLL of each step (T,).
+        unit: The y-axis unit.
+    """
+    fig = go.Figure()
+    _base_layout(fig, title or "NLL of each step along the clip (lower = better predicted)")
+    fig.update_layout(hovermode="x unified")
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text=f"NLL ({unit})")
+    if not nll:
+        return _note(fig, "no model to show")
+    everything = []
+    for name, values in nll.items():
+        values = np.asarray(values, dtype=float)
+        everything.append(values)
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=values,
+                mode="lines",
+                name=name,
+                line={"color": model_color(name), "width": 1.4},
+                hovertemplate=f"{name}: %{{y:.1f}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(range=_padded_range(np.concatenate(everything), trim=0.5))
+    return fig
+
+
+def pca_latent_figure(
+    raw_xy: np.ndarray,
+    raw_component: np.ndarray,
+    latent_xy: np.ndarray,
+    latent_component: np.ndarray,
+    titles: tuple[str, str] = (
+        "RMDN's space: standardised frames u (PCA)",
+        "FRMDN's space: latents z = f(u) (PCA)",
+    ),
+    title: str | None = None,
+) -> go.Figure:
+    """Two 2D projections side by side, each point coloured by its likeliest component.
+
+    Arguments:
+        raw_xy: Projected frames in the RMDN's space (N, 2).
+        raw_component: The RMDN's likeliest component of each frame (N,).
+        latent_xy: Projected FRMDN latents (M, 2).
+        latent_component: The FRMDN's likeliest component of each latent (M,).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    _base_layout(fig, title, height=HEIGHT + 20)
+    fig.update_layout(legend_y=-0.2, margin_b=60)
+    named: set[int] = set()
+    for col, (xy, labels, model) in enumerate(
+        ((raw_xy, raw_component, "RMDN"), (latent_xy, latent_component, "FRMDN")), start=1
+    ):
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        labels = np.asarray(labels).astype(int).reshape(-1)
+        for k in np.unique(labels):
+            mine = labels == k
+            fig.add_trace(
+                go.Scattergl(
+                    x=xy[mine, 0],
+                    y=xy[mine, 1],
+                    mode="markers",
+                    name=f"component {k} (of each model)",
+                    legendgroup=f"component {k}",
+                    showlegend=int(k) not in named,
+                    marker={"color": component_color(k), "size": 4, "opacity": 0.55},
+                    hovertemplate=(
+                        f"{model} component {k}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
+            named.add(int(k))
+        fig.update_xaxes(
+            title_text="principal axis 1", range=_padded_range(xy[:, 0]), row=1, col=col
+        )
+        fig.update_yaxes(
+            title_text="principal axis 2", range=_padded_range(xy[:, 1]), row=1, col=col
+        )
+    fig.update_annotations(font_size=13)
+    return fig
+
+
+__all__ += [
+    "nll_along_clip_figure",
+    "pca_latent_figure",
+    "spectrogram_figure",
+    "waveform_figure",
+]
+
+
+# ----------------------------------------------------------------------------- images
+GREYS = [[0.0, "#000000"], [1.0, "#ffffff"]]
+"""Black background, white ink: MNIST's own look (NaN gaps show the white page)."""
+
+PRIME_LINE_COLOR = "#22d3ee"
+"""Cyan, visible on black and white: marks where the observed top of an image ends."""
+
+IMAGE_FIGURE_WIDTH = 880
+"""Expected drawing width (px) of a full-width chart: image figures size their height by it."""
+
+
+def _image_axes(fig: go.Figure, col: int, row: int = 1) -> None:
+    """No ticks, top row at the top and square pixels in one image panel."""
+    anchor = fig.get_subplot(row, col).xaxis.plotly_name.replace("axis", "")  # "x", "x2", ...
+    fig.update_xaxes(visible=False, constrain="domain", row=row, col=col)
+    fig.update_yaxes(
+        visible=False,
+        autorange="reversed",
+        constrain="domain",
+        scaleanchor=anchor,
+        scaleratio=1,
+        row=row,
+        col=col,
+    )
+
+
+def digit_grid_figure(
+    panels: Mapping[str, np.ndarray],
+    columns: int = 4,
+    title: str | None = None,
+    prime_rows: int | None = None,
+    height: int | None = None,
+    gap: int = 2,
+) -> go.Figure:
+    """Greyscale images, one panel per source side by side (e.g. Real | RMDN | FRMDN).
+
+    Arguments:
+        panels: Per source name, 8-bit images (n, H, W); names in :data:`MODEL_COLORS` get
+            their colour in the panel title.
+        columns: Images per row of each panel's grid.
+        prime_rows: If given, a dashed cyan line under this many rows of every image marks
+            the observed top the models continued from.
+        height: Figure height (default: from the grids' aspect ratio).
+        gap: Pixels between the images.
+    """
+    from frmdn.views import image_mosaic
+
+    names = list(panels)
+    if not names:
+        return _note(_base_layout(go.Figure(), title), "no images")
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03)
+    mosaic_shape = (1, 1)
+    for col, name in enumerate(names, start=1):
+        images = np.asarray(panels[name])
+        mosaic = image_mosaic(images, columns, gap)
+        mosaic_shape = mosaic.shape
+        fig.add_trace(
+            go.Heatmap(
+                z=mosaic,
+                colorscale=GREYS,
+                zmin=0,
+                zmax=255,
+                showscale=False,
+                hoverongaps=False,
+                hovertemplate=f"{name}<br>grey level %{{z:.0f}}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        _image_axes(fig, col)
+        if prime_rows:
+            tile_height = images.shape[1] + gap
+            for tile_row in range(-(-len(images) // max(1, min(columns, len(images))))):
+                y = tile_row * tile_height + prime_rows - 0.5
+                fig.add_shape(
+                    type="line",
+                    x0=-0.5,
+                    x1=mosaic.shape[1] - 0.5,
+                    y0=y,
+                    y1=y,
+                    line={"color": PRIME_LINE_COLOR, "width": 1.5, "dash": "dash"},
+                    row=1,
+                    col=col,
+                )
+    for annotation, name in zip(fig.layout.annotations, names, strict=True):
+        annotation.font = {"size": 14, "color": model_color(name)}
+    if height is None:
+        panel_width = 0.94 * IMAGE_FIGURE_WIDTH / len(names)
+        top = 70 if title else 40
+        height = int(np.clip(panel_width * mosaic_shape[0] / mosaic_shape[1] + top + 10, 200, 640))
+    _base_layout(fig, title, height=height)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 70 if title else 40, "b": 10})
+    return fig
+
+
+def row_surprise_figure(
+    digits: np.ndarray,
+    row_bits: Mapping[str, np.ndarray],
+    title: str | None = None,
+    gap: int = 2,
+    zmax: float | None = None,
+) -> go.Figure:
+    """Digits on top and, under each, every model's bits per pixel of each of its rows.
+
+    The heatmaps are drawn pixel-aligned with the digits: row ``t`` of a digit sits level
+    with the cell of row ``t``, so a bright band shows which rows of which digit surprised
+    the model. All models share one colour scale.
+
+    Arguments:
+        digits: 8-bit images (n, H, W).
+        row_bits: Per model, bits per pixel of every row, (n, H) (from
+            :func:`frmdn.views.row_bits_per_pixel`).
+        zmax: Top of the colour scale (default: the 99th percentile of all values).
+    """
+    from frmdn.views import image_mosaic
+
+    digits = np.asarray(digits)
+    n, height, width = digits.shape
+    names = list(row_bits)
+    titles = ["Test digits"] + [f"{name}: bits per pixel of each row" for name in names]
+    # heights in px: square pixels at IMAGE_FIGURE_WIDTH (less the colour bar), room for titles
+    panel = (IMAGE_FIGURE_WIDTH - 90) * height / (n * (width + gap) - gap)
+    top, title_room = (70 if title else 40), 28
+    plot_height = (1 + len(names)) * panel + len(names) * title_room
+    fig = make_subplots(
+        rows=1 + len(names),
+        cols=1,
+        subplot_titles=titles,
+        vertical_spacing=title_room / plot_height,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=image_mosaic(digits, n, gap),
+            colorscale=GREYS,
+            zmin=0,
+            zmax=255,
+            showscale=False,
+            hoverongaps=False,
+            hovertemplate="grey level %{z:.0f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    _image_axes(fig, 1, row=1)
+    values = np.concatenate(
+        [np.asarray(v, dtype=float).ravel() for v in row_bits.values()] or [np.zeros(1)]
+    )
+    finite = values[np.isfinite(values)]
+    z_top = float(zmax) if zmax else float(np.percentile(finite, 99)) if finite.size else 1.0
+    z_bottom = min(0.0, float(finite.min())) if finite.size else 0.0
+    for i, name in enumerate(names, start=2):
+        bits = np.asarray(row_bits[name], dtype=float).reshape(n, height)
+        stripes = np.repeat(bits[:, :, None], width, axis=2)  # each row's value across it
+        fig.add_trace(
+            go.Heatmap(
+                z=image_mosaic(stripes, n, gap),
+                colorscale="Viridis",
+                zmin=z_bottom,
+                zmax=max(z_top, z_bottom + 1e-6),
+                showscale=i == 2,
+                colorbar={"title": {"text": "bits / pixel", "side": "right"}, "thickness": 12},
+                hoverongaps=False,
+                hovertemplate=f"{name}: row %{{y}}: %{{z:.2f}} bits/pixel<extra></extra>",
+            ),
+            row=i,
+            col=1,
+        )
+        _image_axes(fig, 1, row=i)
+    for annotation, text in zip(fig.layout.annotations, titles, strict=True):
+        name = text.split(":")[0]
+        annotation.font = {
+            "size": 13,
+            "color": model_color(name) if name in MODEL_COLORS else None,
+        }
+    _base_layout(fig, title, height=int(np.clip(plot_height + top + 10, 250, 900)))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": top, "b": 10})
+    return fig
+
+
+def row_profile_figure(mean_bits: Mapping[str, np.ndarray], title: str | None = None) -> go.Figure:
+    """Average bits per pixel of each image row, one line per model, top row at the top."""
+    fig = go.Figure()
+    _base_layout(fig, title or "Average bits per pixel of each row (test digits)")
+    fig.update_layout(hovermode="y unified")
+    fig.update_xaxes(title_text="bits per pixel (lower = better predicted)")
+    fig.update_yaxes(title_text="image row (0 = top)", autorange="reversed")
+    if not mean_bits:
+        return _note(fig, "no model to show")
+    for name, values in mean_bits.items():
+        values = np.asarray(values, dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=np.arange(values.size),
+                mode="lines+markers",
+                name=name,
+                line={"color": model_color(name), "width": 2},
+                marker={"size": 4},
+                hovertemplate=f"{name}: %{{x:.2f}} bits/pixel<extra></extra>",
+            )
+        )
+    return fig
+
+
+__all__ += [
+    "digit_grid_figure",
+    "row_profile_figure",
+    "row_surprise_figure",
+]
+
+
+# ----------------------------------------------------------------------------- frame sequences
+def frames_gif(
+    frames: np.ndarray, duration: int = 150, scale: int = 3, step_labels: bool = False
+) -> bytes:
+    """An endlessly looping animated GIF of greyscale frames (T, H, W) uint8, as bytes.
+
+    Each frame is enlarged ``scale`` times (nearest neighbour, so pixels stay sharp) and shown
+    for ``duration`` milliseconds; ``st.image(gif_bytes)`` plays it in a browser.
+    """
+    import io
+
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or len(frames) == 0:
+        raise ValueError(f"frames must have shape (T, H, W) with T >= 1, got {frames.shape}")
+    frames = np.clip(frames, 0, 255).astype(np.uint8)
+    size = (frames.shape[2] * scale, frames.shape[1] * scale)
+    images = [
+        Image.fromarray(f).resize(size, Image.Resampling.NEAREST).convert("P") for f in frames
+    ]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=max(int(duration), 20),
+        loop=0,
+        disposal=1,
+    )
+    return buffer.getvalue()
+
+
+def filmstrip_figure(
+    rows: Mapping[str, np.ndarray],
+    title: str | None = None,
+    prime_steps: int | None = None,
+    gap: int = 2,
+) -> go.Figure:
+    """Frame sequences as filmstrips, one row per source (e.g. Real | RMDN | FRMDN).
+
+    Arguments:
+        rows: Per source name, uint8 frames (T, H, W), drawn left to right in time.
+        title: Figure title.
+        prime_steps: If given, a dashed cyan line after this many frames of every strip marks
+            where the observed start ends and generation begins.
+        gap: Pixels between frames.
+    """
+    from frmdn.views import image_mosaic
+
+    names = list(rows)
+    if not names:
+        return _note(_base_layout(go.Figure(), title), "no frames")
+    first = np.asarray(rows[names[0]])
+    width = len(first) * (first.shape[2] + gap) - gap
+    strip_height = 0.96 * IMAGE_FIGURE_WIDTH * first.shape[1] / max(width, 1)
+    top, title_gap = (70 if title else 40), 40
+    inner = len(names) * strip_height + (len(names) - 1) * title_gap
+    height = int(np.clip(inner + top + 10, 160, 1200))
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        subplot_titles=names,
+        vertical_spacing=title_gap / max(inner, 1) if len(names) > 1 else 0.0,
+    )
+    for row, name in enumerate(names, start=1):
+        frames = np.asarray(rows[name])
+        mosaic = image_mosaic(frames, len(frames), gap)
+        fig.add_trace(
+            go.Heatmap(
+                z=mosaic,
+                colorscale=GREYS,
+                zmin=0,
+                zmax=255,
+                showscale=False,
+                hoverongaps=False,
+                hovertemplate=f"{name}<br>grey level %{{z:.0f}}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        _image_axes(fig, 1, row=row)
+        if prime_steps:
+            x = prime_steps * (frames.shape[2] + gap) - gap / 2 - 0.5
+            fig.add_shape(
+                type="line",
+                x0=x,
+                x1=x,
+                y0=-0.5,
+                y1=frames.shape[1] - 0.5,
+                line={"color": PRIME_LINE_COLOR, "width": 2, "dash": "dash"},
+                row=row,
+                col=1,
+            )
+    for annotation, name in zip(fig.layout.annotations, names, strict=True):
+        annotation.font = {"size": 13, "color": model_color(name.split(" ")[0])}
+    _base_layout(fig, title, height=height)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": top, "b": 10})
+    return fig
+
+
+__all__ += ["filmstrip_figure", "frames_gif"]

@@ -174,3 +174,158 @@ def screenshot_full_page(page: Page, path: Path) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(VIEWPORT)
+
+
+# ----------------------------------------------------------------------------- audio page
+AUDIO_ARGS = [
+    *CHROMIUM_ARGS,
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+AUDIO_TITLE = "Audio: listen to RMDN vs FRMDN"
+CREDIT = "Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0"
+PRETRAINED_SPEECH = all(
+    (ROOT / "assets" / "pretrained" / f"speech-{m}").is_dir() for m in ("rmdn", "frmdn")
+)
+
+
+def make_wav(seconds: float = 3.0, rate: int = 16000) -> bytes:
+    """Bursts of a 220 Hz tone with a little noise: a stand-in voice, as WAV bytes."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 1.5 * t) > 0)
+    y += 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    buffer = io.BytesIO()
+    sf.write(buffer, y.astype(np.float32), rate, format="WAV")
+    return buffer.getvalue()
+
+
+def open_audio_page(page: Page, server: str) -> None:
+    """Home first (so app.py's navigation is in place), then the audio page from the sidebar."""
+    page.goto(f"{server}/")
+    page.wait_for_selector(APP_IDLE)
+    page.locator(NAV_LINKS, has_text="Audio").click()
+    page.get_by_role("heading", name=AUDIO_TITLE).wait_for()
+    page.wait_for_selector(APP_IDLE)
+
+
+def choose_source(page: Page, label: str) -> None:
+    page.locator('[data-testid="stRadio"] label', has_text=label).click()
+    page.wait_for_timeout(300)
+    page.wait_for_selector(APP_IDLE)
+
+
+def settle(page: Page) -> None:
+    page.wait_for_selector(APP_IDLE)
+    page.wait_for_timeout(SETTLE_MS)
+    page.wait_for_selector(APP_IDLE)
+
+
+def errors_on(page: Page) -> list[str]:
+    return [
+        f"{selector}: {text.strip()[:300]}"
+        for selector in ERROR_SELECTORS
+        for text in page.locator(selector).all_inner_texts()
+    ]
+
+
+def assert_models_and_audio(page: Page) -> None:
+    """With the pretrained models: three players and their views; else the clear info box."""
+    if PRETRAINED_SPEECH:
+        assert page.locator("audio").count() >= 3
+        assert page.locator('[data-testid="stDownloadButton"]').count() == 3
+        assert page.get_by_role("heading", name="Train vs held-out NLL").count() == 1
+    else:
+        assert page.get_by_text("Pretrained speech models are not bundled").count() == 1
+
+
+def test_audio_page_plays_an_uploaded_file(chromium: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            open_audio_page(page, server)
+            choose_source(page, "Upload a file")
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                {"name": "voice.wav", "mimeType": "audio/wav", "buffer": make_wav()}
+            )
+            page.get_by_text("voice.wav: 3.00 s at 8000 Hz").wait_for()
+            settle(page)
+            assert not errors_on(page), errors_on(page)
+            assert not js_errors, js_errors
+            assert_models_and_audio(page)
+            if PRETRAINED_SPEECH:
+                assert page.get_by_text("Both models read the first 0.50 s of voice.wav").count()
+            screenshot_full_page(page, SCREENSHOTS / "audio-upload.png")
+        finally:
+            browser.close()
+
+
+def test_audio_page_reports_a_corrupt_upload_and_carries_on(chromium: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            open_audio_page(page, server)
+            choose_source(page, "Upload a file")
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                {"name": "broken.wav", "mimeType": "audio/wav", "buffer": make_wav()[:60]}
+            )
+            alert = page.locator('[data-testid="stAlertContentError"]')
+            alert.wait_for()
+            settle(page)
+            assert alert.count() == 1 and "broken.wav" in alert.inner_text()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            # the rest of the page still renders, with the bundled clip
+            assert page.get_by_text("Showing the bundled clip").count() == 1
+            assert page.get_by_text(CREDIT).count() == 1
+            assert_models_and_audio(page)
+        finally:
+            browser.close()
+
+
+def test_audio_page_records_from_a_fake_microphone(chromium: Path, server: str) -> None:
+    """Chromium's fake capture device plays a beep into st.audio_input's recorder."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=AUDIO_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT, permissions=["microphone"])
+            page = context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            open_audio_page(page, server)
+            choose_source(page, "Record your voice")
+            record = page.locator(
+                '[data-testid="stAudioInput"] [data-testid="stAudioInputActionButton"]'
+            )
+            assert record.get_attribute("aria-label") == "Record"
+            record.click()
+            page.wait_for_function(
+                """() => document.querySelector(
+                    '[data-testid="stAudioInputWaveformTimeCode"]').textContent >= '00:02'"""
+            )
+            assert record.get_attribute("aria-label") == "Stop recording"
+            record.click()
+            page.get_by_text("_audio.wav:").wait_for()  # the recording's caption
+            settle(page)
+            caption = page.get_by_text("_audio.wav:").inner_text()
+            seconds = float(caption.split(":")[1].split("s at")[0])
+            assert 1.5 < seconds < 4.0, caption
+            assert not errors_on(page), errors_on(page)
+            assert_models_and_audio(page)
+        finally:
+            browser.close()

@@ -267,3 +267,157 @@ def test_trajectories_figure_with_nothing_generated():
     fig = plots.trajectories_figure(np.zeros((2, 4, 2)), {}, max_lines=5)
     _check_common(fig)
     assert len([t for t in fig.data if t.type == "scatter"]) == 2
+
+
+# ----------------------------------------------------------------------------- audio
+def _audio_checks(fig: go.Figure) -> dict:
+    assert isinstance(fig, go.Figure)
+    assert fig.layout.title.text  # every audio chart is titled
+    assert all(_axis_titles(fig))
+    return json.loads(fig.to_json())
+
+
+@pytest.mark.parametrize("name", ["Real", "RMDN", "FRMDN"])
+def test_waveform_figure_colours_the_model_and_marks_the_prime(name):
+    rate = 8000
+    wave = 0.3 * np.sin(np.linspace(0, 200, 2 * rate))
+    fig = plots.waveform_figure(wave, rate, name, prime_seconds=0.5, y_range=0.6)
+    _audio_checks(fig)
+    (trace,) = fig.data
+    assert trace.line.color == MODEL_COLORS[name]
+    assert fig.layout.title.font.color == MODEL_COLORS[name]
+    assert len(trace.x) <= 3000  # a long clip is drawn as a min/max envelope
+    assert max(trace.y) == pytest.approx(wave.max(), abs=1e-3)
+    assert min(trace.y) == pytest.approx(wave.min(), abs=1e-3)
+    assert trace.x[-1] <= 2.0
+    assert list(fig.layout.yaxis.range) == pytest.approx([-0.63, 0.63])
+    (shape,) = fig.layout.shapes
+    assert (shape.x0, shape.x1) == (0, 0.5)
+    assert "prime" in fig.layout.annotations[0].text
+
+
+def test_waveform_figure_short_and_empty_clips():
+    fig = plots.waveform_figure(np.array([0.0, 0.5, -0.25]), 8000)
+    assert list(fig.data[0].y) == [0.0, 0.5, -0.25] and not fig.layout.shapes
+    empty = plots.waveform_figure(np.zeros(0), 8000)
+    assert not empty.data and "no audio" in empty.layout.annotations[0].text
+
+
+def test_spectrogram_figure_shares_the_colour_range():
+    times, freqs = np.linspace(0, 1, 20), np.linspace(0, 4000, 9)
+    db = np.linspace(-90, -10, 180).reshape(9, 20)
+    fig = plots.spectrogram_figure(times, freqs, db, "FRMDN", 0.25, db_range=(-80.0, -5.0))
+    _audio_checks(fig)
+    (heatmap,) = _traces(fig, "heatmap")
+    assert (heatmap.zmin, heatmap.zmax) == (-80.0, -5.0)
+    assert fig.layout.title.font.color == MODEL_COLORS["FRMDN"]
+    assert fig.layout.shapes[0].x0 == 0.25  # the end of the prime
+    assert fig.layout.yaxis.title.text == "frequency (Hz)"
+
+
+def test_nll_along_clip_figure_one_line_per_model():
+    times = np.arange(100) * 0.01
+    nll = {"RMDN": np.linspace(-50, 0, 100), "FRMDN": np.linspace(-80, -20, 100)}
+    fig = plots.nll_along_clip_figure(times, nll)
+    _audio_checks(fig)
+    assert [t.name for t in fig.data] == ["RMDN", "FRMDN"]
+    assert [t.line.color for t in fig.data] == [MODEL_COLORS["RMDN"], MODEL_COLORS["FRMDN"]]
+    assert "nats / step" in fig.layout.yaxis.title.text
+    assert "no model" in plots.nll_along_clip_figure(times, {}).layout.annotations[0].text
+
+
+def test_pca_latent_figure_colours_points_by_component():
+    rng = np.random.default_rng(0)
+    raw, latent = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
+    labels_raw, labels_latent = rng.integers(0, 3, 60), np.zeros(60, dtype=int)
+    fig = plots.pca_latent_figure(raw, labels_raw, latent, labels_latent, title="PCA")
+    _audio_checks(fig)
+    left = [t for t in fig.data if t.xaxis == "x"]
+    right = [t for t in fig.data if t.xaxis == "x2"]
+    assert len(left) == len(np.unique(labels_raw)) and len(right) == 1
+    assert sum(len(t.x) for t in left) == 60
+    assert {t.marker.color for t in left} == {COMPONENT_COLORS[k] for k in range(3)}
+    titles = [a.text for a in fig.layout.annotations]
+    assert any("RMDN" in t for t in titles) and any("FRMDN" in t for t in titles)
+
+
+# ----------------------------------------------------------------------------- images
+def _digits(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+
+
+def test_digit_grid_figure_one_square_pixel_panel_per_source():
+    panels = {"Real": _digits(16), "RMDN": _digits(16, 1), "FRMDN": _digits(16, 2)}
+    fig = plots.digit_grid_figure(panels, columns=4, title="Digits")
+    assert fig.layout.title.text == "Digits"
+    assert [a.text for a in fig.layout.annotations] == list(panels)
+    assert [a.font.color for a in fig.layout.annotations] == [
+        MODEL_COLORS[name] for name in panels
+    ]
+    assert len(fig.data) == 3 and all(t.type == "heatmap" for t in fig.data)
+    assert np.asarray(fig.data[1].z).shape == (4 * 30 - 2, 4 * 30 - 2)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 255)
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis2.scaleanchor == "x2"
+    assert not fig.layout.shapes
+    assert json.loads(fig.to_json())["data"]  # serialisable, NaN gaps included
+
+
+def test_digit_grid_figure_marks_the_prime_in_every_tile_row():
+    panels = {"Original": _digits(6), "RMDN": _digits(6, 1)}
+    fig = plots.digit_grid_figure(panels, columns=3, prime_rows=14)
+    assert len(fig.layout.shapes) == 2 * 2  # two tile rows in each of two panels
+    assert sorted({s.y0 for s in fig.layout.shapes}) == [13.5, 30 + 13.5]
+    assert plots.digit_grid_figure({}).layout.annotations[0].text == "no images"
+
+
+def test_row_surprise_figure_aligns_rows_with_the_digits():
+    digits = _digits(5)
+    bits = {"RMDN": np.linspace(0, 4, 5 * 28).reshape(5, 28), "FRMDN": np.ones((5, 28))}
+    fig = plots.row_surprise_figure(digits, bits, title="Surprise")
+    assert fig.layout.title.text == "Surprise"
+    assert len(fig.data) == 3
+    image, rmdn, frmdn_heat = (np.asarray(t.z, dtype=float) for t in fig.data)
+    assert image.shape == rmdn.shape == frmdn_heat.shape == (28, 5 * 30 - 2)
+    np.testing.assert_allclose(rmdn[:, 0], bits["RMDN"][0])  # row t of digit 0, column 0
+    np.testing.assert_allclose(rmdn[:, 30 + 27], bits["RMDN"][1])
+    assert fig.data[1].zmin == fig.data[2].zmin and fig.data[1].zmax == fig.data[2].zmax
+    assert fig.data[1].showscale and not fig.data[2].showscale
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "Test digits" and "RMDN" in titles[1] and "FRMDN" in titles[2]
+
+
+def test_row_profile_figure_one_line_per_model():
+    fig = plots.row_profile_figure({"RMDN": np.ones(28), "FRMDN": np.zeros(28)})
+    assert fig.layout.title.text and fig.layout.yaxis.autorange == "reversed"
+    assert [t.line.color for t in fig.data] == [MODEL_COLORS["RMDN"], MODEL_COLORS["FRMDN"]]
+    assert list(fig.data[0].y) == list(range(28))
+    assert "no model" in plots.row_profile_figure({}).layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------------- frame sequences
+def test_frames_gif_is_an_animated_looping_gif():
+    import io
+
+    from PIL import Image
+
+    frames = (np.arange(4)[:, None, None] * 60 + np.zeros((4, 6, 5))).astype(np.uint8)
+    data = plots.frames_gif(frames, duration=100, scale=2)
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "GIF" and image.size == (10, 12)
+    assert image.n_frames == 4 and image.info.get("loop") == 0
+    assert image.info.get("duration") == 100
+    with pytest.raises(ValueError, match="frames"):
+        plots.frames_gif(np.zeros((0, 4, 4), dtype=np.uint8))
+
+
+def test_filmstrip_figure_one_strip_per_source():
+    real = np.zeros((5, 8, 8), dtype=np.uint8)
+    fig = plots.filmstrip_figure(
+        {"Real": real, "RMDN": real + 100, "FRMDN": real + 200}, title="strips", prime_steps=2
+    )
+    assert fig.layout.title.text == "strips"
+    assert [a.text for a in fig.layout.annotations] == ["Real", "RMDN", "FRMDN"]
+    assert fig.layout.annotations[2].font.color == MODEL_COLORS["FRMDN"]
+    assert len(fig.data) == 3 and fig.data[0].z.shape == (8, 5 * 8 + 4 * 2)
+    assert len(fig.layout.shapes) == 3  # one prime line per strip
+    assert "no frames" in plots.filmstrip_figure({}).layout.annotations[0].text

@@ -23,6 +23,12 @@ def _audio_loader() -> Callable[..., SequenceSplit]:
     return load_audio_data
 
 
+def _frames_loader() -> Callable[..., SequenceSplit]:
+    from frmdn.data.latents import load_frame_latents  # torch VAE code: only when asked
+
+    return load_frame_latents
+
+
 SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
     "toy": (lambda: load_toy, "toy:NAME with NAME in " + ", ".join(TOY_NAMES)),
     "audio": (_audio_loader, "audio:PATH to a sound file or a folder of them"),
@@ -30,6 +36,10 @@ SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
         lambda: load_image_data,
         "images:digits (5,000 bundled MNIST digits) or images:PATH (.npz/.npy N×H×W uint8, "
         "or a folder of PNG/JPEG files)",
+    ),
+    "frames": (
+        _frames_loader,
+        "frames:moving-digits, frames:bouncing-balls or frames:PATH to a video",
     ),
 }
 """The spec schemes: a function returning the scheme's loader, and a usage hint."""

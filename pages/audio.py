@@ -1,0 +1,632 @@
+"""Audio: listen to what an RMDN and an FRMDN make of speech, side by side.
+
+Layout only: audio reading, models, training, scores and figures come from :mod:`frmdn`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import frmdn
+from frmdn import plots, views
+from frmdn.data import SequenceSplit
+from frmdn.data.audio import (
+    AudioError,
+    Clip,
+    audio_split,
+    from_frames,
+    load_audio_data,
+    read_audio,
+    to_frames,
+    wav_bytes,
+)
+from frmdn.train import TrainConfig
+from ui.training import CHUNK, start_run, training_controls
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / "assets" / "speech"
+PRETRAINED = ROOT / "assets" / "pretrained"
+MODELS = ("RMDN", "FRMDN")
+RATE = 8000  # Hz: every clip is read (and resampled) at this rate
+FRAME = 80  # samples per time step (10 ms) for models trained here
+LENGTH = 50  # frames per training sequence (0.5 s)
+MAX_VIEW_SECONDS = 30.0  # per-step NLL and latent views use at most this much of a clip
+OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
+SOURCES = ("Bundled speech", "Upload a file", "Record your voice")
+CREDIT = "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0."
+state = st.session_state
+
+
+@dataclass(frozen=True)
+class Source:
+    """The clip the page shows and the data the models train on."""
+
+    clip: Clip
+    key: str  # identifies the clip for caches, e.g. "bundled:hello.flac" or "upload:<sha1>"
+    run_key: str  # which run (trained models) belongs to this source
+    label: str  # for captions, e.g. "bundled speech"
+
+
+# ----------------------------------------------------------------------------- cached resources
+@st.cache_data(show_spinner=False)
+def bundled_split_files() -> dict[str, list[str]]:
+    """The bundled speech's split.json (file names per part), or {} when it is not bundled."""
+    try:
+        return json.loads((SPEECH / "split.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@st.cache_resource(show_spinner="Reading the bundled speech…")
+def bundled_clip(name: str) -> Clip:
+    return read_audio(SPEECH / name, sample_rate=RATE)
+
+
+@st.cache_resource(show_spinner="Cutting the bundled speech into sequences…")
+def bundled_split(frame: int, length: int) -> SequenceSplit:
+    """The bundled speech's train/valid/test split (shared read-only by every session)."""
+    return load_audio_data(str(SPEECH), rate=RATE, frame=frame, length=length)
+
+
+@st.cache_resource(show_spinner="Loading the pretrained speech models…")
+def pretrained_pair() -> dict[str, frmdn.SequenceDensityModel]:
+    return {m: frmdn.load(PRETRAINED / f"speech-{m.lower()}") for m in MODELS}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def uploaded_clip(data: bytes, name: str) -> Clip:
+    return read_audio(data, sample_rate=RATE, name=name)
+
+
+@st.cache_data(show_spinner="Scoring…", max_entries=32)
+def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, dict[str, float]]:
+    """Per model: NLL (nats/step) of the training and held-out (test) sequences."""
+    return {
+        name: {
+            "train": frmdn.evaluate_nll(model, _split.train),
+            "held-out": frmdn.evaluate_nll(model, _split.test),
+        }
+        for name, model in _models.items()
+    }
+
+
+@st.cache_data(show_spinner="Generating…", max_entries=32)
+def generate(
+    _models: dict,
+    _prime: torch.Tensor,
+    steps: int,
+    temperature: float,
+    seed: int,
+    token: str,
+    clip_key: str,
+) -> dict[str, np.ndarray]:
+    """Each model's continuation of the same prime (frames), as a waveform."""
+    return {
+        name: from_frames(views.continuation(model, _prime, steps, temperature, seed))
+        for name, model in _models.items()
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def clip_views(
+    _models: dict, _frames: torch.Tensor, token: str, clip_key: str
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per-step NLL along the clip and PCA projections of each model's space, per model."""
+    nll = {name: views.per_step_nll(model, _frames) for name, model in _models.items()}
+    projections = {}
+    for name, model in _models.items():
+        points = views.latent_points(model, _frames.unsqueeze(0))
+        projections[name] = (views.pca_2d(torch.from_numpy(points.z)), points.component)
+    return nll, projections
+
+
+# ----------------------------------------------------------------------------- source
+def digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:12]
+
+
+def bundled_source() -> Source | None:
+    """The chosen bundled test clip (remembered across source switches), or None."""
+    names = bundled_split_files().get("test", [])
+    names = [n for n in names if (SPEECH / n).is_file()]
+    if not names:
+        return None
+    if state.get("audio_clip_choice") not in names:
+        state["audio_clip_choice"] = names[0]
+    name = state["audio_clip_choice"]
+    try:
+        clip = bundled_clip(name)
+    except AudioError as error:
+        st.error(f"Could not read the bundled clip: {error}")
+        return None
+    return Source(clip, f"bundled:{name}", "bundled", "bundled speech")
+
+
+def own_source(kind: str, file: object) -> Source | None:
+    """An uploaded or recorded clip; a one-line error (and None) when it is not usable audio."""
+    data = file.getvalue()
+    name = getattr(file, "name", "") or ("recording.wav" if kind == "record" else "upload")
+    try:
+        clip = uploaded_clip(data, name)
+    except AudioError as error:
+        st.error(f"Cannot use this file: {error}.", icon=":material/error:")
+        return None
+    label = "your recording" if kind == "record" else f"uploaded {name}"
+    key = f"{kind}:{digest(data)}"
+    return Source(clip, key, key, label)
+
+
+def source_panel() -> Source | None:
+    """The source widgets; returns the clip to show (the bundled one when an upload fails)."""
+    with st.container(border=True):
+        st.markdown("**Audio**")
+        choice = st.radio("Source", SOURCES, horizontal=True, key="audio_source")
+        names = [n for n in bundled_split_files().get("test", []) if (SPEECH / n).is_file()]
+        if choice == SOURCES[0]:
+            if names:
+                state["audio_clip_choice"] = st.selectbox(
+                    "Held-out clip (never used for training)",
+                    names,
+                    index=names.index(state["audio_clip_choice"])
+                    if state.get("audio_clip_choice") in names
+                    else 0,
+                    key="audio_clip",
+                )
+            else:
+                st.info(
+                    "The bundled speech (assets/speech) is not in this copy of the app: "
+                    "upload a file or record your voice instead.",
+                    icon=":material/info:",
+                )
+        source = None
+        if choice == SOURCES[1]:
+            file = st.file_uploader(
+                "Sound file (WAV, FLAC, OGG or MP3; up to 10 minutes are used)",
+                type=["wav", "flac", "ogg", "mp3"],
+                key="audio_upload",
+            )
+            source = own_source("upload", file) if file is not None else None
+        elif choice == SOURCES[2]:
+            file = st.audio_input(
+                "Record a few seconds (at least 1 s to train on it; longer is better)"
+            )
+            source = own_source("record", file) if file is not None else None
+        if source is None:
+            source = bundled_source()
+            if choice != SOURCES[0] and source is not None:
+                st.caption(f"Showing the bundled clip {source.clip.name} until then.")
+        if source is not None:
+            clip = source.clip
+            notes = "; ".join(clip.notes) if clip.notes else "used as recorded"
+            st.caption(
+                f"**{clip.name}**: {clip.seconds:.2f} s at {clip.sample_rate} Hz, mono ({notes})."
+            )
+    return source
+
+
+# ----------------------------------------------------------------------------- models
+def model_panel() -> dict:
+    """Model and training widgets; returns the settings."""
+    with st.container(border=True):
+        st.markdown("**Models (for training)**")
+        cols = st.columns(4)
+        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K")
+        rank = cols[1].number_input("Precision rank r", 0, 8, 2, key="audio_rank")
+        hidden = cols[2].select_slider("LSTM width", [16, 32, 64, 128], 64, key="audio_hidden")
+        flow_layers = cols[3].number_input("Flow couplings", 1, 8, 4, key="audio_flow")
+        cols = st.columns(4)
+        steps = cols[0].select_slider(
+            "Training steps", [50, 100, 200, 400, 600, 1000, 1500], 600, key="audio_steps"
+        )
+        weight_decay = cols[1].select_slider(
+            "Weight decay",
+            [0.0, 1e-4, 1e-3, 1e-2, 1e-1],
+            0.0,
+            format_func=lambda v: f"{v:g}",
+            key="audio_wd",
+            help="AdamW weight decay: pulls weights towards zero against overfitting.",
+        )
+        dropout = cols[2].slider(
+            "Dropout",
+            0.0,
+            0.5,
+            0.0,
+            0.05,
+            key="audio_dropout",
+            help="Drops LSTM outputs at random before the mixture head while training.",
+        )
+        noise = cols[3].slider(
+            "Input noise",
+            0.0,
+            0.5,
+            0.0,
+            0.05,
+            key="audio_noise",
+            help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
+            "while training.",
+        )
+    seed = int(state["seed"]) if "seed" in state else 0
+    return dict(
+        K=int(K),
+        rank=int(rank),
+        hidden=int(hidden),
+        flow_layers=int(flow_layers),
+        steps=int(steps),
+        weight_decay=float(weight_decay),
+        dropout=float(dropout),
+        input_noise=float(noise),
+        seed=seed,
+    )
+
+
+def current_run(key: str) -> dict:
+    """This session's models for one source: switching source never discards a trained pair."""
+    return state.setdefault("audio_runs", {}).setdefault(key, {})
+
+
+def pretrained_available() -> bool:
+    return all((PRETRAINED / f"speech-{m.lower()}").is_dir() for m in MODELS)
+
+
+def load_pretrained(run: dict) -> None:
+    if not pretrained_available():
+        return
+    try:
+        models = pretrained_pair()
+    except (frmdn.CheckpointError, OSError) as error:
+        st.error(f"Could not load the pretrained speech models: {error}. Train them instead.")
+        return
+    info = models["FRMDN"].metadata.get("data", {}).get("info", {})
+    frame = models["FRMDN"].config.dim
+    if int(info.get("sample_rate", RATE)) != RATE:
+        st.error(
+            f"The pretrained speech models expect {info['sample_rate']} Hz audio, not {RATE}."
+        )
+        return
+    split = None
+    if bundled_split_files():
+        try:
+            split = bundled_split(frame, int(info.get("length", LENGTH)))
+        except AudioError as error:
+            st.warning(f"Cannot score on the bundled speech: {error}")
+    run.clear()
+    run.update(
+        models=models,
+        source="pretrained on the bundled speech (assets/pretrained)",
+        token=f"pretrained:{frame}",
+        split=split,
+        parts="Train: the bundled training files; held-out: the bundled test files.",
+        seconds={
+            m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
+            for m, model in models.items()
+        },
+    )
+
+
+def build_models(settings: dict) -> dict[str, frmdn.SequenceDensityModel]:
+    """A fresh RMDN and FRMDN of equal size, each initialised from the same seed."""
+    common = dict(
+        n_components=settings["K"],
+        rank=settings["rank"],
+        hidden_size=settings["hidden"],
+        dropout=settings["dropout"],
+        input_noise=settings["input_noise"],
+    )
+    torch.manual_seed(settings["seed"])
+    rmdn = frmdn.RMDN(FRAME, **common)
+    torch.manual_seed(settings["seed"])
+    flow = frmdn.FRMDN(FRAME, **common, flow_layers=settings["flow_layers"])
+    return {"RMDN": rmdn, "FRMDN": flow}
+
+
+def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str]:
+    """The split to train on for this source, or None and the reason it cannot be had."""
+    if source.run_key == "bundled":
+        try:
+            return bundled_split(FRAME, LENGTH), ""
+        except AudioError as error:
+            return None, str(error)
+    # a short clip gets shorter sequences, so that its last 10 % still holds one
+    n_frames = len(source.clip.waveform) // FRAME
+    length = min(LENGTH, n_frames // 10)
+    if length < 10:
+        return None, (
+            f"{source.clip.name} is too short to train on ({source.clip.seconds:.1f} s); "
+            f"it needs at least {100 * FRAME / RATE:.0f} s"
+        )
+    try:
+        return audio_split(source.clip, frame_size=FRAME, length=length, seed=seed), ""
+    except AudioError as error:
+        return None, str(error)
+
+
+def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
+    pair = build_models(settings)
+    flat = split.train.reshape(-1, FRAME)
+    for model in pair.values():
+        model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+    config = TrainConfig(
+        steps=settings["steps"],
+        batch_size=16,
+        weight_decay=settings["weight_decay"],
+        eval_every=CHUNK,
+        patience=0,
+        seed=settings["seed"],
+        device="cpu",
+    )
+    start_run(
+        run, pair, split.train, split.valid, config, f"trained in this session on {source.label}"
+    )
+    parts = (
+        "Train: the bundled training files; held-out: the bundled test files."
+        if source.run_key == "bundled"
+        else "Train: the first 80 % of the clip; held-out: its last 10 %."
+    )
+    run.update(id=uuid.uuid4().hex, split=split, parts=parts)
+
+
+def model_token(run: dict) -> str:
+    """Changes whenever the models' weights may have changed (cache key)."""
+    if "trainers" not in run:
+        return run.get("token", "none")
+    trainers = run["trainers"].values()
+    return f"{run['id']}:{sum(t.result.steps for t in trainers)}:{all(t.done for t in trainers)}"
+
+
+# ----------------------------------------------------------------------------- views
+def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.ndarray]) -> None:
+    st.subheader("Train vs held-out NLL")
+    split = run.get("split")
+    scores = {name: {"clip": float(nll.mean())} for name, nll in clip_nll.items()}
+    if split is not None:
+        for name, parts in split_scores(models, split, model_token(run)).items():
+            scores[name] |= parts
+    frame = next(iter(models.values())).config.dim
+    gaps = views.overfitting_gaps(scores, frame, held_out="held-out")
+    columns = {}
+    for name, parts in scores.items():
+        column = {}
+        for unit, scale in (("nats/step", 1), ("nats/sample", frame)):
+            for part, label in (("train", "train"), ("held-out", "held-out"), ("clip", "clip")):
+                column[f"{label} NLL ({unit})"] = parts.get(part, float("nan")) / scale
+        column["held-out − train (nats/sample)"] = gaps.get(name, float("nan"))
+        column["parameters"] = models[name].num_parameters()["total"]
+        column["training time (s)"] = run.get("seconds", {}).get(name, float("nan"))
+        columns[name] = column
+    table = pd.DataFrame(columns)
+    table.index.name = "metric"
+    style = table.style.format("{:.4f}", na_rep="–")
+    for row, pattern in (
+        (table.index[table.index.str.contains("step")], "{:.1f}"),
+        (["parameters"], "{:,.0f}"),
+        (["training time (s)"], "{:.1f}"),
+    ):
+        style = style.format(pattern, na_rep="–", subset=pd.IndexSlice[row, :])
+    left, right = st.columns([3, 2], gap="large")
+    left.dataframe(style, width="stretch")
+    with right:
+        parts = run.get("parts", "")
+        st.markdown(
+            f"Negative log-likelihood, lower is better. One step is a frame of {frame} samples "
+            f"({1000 * frame / RATE:.0f} ms); nats per sample = nats per step / {frame}. "
+            f"{parts} *Clip*: the clip shown below ({source.clip.name})."
+        )
+        over = {name: gap for name, gap in gaps.items() if gap > OVERFIT_GAP}
+        if over:
+            which = " and ".join(f"the {name} by {gap:.2f}" for name, gap in over.items())
+            st.warning(
+                f"**Overfitting:** train NLL is lower than held-out NLL, {which} nats/sample: "
+                "a model that fits its own training audio much better than new audio is partly "
+                "memorising it rather than learning speech. The FRMDN's flow adds capacity and "
+                "a short clip offers little to learn from, so train one on a short upload to see "
+                "the gap grow; weight decay, dropout, input noise or fewer flow couplings "
+                "narrow it.",
+                icon=":material/warning:",
+            )
+        elif gaps:
+            st.info(
+                f"Train and held-out NLL are within {OVERFIT_GAP} nats/sample for both models: "
+                "no sign of overfitting. Train on a short upload or recording to see the FRMDN "
+                "fit its training audio far better than held-out audio.",
+                icon=":material/check_circle:",
+            )
+
+
+def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, seed: int) -> None:
+    st.subheader("Listen: the same start, continued by each model")
+    clip, frame = source.clip, next(iter(models.values())).config.dim
+    cols = st.columns(3)
+    prime_s = cols[0].slider("Prime length (s)", 0.25, 2.0, 0.5, 0.25, key="audio_prime")
+    cont_s = cols[1].slider("Continuation length (s)", 0.5, 3.0, 1.5, 0.25, key="audio_cont")
+    temperature = cols[2].slider(
+        "Temperature",
+        0.3,
+        1.5,
+        1.0,
+        0.05,
+        key="audio_temperature",
+        help="Below 1 sharpens the mixture weights and shrinks every covariance.",
+    )
+    prime_steps = min(round(prime_s * RATE / frame), len(frames))
+    steps = round(cont_s * RATE / frame)
+    prime_seconds = prime_steps * frame / RATE
+    note = (
+        f" (the clip is only {clip.seconds:.2f} s long: all of it is the prime)"
+        if prime_steps < round(prime_s * RATE / frame)
+        else ""
+    )
+    st.caption(
+        f"Both models read the first {prime_seconds:.2f} s of {clip.name}{note}, then generate "
+        f"{steps * frame / RATE:.2f} s, one {frame}-sample frame at a time, from the same random "
+        f"seed ({seed}). Levels are kept as generated: quiet output plays quietly."
+    )
+    generated = generate(
+        models, frames[:prime_steps], steps, temperature, seed, model_token(run), source.key
+    )
+    loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
+    if loud:
+        st.caption(
+            f"{' and '.join(loud)} output went beyond full scale: it is clipped to ±1 here, "
+            "in the player and in the download, as any 16-bit WAV would be."
+        )
+    original = clip.waveform[: (prime_steps + steps) * frame]
+    waves = {"Real": original, **{n: np.clip(w, -1.0, 1.0) for n, w in generated.items()}}
+    top = max(float(np.abs(w).max()) for w in waves.values()) or 1.0
+    spectra = {name: views.spectrogram_db(w, RATE) for name, w in waves.items()}
+    db_top = max(float(s[2].max()) for s in spectra.values())
+    db_range = (db_top - 70.0, db_top)  # one colour scale for the three panels
+    titles = {
+        "Real": "Original",
+        "RMDN": "RMDN continuation",
+        "FRMDN": "FRMDN continuation",
+    }
+    colors = {"Real": "gray", "RMDN": "blue", "FRMDN": "orange"}
+    for col, (name, wave) in zip(st.columns(3, gap="medium"), waves.items(), strict=True):
+        data = wav_bytes(wave, RATE)
+        with col:
+            st.markdown(f"#### :{colors[name]}[{titles[name]}]")
+            st.audio(data, format="audio/wav")
+            st.plotly_chart(
+                plots.waveform_figure(
+                    wave, RATE, name, prime_seconds, top, title=f"{titles[name]}: waveform"
+                ),
+                width="stretch",
+                key=f"audio_wave_{name}",
+            )
+            times, freqs, db = spectra[name]
+            st.plotly_chart(
+                plots.spectrogram_figure(
+                    times,
+                    freqs,
+                    db,
+                    name,
+                    prime_seconds,
+                    db_range,
+                    title=f"{titles[name]}: spectrogram",
+                ),
+                width="stretch",
+                key=f"audio_spec_{name}",
+            )
+            st.download_button(
+                "Download WAV",
+                data,
+                file_name=f"{Path(clip.name).stem}-{titles[name].split()[0].lower()}.wav",
+                mime="audio/wav",
+                icon=":material/download:",
+                on_click="ignore",
+                key=f"audio_download_{name}",
+            )
+
+
+def clip_nll_view(
+    models: dict, source: Source, frames: torch.Tensor, nll: dict, projections: dict
+) -> None:
+    st.subheader("How surprised is each model, moment by moment?")
+    frame = next(iter(models.values())).config.dim
+    times = (np.arange(len(frames)) + 0.5) * frame / RATE
+    shown = len(frames) * frame / RATE
+    cut = f" (the first {shown:.0f} s)" if shown < source.clip.seconds - 1e-6 else ""
+    st.caption(
+        f"−log p(frame | all earlier frames) for every {1000 * frame / RATE:.0f} ms frame of "
+        f"{source.clip.name}{cut}. Peaks are onsets and sounds a model did not expect; "
+        "silence is cheap for both."
+    )
+    st.plotly_chart(
+        plots.nll_along_clip_figure(times, nll), width="stretch", key="audio_nll_along"
+    )
+
+    st.subheader("Latent space: what the flow does to audio frames")
+    st.caption(
+        "Every frame of the clip as one point, projected on its two principal axes (PCA). "
+        "Left: the frames as the RMDN models them (standardised samples u). Right: the same "
+        "frames after the FRMDN's flow, z = f(u) — the space where its Gaussian mixture lives, "
+        "as on the toy page. Colours: the component that best explains each frame under the "
+        "model's own predictive mixture (component numbers of the two models are unrelated)."
+    )
+    (raw_xy, raw_k), (z_xy, z_k) = projections["RMDN"], projections["FRMDN"]
+    st.plotly_chart(
+        plots.pca_latent_figure(
+            raw_xy,
+            raw_k,
+            z_xy,
+            z_k,
+            title="Frames of the clip in each model's space, coloured by likeliest component",
+        ),
+        width="stretch",
+        key="audio_latent",
+    )
+
+
+# ----------------------------------------------------------------------------- page
+st.title("Audio: listen to RMDN vs FRMDN")
+st.markdown(
+    "Raw speech, 8000 samples per second, cut into frames of 80 samples (10 ms). Each model "
+    "reads the frames so far and predicts a distribution over the **next whole frame** — an "
+    "80-dimensional Gaussian mixture, in data space for the RMDN and after an invertible flow "
+    "for the FRMDN. Prime both with the same start of a clip, let them continue, and listen."
+)
+source = source_panel()
+settings = model_panel()
+seed = settings["seed"]
+
+models = None
+run: dict = {}
+if source is not None:
+    run = current_run(source.run_key)
+    split, why_not = training_split(source, seed)
+    load_col, train_col, _ = st.columns([1, 1, 3])
+    if load_col.button(
+        "Load pretrained",
+        icon=":material/download:",
+        width="stretch",
+        disabled=not pretrained_available(),
+        help=None if pretrained_available() else "Not bundled in this copy of the app",
+    ):
+        load_pretrained(run)
+    if train_col.button(
+        "Train both",
+        icon=":material/model_training:",
+        type="primary",
+        width="stretch",
+        disabled=split is None,
+        help=why_not or f"Train on {source.label}: about a minute at the default settings",
+    ):
+        start_training(run, settings, source, split)
+    if split is None and why_not:
+        st.caption(f"Training is off: {why_not}.")
+    if "models" not in run:
+        load_pretrained(run)
+    if not pretrained_available() and "trainers" not in run:
+        st.info(
+            "Pretrained speech models are not bundled in this copy of the app "
+            "(assets/pretrained/speech-rmdn and speech-frmdn). Press **Train both** to train an "
+            "RMDN and an FRMDN here: about a minute at the default settings.",
+            icon=":material/info:",
+        )
+    training_controls(run, key="audio")
+    models = run.get("models")
+
+st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
+if models and source is not None:
+    frame = models["FRMDN"].config.dim
+    limit = int(MAX_VIEW_SECONDS * RATE) // frame
+    frames = torch.from_numpy(to_frames(source.clip.waveform, frame)[:limit])
+    if len(frames) < 2:
+        st.warning(f"{source.clip.name} is shorter than two {frame}-sample frames.")
+    else:
+        nll, projections = clip_views(models, frames, model_token(run), source.key)
+        scoreboard(models, run, source, nll)
+        listen_view(models, run, source, frames, seed)
+        clip_nll_view(models, source, frames, nll, projections)
+
+st.divider()
+st.caption(CREDIT)

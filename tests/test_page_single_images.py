@@ -1,0 +1,102 @@
+"""AppTest of the single-images page: pretrained views, sampling widgets and live training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGE = "pages/single_images.py"
+SUBHEADERS = (
+    "Real digits vs generated digits",
+    "Top-half completion",
+    "Bits per dimension",
+    "Where each model is surprised",
+)
+
+pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def scores(at: AppTest):
+    return at.dataframe[-1].value
+
+
+def test_pretrained_views_render_and_frmdn_wins() -> None:
+    at = open_page()
+    assert not at.error
+    assert "pretrained on images:digits" in at.sidebar.markdown[-1].value
+    subheaders = [s.value for s in at.subheader]
+    for title in SUBHEADERS:
+        assert title in subheaders, subheaders
+    table = scores(at)
+    assert list(table.index) == ["RMDN", "FRMDN"]
+    for part in ("train", "valid", "test"):
+        assert table[f"{part} bits/dim"].between(0.3, 8.0).all(), table
+    assert table.loc["FRMDN", "test bits/dim"] < table.loc["RMDN", "test bits/dim"]
+    assert table.loc["RMDN", "flow parameters"] == 0 < table.loc["FRMDN", "flow parameters"]
+    assert any("MNIST" in c.value and "CC-BY-SA-3.0" in c.value for c in at.caption)
+    assert "python -m frmdn compare --data images:digits" in at.code[0].value
+
+
+def test_bundled_checkpoints_are_small_and_equally_sized() -> None:
+    import frmdn
+
+    root = APP.parent / "assets" / "pretrained"
+    models = {m: frmdn.load(root / f"images-digits-{m.lower()}") for m in ("RMDN", "FRMDN")}
+    for name in models:
+        folder = root / f"images-digits-{name.lower()}"
+        assert sum(f.stat().st_size for f in folder.iterdir()) < 3_000_000, folder
+    same = ("n_components", "rank", "hidden_size", "num_layers")
+    rmdn, frmdn_model = (models[m].config for m in ("RMDN", "FRMDN"))
+    assert all(getattr(rmdn, k) == getattr(frmdn_model, k) for k in same)
+    metrics = [models[m].metadata["metrics"] for m in ("RMDN", "FRMDN")]
+    assert metrics[0]["steps"] == metrics[1]["steps"]  # the same training budget
+
+
+def test_sampling_widgets_rerun_the_views() -> None:
+    at = open_page()
+    at.slider(key="img_temperature").set_value(0.5).run()
+    assert not at.exception, [e.value for e in at.exception]
+    button(at, "New samples").click().run()
+    at.slider(key="img_first").set_value(12).run()
+    at.slider(key="img_completion_temperature").set_value(1.2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["img_draw"] == 1
+
+
+def test_live_training_steps_and_updates_the_table() -> None:
+    at = open_page()
+    pretrained = scores(at)["test bits/dim"].copy()
+    at.select_slider(key="img_steps").set_value(50).run()
+    at.select_slider(key="img_hidden").set_value(32).run()
+    at.number_input(key="img_K").set_value(2).run()
+    button(at, "Train both").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "trained in this session" in at.sidebar.markdown[-1].value
+    button(at, "Pause").click().run()  # AppTest cannot run timers: step by hand
+    before = scores(at)
+    assert before["parameters"].lt(50_000).all()  # the small live models, not the bundled ones
+    for _ in range(2):  # 2 x 25 steps = the whole budget
+        if not button(at, "Step").disabled:
+            button(at, "Step").click().run()
+            assert not at.exception, [e.value for e in at.exception]
+    after = scores(at)
+    assert after["test bits/dim"].lt(before["test bits/dim"]).all()
+    assert not after["test bits/dim"].equals(pretrained)
+    assert after["training time (s)"].gt(0).all()
+    assert button(at, "Step").disabled and button(at, "Play").disabled

@@ -1,0 +1,214 @@
+"""Tests of the arrays behind the audio page's views in frmdn.views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import frmdn
+from frmdn import views
+
+D = 8  # frame size of the tiny audio-like models
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    pair = {
+        "RMDN": frmdn.RMDN(D, 3, 1, 16),
+        "FRMDN": frmdn.FRMDN(D, 3, 1, 16, flow_layers=2),
+    }
+    for model in pair.values():
+        model.set_normalization(torch.zeros(D), torch.full((D,), 0.1))
+    return pair
+
+
+# ----------------------------------------------------------------------------- pca_2d
+def test_pca_2d_matches_the_top_principal_axes():
+    generator = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=generator))
+    x = (torch.randn(400, 5, generator=generator) * torch.tensor([4.0, 2.0, 0.3, 0.2, 0.1]))
+    x = x @ basis.T + 3.0  # rotated and shifted
+    projected = views.pca_2d(x)
+    assert projected.shape == (400, 2)
+    np.testing.assert_allclose(projected.mean(0), 0.0, atol=1e-9)  # centred
+    std = projected.std(0)
+    assert std[0] > std[1] > 1.5  # ordered by variance: ~4 then ~2
+    # the same as projecting on the true axes (up to sign)
+    truth = ((x - x.mean(0)) @ basis[:, :2]).double().numpy()
+    for i in range(2):
+        corr = np.corrcoef(projected[:, i], truth[:, i])[0, 1]
+        assert abs(corr) > 0.99
+
+
+def test_pca_2d_is_deterministic_and_sign_fixed():
+    x = torch.randn(50, 6)
+    a, b = views.pca_2d(x), views.pca_2d(x.clone())
+    np.testing.assert_array_equal(a, b)
+    flipped = views.pca_2d(-x)  # same cloud mirrored: same picture after the sign rule
+    np.testing.assert_allclose(np.abs(flipped), np.abs(a), atol=1e-9)
+
+
+def test_pca_2d_flattens_leading_dimensions_and_handles_tiny_inputs():
+    assert views.pca_2d(torch.randn(3, 7, 4)).shape == (21, 2)
+    np.testing.assert_array_equal(views.pca_2d(torch.randn(1, 4)), np.zeros((1, 2)))
+    line = views.pca_2d(torch.arange(6.0).reshape(6, 1))  # one dimension: second column is 0
+    np.testing.assert_allclose(line[:, 1], 0.0)
+    np.testing.assert_allclose(np.abs(line[:, 0]), np.abs(np.arange(6) - 2.5))
+
+
+# ----------------------------------------------------------------------------- per-step NLL
+@pytest.mark.parametrize("name", ["RMDN", "FRMDN"])
+def test_per_step_nll_agrees_with_log_prob(models, name):
+    model = models[name]
+    sequence = 0.1 * torch.randn(12, D)
+    nll = views.per_step_nll(model, sequence)
+    assert nll.shape == (12,) and np.isfinite(nll).all()
+    np.testing.assert_allclose(
+        nll.mean(), frmdn.evaluate_nll(model, sequence.unsqueeze(0)), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"\(T, 8\)"):
+        views.per_step_nll(model, sequence.unsqueeze(0))
+
+
+# ----------------------------------------------------------------------------- continuation
+@pytest.mark.parametrize("name", ["RMDN", "FRMDN"])
+def test_continuation_keeps_the_prime_and_is_reproducible(models, name):
+    model = models[name]
+    prime = 0.1 * torch.randn(5, D)
+    out = views.continuation(model, prime, steps=7, temperature=0.8, seed=3)
+    assert out.shape == (12, D) and np.isfinite(out).all()
+    np.testing.assert_array_equal(out[:5], prime.numpy())
+    again = views.continuation(model, prime, steps=7, temperature=0.8, seed=3)
+    np.testing.assert_array_equal(out, again)
+    other = views.continuation(model, prime, steps=7, temperature=0.8, seed=4)
+    assert not np.allclose(out[5:], other[5:])
+
+
+def test_continuation_without_a_prime(models):
+    out = views.continuation(models["FRMDN"], torch.zeros(0, D), steps=4)
+    assert out.shape == (4, D)
+    with pytest.raises(ValueError, match="prime"):
+        views.continuation(models["FRMDN"], torch.zeros(3, D + 1), steps=4)
+
+
+# ----------------------------------------------------------------------------- spectrogram
+def test_spectrogram_finds_a_tone_at_its_level():
+    rate = 8000
+    t = np.arange(rate) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * t)  # -6 dB re full scale
+    times, freqs, db = views.spectrogram_db(tone, rate, n_fft=256, hop_length=64)
+    assert db.shape == (129, len(times)) and freqs.shape == (129,)
+    assert freqs[0] == 0 and freqs[-1] == rate / 2
+    middle = db[:, len(times) // 2]
+    assert freqs[middle.argmax()] == pytest.approx(1000, abs=rate / 256)
+    assert middle.max() == pytest.approx(20 * np.log10(0.5), abs=1.0)
+    assert times[1] - times[0] == pytest.approx(64 / rate)
+
+
+def test_spectrogram_of_silence_and_of_a_very_short_clip():
+    _, _, db = views.spectrogram_db(np.zeros(1000), 8000, floor_db=-90)
+    assert (db == -90).all()
+    times, _, db = views.spectrogram_db(np.ones(10), 8000)  # shorter than one FFT
+    assert db.shape[1] == len(times) >= 1 and np.isfinite(db).all()
+
+
+# ----------------------------------------------------------------------------- overfitting
+def test_overfitting_gaps_are_per_sample():
+    scores = {
+        "RMDN": {"train": -100.0, "held-out": -96.0, "clip": -90.0},
+        "FRMDN": {"train": -200.0, "held-out": -120.0},
+        "other": {"clip": 1.0},  # no train/held-out scores: left out
+    }
+    gaps = views.overfitting_gaps(scores, dim=80, held_out="held-out")
+    assert gaps == pytest.approx({"RMDN": 4 / 80, "FRMDN": 1.0})
+
+
+# ----------------------------------------------------------------------------- image views
+@pytest.fixture(scope="module")
+def image_split_and_model():
+    from frmdn.data.images import image_split
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(12, 6, 5), dtype=np.uint8)
+    split = image_split(images, n_valid=2, n_test=4, seed=0)
+    torch.manual_seed(0)
+    model = frmdn.FRMDN(5, 2, 1, 8, flow_layers=2)
+    flat = split.train.reshape(-1, 5)
+    model.set_normalization(flat.mean(0), flat.std(0))
+    return split, model
+
+
+def test_image_mosaic_tiles_images_with_nan_gaps():
+    images = np.arange(3 * 2 * 2, dtype=float).reshape(3, 2, 2)
+    mosaic = views.image_mosaic(images, columns=2, gap=1)
+    assert mosaic.shape == (5, 5)
+    np.testing.assert_array_equal(mosaic[:2, :2], images[0])
+    np.testing.assert_array_equal(mosaic[:2, 3:], images[1])
+    np.testing.assert_array_equal(mosaic[3:, :2], images[2])
+    assert np.isnan(mosaic[2]).all() and np.isnan(mosaic[:, 2]).all()
+    assert np.isnan(mosaic[3:, 3:]).all()  # the empty fourth cell
+    assert views.image_mosaic(images, columns=10, gap=0).shape == (2, 6)  # one row of three
+    with pytest.raises(ValueError):
+        views.image_mosaic(images[0], columns=2)
+
+
+def test_row_bits_average_to_the_split_bits_per_dim(image_split_and_model):
+    from frmdn.data.images import bits_per_dim
+
+    split, model = image_split_and_model
+    rows = views.row_bits_per_pixel(model, split.test, split.info, batch_size=3)
+    assert rows.shape == (4, 6) and np.isfinite(rows).all()
+    expected = bits_per_dim(model.log_prob(split.test).detach(), split.test, split.info)
+    assert rows.mean() == pytest.approx(expected, rel=1e-5)
+    assert views.split_bits_per_dim(model, split.test, split.info) == pytest.approx(expected)
+    assert model.training  # the mode is restored
+    with pytest.raises(ValueError, match="image split"):
+        views.row_bits_per_pixel(model, split.test, {"kind": "toy"})
+
+
+def test_sample_images_are_seeded_pixels(image_split_and_model):
+    split, model = image_split_and_model
+    first = views.sample_images(model, 3, 6, temperature=0.7, seed=4, info=split.info)
+    again = views.sample_images(model, 3, 6, temperature=0.7, seed=4, info=split.info)
+    other = views.sample_images(model, 3, 6, temperature=0.7, seed=5, info=split.info)
+    assert first.shape == (3, 6, 5) and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_complete_images_keep_the_prime(image_split_and_model):
+    from frmdn.data.images import to_pixels
+
+    split, model = image_split_and_model
+    done = views.complete_images(model, split.test, 3, seed=1, info=split.info)
+    assert done.shape == (4, 6, 5) and done.dtype == np.uint8
+    np.testing.assert_array_equal(done[:, :3], to_pixels(split.test[:, :3]))
+    again = views.complete_images(model, split.test, 3, seed=1, info=split.info)
+    np.testing.assert_array_equal(done, again)
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match="prime_rows"):
+            views.complete_images(model, split.test, bad)
+
+
+# ----------------------------------------------------------------------------- frame sequences
+def test_one_step_predictions_are_the_predictive_means(models):
+    y = torch.randn(3, 5, D) * 0.1
+    for name, model in models.items():
+        mean = views.one_step_predictions(model, y)
+        assert mean.shape == y.shape and torch.isfinite(mean).all()
+        gmm, _ = model.mixture(y)
+        expected = model.denormalize(model.flow.inverse(gmm.mean.reshape(-1, D)).reshape(y.shape))
+        torch.testing.assert_close(mean, expected)
+        if name == "RMDN":  # no flow: the mixture mean of the data itself
+            torch.testing.assert_close(mean, model.denormalize(gmm.mean))
+        # step t only sees y_<t: changing the last step leaves every prediction unchanged
+        changed = y.clone()
+        changed[:, -1] += 1.0
+        torch.testing.assert_close(views.one_step_predictions(model, changed), mean)
+        draw = views.one_step_predictions(model, y, mode="sample", seed=3)
+        torch.testing.assert_close(views.one_step_predictions(model, y, "sample", 3), draw)
+        assert not torch.allclose(draw, mean)
+    with pytest.raises(ValueError, match="mode"):
+        views.one_step_predictions(models["RMDN"], y, mode="median")
