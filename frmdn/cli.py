@@ -267,13 +267,20 @@ def _audio_prime(
 def _sample(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
     audio = _audio_info(_recorded_info(args.checkpoint))
+    info = _recorded_info(args.checkpoint)
     suffix = args.out.suffix.lower()
-    if suffix not in (".npy", ".csv", ".wav"):
+    if suffix not in (".npy", ".csv", ".wav", ".png", ".gif"):
         raise UsageError(
-            f"--out must end in .npy or .csv (or .wav for audio), got {args.out.name!r}"
+            "--out must end in .npy or .csv (.wav for audio, .png for images, .png or .gif "
+            f"for frames), got {args.out.name!r}"
         )
     if suffix == ".wav" and audio is None:
         raise UsageError("--out .wav needs a checkpoint trained on audio data")
+    kind = info.get("kind")
+    if (suffix == ".png" and kind not in ("images", "frames")) or (
+        suffix == ".gif" and kind != "frames"
+    ):
+        raise UsageError(f"--out {suffix} needs a checkpoint trained on images or frames")
     prime = _audio_prime(args, model, audio)
     torch.manual_seed(args.seed)
     samples = model.sample(
@@ -291,6 +298,8 @@ def _sample(args: argparse.Namespace) -> None:
         rows = [[i, t, *samples[i, t]] for i in range(count) for t in range(length)]
         header = "sequence,step," + ",".join(f"y{j}" for j in range(samples.shape[-1]))
         np.savetxt(args.out, rows, delimiter=",", header=header, comments="", fmt="%.6g")
+    elif suffix in (".png", ".gif"):
+        result["pictures"] = _write_pictures(args.out, samples, info)
     else:
         from frmdn.data.audio import from_frames, wav_bytes
 
@@ -302,6 +311,35 @@ def _sample(args: argparse.Namespace) -> None:
     if prime is not None:
         result["prime_steps"] = prime.shape[1]
     print(json.dumps(result))
+
+
+def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
+    """Generated images (a mosaic PNG) or frame sequences (a PNG filmstrip or animated GIF,
+    sequences side by side); returns the picture's shape."""
+    from PIL import Image
+
+    from frmdn.plots import frames_gif
+    from frmdn.views import image_mosaic
+
+    if info["kind"] == "images":  # (n, H, W) rows of logit pixels -> a grid of digits
+        from frmdn.data.images import LOGIT_LAMBDA, to_pixels
+
+        pixels = to_pixels(samples, logit_lambda=info.get("logit_lambda", LOGIT_LAMBDA))
+        picture = image_mosaic(pixels, columns=min(8, len(pixels)))
+    else:  # (n, T, latent) -> decoded frames (n, T, H, W)
+        from frmdn.data.latents import resolve_vae_path
+        from frmdn.vae import decode_latents, load_vae
+
+        frames = decode_latents(load_vae(resolve_vae_path(info["vae"])), torch.from_numpy(samples))
+        if out.suffix.lower() == ".gif":  # sequences side by side, animated over time
+            strip = np.concatenate(list(frames), axis=-1)  # (T, H, n W)
+            out.write_bytes(frames_gif(strip, scale=1))
+            return list(strip.shape)
+        n, length, height, width = frames.shape
+        picture = image_mosaic(frames.reshape(n * length, height, width), columns=length)
+    grey = np.nan_to_num(picture, nan=0.0).clip(0, 255).astype(np.uint8)
+    Image.fromarray(grey).save(out)
+    return list(grey.shape)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -353,3 +353,40 @@ def test_eval_reports_bits_per_dim_for_images(
     # 8-bit pixels: a barely trained model sits between a good model (~1-2) and far above 8
     assert 0 < result["bits_per_dim"] < 20
     assert result["nll_per_dim"] == pytest.approx(result["nll"] / 28)
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "name", "shape"),
+    [
+        ("images-digits-frmdn", "digits.png", [28, 58]),  # two 28x28 digits, a 2-pixel gap
+        ("frames-moving-digits-frmdn", "frames.png", [98, 48 * 3 + 4]),  # 2 sequences x 3
+        ("frames-moving-digits-frmdn", "frames.gif", [3, 48, 96]),  # T frames of 2 side by side
+    ],
+)
+def test_sample_writes_pictures(
+    checkpoint: str, name: str, shape: list[int], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from PIL import Image
+
+    out = tmp_path / name
+    steps = 28 if checkpoint.startswith("images") else 3
+    code, stdout, err = _run(
+        capsys, "sample", "--checkpoint", ASSETS / checkpoint, "--out", out, "-n", 2,
+        "--steps", steps,
+    )  # fmt: skip
+    assert code == 0, err
+    assert _one_json_line(stdout)["pictures"] == shape
+    with Image.open(out) as picture:
+        assert picture.size[::-1] == tuple(shape[-2:])
+        assert getattr(picture, "n_frames", 1) == (shape[0] if name.endswith(".gif") else 1)
+        assert np.asarray(picture.convert("L")).max() > 100  # something bright was drawn
+
+
+def test_pictures_need_image_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        capsys, "sample", "--checkpoint", ASSETS / "toy-ring-frmdn", "--out", tmp_path / "x.png"
+    )
+    _assert_clean_error(code, out, err, "needs a checkpoint trained on images or frames")
