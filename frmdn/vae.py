@@ -35,7 +35,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -45,18 +44,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from frmdn.checkpoint import (
-    CONFIG_FILE,
-    MAX_CONFIG_BYTES,
     WEIGHTS_FILE,
     CheckpointError,
-    _atomic_write,
-    _json_safe,
-    _sha256,
+    read_config,
+    read_weights,
+    write_checkpoint,
 )
 from frmdn.device import default_device
 
@@ -226,54 +221,15 @@ class FrameVAE(nn.Module):
             metrics: JSON-serialisable training metrics.
             data: JSON-serialisable description of the training frames.
         """
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
-        if bad:
-            raise CheckpointError(f"refusing to save non-finite weights ({', '.join(bad[:3])})")
-        from frmdn import __version__
-
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "library_version": __version__,
             "model_class": type(self).__name__,
             "config": self.config.to_dict(),
-            "metrics": _json_safe(metrics or {}),
-            "data": _json_safe(data or {}),
+            "metrics": metrics or {},
+            "data": data or {},
         }
-        try:  # fail before touching an existing checkpoint
-            json.dumps(meta, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise CheckpointError(f"metrics and data must be JSON-serialisable: {error}") from None
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
-        weights = directory / WEIGHTS_FILE
-        _atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-        meta["weights_sha256"] = _sha256(weights)
-        text = json.dumps(meta, indent=2, allow_nan=False)
-        _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
-        return directory
-
-
-def _read_vae_metadata(path: Path) -> dict:
-    file = path / CONFIG_FILE
-    if not file.is_file():
-        raise CheckpointError(f"{path} is not a VAE directory (no {CONFIG_FILE})")
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{file} is too large to be a VAE config")
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{file} is not valid JSON: {error}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{file} is not a frame VAE config")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"unsupported VAE format version {meta.get('format_version')}")
-    if meta.get("model_class") != FrameVAE.__name__:
-        raise CheckpointError(f"unknown model class {meta.get('model_class')!r}")
-    if not isinstance(meta.get("config"), dict):
-        raise CheckpointError("VAE config has no model settings")
-    return meta
+        return write_checkpoint(path, self, meta)
 
 
 def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> FrameVAE:
@@ -286,42 +242,27 @@ def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> Fra
         CheckpointError: For a missing, corrupt, hostile or inconsistent VAE.
     """
     directory = Path(path)
-    meta = _read_vae_metadata(directory)
+    meta = read_config(
+        directory,
+        fmt=FORMAT,
+        version=FORMAT_VERSION,
+        classes=(FrameVAE.__name__,),
+        what="VAE",
+        title="frame VAE",
+    )
     try:
         config = VAEConfig.from_dict(meta["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"invalid VAE settings: {error}") from None
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
-    size = weights.stat().st_size
-    if size > MAX_WEIGHTS_BYTES:
-        raise CheckpointError(f"{weights} is too large")
-    if _sha256(weights) != meta.get("weights_sha256"):
-        raise CheckpointError(f"{weights} does not match its config (corrupt or replaced)")
     with torch.device("meta"):  # count parameters without allocating them
         expected = FrameVAE(config).state_dict()
-    if 4 * sum(v.numel() for v in expected.values()) > size:
+    weights = directory / WEIGHTS_FILE
+    if (
+        weights.is_file()
+        and 4 * sum(v.numel() for v in expected.values()) > weights.stat().st_size
+    ):
         raise CheckpointError("VAE settings describe more weights than the file holds")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{weights} is not a valid safetensors file: {error}") from None
-    if set(state) != set(expected):
-        missing, extra = set(expected) - set(state), set(state) - set(expected)
-        raise CheckpointError(
-            f"weights do not match the VAE (missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(extra)[:3]})"
-        )
-    for name, tensor in state.items():
-        want = expected[name]
-        if tensor.shape != want.shape or tensor.dtype != want.dtype:
-            raise CheckpointError(
-                f"weight {name} is {tensor.dtype} {tuple(tensor.shape)}, "
-                f"expected {want.dtype} {tuple(want.shape)}"
-            )
-        if not torch.isfinite(tensor).all():
-            raise CheckpointError(f"weight {name} contains NaN or infinite values")
+    state = read_weights(directory, meta, expected)
     vae = FrameVAE(config)
     vae.load_state_dict(state)
     vae.metadata = {k: meta[k] for k in ("metrics", "data", "library_version") if k in meta}
