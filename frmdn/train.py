@@ -223,7 +223,13 @@ class Trainer:
         callback: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> bool:
-        """Take up to ``n_steps`` steps; True once training has finished for any reason."""
+        """Take up to ``n_steps`` steps; True once training has finished for any reason.
+
+        Flushes denormal floats to zero on this thread (the flag is per thread, and the app
+        trains from its own threads): speech drives Adam moments into denormals, which made
+        CPU steps 4-15x slower, and flushing them costs nothing in accuracy.
+        """
+        torch.set_flush_denormal(True)
         config, result = self.config, self.result
         start = time.perf_counter()
         for _ in range(n_steps):

@@ -102,16 +102,18 @@ def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, 
 @st.cache_data(show_spinner="Generating…", max_entries=32)
 def generate(
     _models: dict,
-    _prime: torch.Tensor,
+    _frames: torch.Tensor,
+    prime_steps: int,
     steps: int,
     temperature: float,
     seed: int,
     token: str,
     clip_key: str,
 ) -> dict[str, np.ndarray]:
-    """Each model's continuation of the same prime (frames), as a waveform."""
+    """Each model's continuation of the clip's first ``prime_steps`` frames, as a waveform."""
+    prime = _frames[:prime_steps]
     return {
-        name: from_frames(views.continuation(model, _prime, steps, temperature, seed))
+        name: from_frames(views.continuation(model, prime, steps, temperature, seed))
         for name, model in _models.items()
     }
 
@@ -470,7 +472,7 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         f"seed ({seed}). Levels are kept as generated: quiet output plays quietly."
     )
     generated = generate(
-        models, frames[:prime_steps], steps, temperature, seed, model_token(run), source.key
+        models, frames, prime_steps, steps, temperature, seed, model_token(run), source.key
     )
     loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
     if loud:
@@ -598,7 +600,7 @@ if source is not None:
         type="primary",
         width="stretch",
         disabled=split is None,
-        help=why_not or f"Train on {source.label}: about a minute at the default settings",
+        help=why_not or f"Train on {source.label}: under a minute at the default settings",
     ):
         start_training(run, settings, source, split)
     if split is None and why_not:
@@ -609,7 +611,7 @@ if source is not None:
         st.info(
             "Pretrained speech models are not bundled in this copy of the app "
             "(assets/pretrained/speech-rmdn and speech-frmdn). Press **Train both** to train an "
-            "RMDN and an FRMDN here: about a minute at the default settings.",
+            "RMDN and an FRMDN here: under a minute at the default settings.",
             icon=":material/info:",
         )
     training_controls(run, key="audio")

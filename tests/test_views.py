@@ -28,7 +28,7 @@ def models():
 def test_pca_2d_matches_the_top_principal_axes():
     generator = torch.Generator().manual_seed(0)
     basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=generator))
-    x = (torch.randn(400, 5, generator=generator) * torch.tensor([4.0, 2.0, 0.3, 0.2, 0.1]))
+    x = torch.randn(400, 5, generator=generator) * torch.tensor([4.0, 2.0, 0.3, 0.2, 0.1])
     x = x @ basis.T + 3.0  # rotated and shifted
     projected = views.pca_2d(x)
     assert projected.shape == (400, 2)
