@@ -11,21 +11,19 @@ import streamlit as st
 from frmdn.device import default_device, describe_device
 
 DEFAULT_SEED = 0
-DIAGRAM = """
+DIAGRAM = r"""
 digraph frmdn {
   rankdir=LR; bgcolor="transparent";
   node [shape=box, style="rounded,filled", fillcolor="#f3f6fb", color="#94a3b8",
         fontname="Helvetica", fontsize=11];
   edge [color="#64748b", fontname="Helvetica", fontsize=10];
-  past [label=<past targets<br/>y<sub>&lt;t</sub>>];
+  past [label="past targets\ny₁ … yₜ₋₁"];
   lstm [label="LSTM"];
-  head [label=<mixture parameters<br/>
-    &alpha;<sub>k</sub>, &mu;<sub>k</sub>, D<sub>k</sub>, U<sub>k</sub>>];
-  target [label=<next target<br/>y<sub>t</sub>>];
-  flow [label=<flow f<br/>(identity in an RMDN)>, fillcolor="#ffedd5", color="#ea580c"];
-  z [label=<latent<br/>z<sub>t</sub> = f(y<sub>t</sub>)>];
-  lik [label=<log p(y<sub>t</sub> | y<sub>&lt;t</sub>)<br/>
-    mixture on z + log|det &part;f/&part;y|>,
+  head [label="mixture parameters\nαₖ, μₖ, Dₖ, Uₖ"];
+  target [label="next target\nyₜ"];
+  flow [label="flow f\n(identity in an RMDN)", fillcolor="#ffedd5", color="#ea580c"];
+  z [label="latent\nzₜ = f(yₜ)"];
+  lik [label="log p(yₜ | y₁ … yₜ₋₁)\n= log mixture(zₜ) + log |det ∂f/∂y|",
        fillcolor="#dbeafe", color="#2563eb"];
   past -> lstm -> head -> lik;
   target -> flow -> z -> lik;
@@ -105,26 +103,22 @@ def home() -> None:
     st.subheader("Pages")
     st.page_link(
         "pages/toy.py",
-        label="Toy 2D sequences: watch the flow bend curved next-step distributions into "
-        "clusters a mixture can fit; train both models live or load pretrained ones.",
+        label="Toy 2D sequences: watch the flow bend curved next-step distributions",
         icon=":material/scatter_plot:",
     )
     st.page_link(
         "pages/audio.py",
-        label="Audio: prime both models with the same start of a speech clip (bundled, uploaded "
-        "or recorded), listen to their continuations and compare train vs held-out NLL.",
+        label="Audio: listen to both models continue a speech clip, or your own voice",
         icon=":material/graphic_eq:",
     )
     st.page_link(
         "pages/single_images.py",
-        label="Single images: MNIST digits written row by row; compare generated digits, "
-        "top-half completions, bits/dim and which rows surprise each model.",
+        label="Single images: MNIST digits written row by row, completions and bits/dim",
         icon=":material/grid_on:",
     )
     st.page_link(
         "pages/image_sequences.py",
-        label="Image sequences: world-model style; a VAE turns frames of moving digits, bouncing "
-        "balls or your own video into latents; watch one-step predictions and rollouts.",
+        label="Image sequences: VAE latents of moving frames, predictions and rollouts",
         icon=":material/movie:",
     )
 
