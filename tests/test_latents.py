@@ -101,6 +101,8 @@ def test_a_video_without_a_vae_gets_one_trained_and_cached(
     again = load_frame_latents(str(video), length=5, size=16)
     assert "reused" in " ".join(again.info["notes"])
     assert torch.equal(again.train, split.train)
+    via_spec = load_data(f"video:{video}?length=5&size=16")  # the CLI's spelling
+    assert torch.equal(via_spec.train, split.train)
 
 
 @pytest.mark.parametrize("scene", ["moving-digits", "bouncing-balls"])

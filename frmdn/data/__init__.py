@@ -41,6 +41,7 @@ SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
         _frames_loader,
         "frames:moving-digits, frames:bouncing-balls or frames:PATH to a video",
     ),
+    "video": (_frames_loader, "video:PATH to a video clip (the same as frames:PATH)"),
 }
 """The spec schemes: a function returning the scheme's loader, and a usage hint."""
 
