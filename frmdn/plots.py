@@ -878,6 +878,20 @@ __all__ += [
 GREYS = [[0.0, "#000000"], [1.0, "#ffffff"]]
 """Black background, white ink: MNIST's own look (NaN gaps show the white page)."""
 
+
+def _grey_image(mosaic: np.ndarray, label: str = "") -> go.Heatmap:
+    """An 8-bit greyscale picture (H, W) as a heatmap, NaN gaps left blank."""
+    return go.Heatmap(
+        z=mosaic,
+        colorscale=GREYS,
+        zmin=0,
+        zmax=255,
+        showscale=False,
+        hoverongaps=False,
+        hovertemplate=f"{label}grey level %{{z:.0f}}<extra></extra>",
+    )
+
+
 PRIME_LINE_COLOR = "#22d3ee"
 """Cyan, visible on black and white: marks where the observed top of an image ends."""
 
@@ -931,15 +945,7 @@ def digit_grid_figure(
         mosaic = image_mosaic(images, columns, gap)
         mosaic_shape = mosaic.shape
         fig.add_trace(
-            go.Heatmap(
-                z=mosaic,
-                colorscale=GREYS,
-                zmin=0,
-                zmax=255,
-                showscale=False,
-                hoverongaps=False,
-                hovertemplate=f"{name}<br>grey level %{{z:.0f}}<extra></extra>",
-            ),
+            _grey_image(mosaic, f"{name}<br>"),
             row=1,
             col=col,
         )
@@ -1005,15 +1011,7 @@ def row_surprise_figure(
         vertical_spacing=title_room / plot_height,
     )
     fig.add_trace(
-        go.Heatmap(
-            z=image_mosaic(digits, n, gap),
-            colorscale=GREYS,
-            zmin=0,
-            zmax=255,
-            showscale=False,
-            hoverongaps=False,
-            hovertemplate="grey level %{z:.0f}<extra></extra>",
-        ),
+        _grey_image(image_mosaic(digits, n, gap)),
         row=1,
         col=1,
     )
@@ -1155,15 +1153,7 @@ def filmstrip_figure(
         frames = np.asarray(rows[name])
         mosaic = image_mosaic(frames, len(frames), gap)
         fig.add_trace(
-            go.Heatmap(
-                z=mosaic,
-                colorscale=GREYS,
-                zmin=0,
-                zmax=255,
-                showscale=False,
-                hoverongaps=False,
-                hovertemplate=f"{name}<br>grey level %{{z:.0f}}<extra></extra>",
-            ),
+            _grey_image(mosaic, f"{name}<br>"),
             row=row,
             col=1,
         )
