@@ -30,7 +30,7 @@ from frmdn.data.audio import (
     wav_bytes,
 )
 from frmdn.train import TrainConfig
-from ui.training import CHUNK, start_run, training_controls
+from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
@@ -256,7 +256,7 @@ def model_panel() -> dict:
             help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
             "while training.",
         )
-    seed = int(state["seed"]) if "seed" in state else 0
+    seed = session_seed()
     return dict(
         K=int(K),
         rank=int(rank),
@@ -268,11 +268,6 @@ def model_panel() -> dict:
         input_noise=float(noise),
         seed=seed,
     )
-
-
-def current_run(key: str) -> dict:
-    """This session's models for one source: switching source never discards a trained pair."""
-    return state.setdefault("audio_runs", {}).setdefault(key, {})
 
 
 def pretrained_available() -> bool:
@@ -583,7 +578,7 @@ seed = settings["seed"]
 models = None
 run: dict = {}
 if source is not None:
-    run = current_run(source.run_key)
+    run = session_run("audio", source.run_key)
     split, why_not = training_split(source, seed)
     load_col, train_col, _ = st.columns([1, 1, 3])
     if load_col.button(

@@ -19,7 +19,7 @@ from frmdn.data.frames import FrameDataError, load_frames, read_video, video_seq
 from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
-from ui.training import CHUNK, start_run, training_controls
+from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -132,7 +132,7 @@ def settings_panel() -> dict:
             f"flow. They train on the VAE latents on the CPU in chunks of {CHUNK} steps "
             "(well under a minute for 300 steps at width 64)."
         )
-    seed = int(state["seed"]) if "seed" in state else 0  # app.py owns the seed widget
+    seed = session_seed()
     return dict(
         K=int(K),
         rank=int(rank),
@@ -144,11 +144,6 @@ def settings_panel() -> dict:
 
 
 # ----------------------------------------------------------------------------- models
-def current_run(key: str) -> dict:
-    """The run of one data set (scene or uploaded clip), kept across reruns."""
-    return state.setdefault("seq_runs", {}).setdefault(key, {})
-
-
 def load_pretrained(run: dict, scene: str) -> None:
     try:
         models = pretrained_pair(scene)
@@ -357,7 +352,7 @@ if vae is not None:
     if split is None:
         raw, split = scene_data(scene, settings["seed"])
 
-run = current_run(data_key)
+run = session_run("seq", data_key)
 if split is not None:
     source_col, train_col, _ = st.columns([1, 1, 3])
     if source_col.button("Load pretrained", icon=":material/download:", width="stretch"):

@@ -15,7 +15,7 @@ from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
 from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
-from ui.training import CHUNK, start_run, training_controls
+from ui.training import CHUNK, session_seed, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
@@ -82,7 +82,7 @@ def settings_panel() -> dict:
             f"seed; only the FRMDN has the flow. Trained on the CPU in chunks of {CHUNK} steps "
             "(about a minute for 400 steps at width 64)."
         )
-    seed = int(state["seed"]) if "seed" in state else 0  # app.py owns the seed widget
+    seed = session_seed()
     return dict(
         K=int(K),
         rank=int(rank),

@@ -16,7 +16,7 @@ from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
 from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
-from ui.training import CHUNK, start_run, training_controls
+from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -82,7 +82,7 @@ def settings_panel() -> dict:
             "Training steps", [100, 250, 500, 1000, 1500, 2000], 1000, key="toy_steps"
         )
     # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
-    seed = int(state["seed"]) if "seed" in state else _url_int("seed", 0, 2**31 - 1)
+    seed = session_seed(default=_url_int("seed", 0, 2**31 - 1))
     st.query_params.update({"data": name, "K": str(K), "rank": str(rank), "seed": str(seed)})
     st.caption(spec.description)
     return dict(
@@ -99,11 +99,6 @@ def settings_panel() -> dict:
 
 
 # ----------------------------------------------------------------------------- models
-def current_run(name: str) -> dict:
-    """This session's models for one data set: switching sets never discards a trained pair."""
-    return state.setdefault("toy_runs", {}).setdefault(name, {})
-
-
 def load_pretrained(run: dict, name: str) -> None:
     try:
         models = pretrained_pair(name)
@@ -238,7 +233,7 @@ init_from_url()
 settings = settings_panel()
 split = toy_split(settings["name"], settings["noise"], settings["length"], settings["seed"])
 
-run = current_run(settings["name"])
+run = session_run("toy", settings["name"])
 source_col, train_col, _ = st.columns([1, 1, 3])
 if source_col.button("Load pretrained", icon=":material/download:", width="stretch"):
     load_pretrained(run, settings["name"])

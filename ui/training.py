@@ -14,6 +14,18 @@ from frmdn import SequenceDensityModel, TrainConfig, Trainer, plots
 CHUNK = 25  # training steps per live update, per model
 
 
+def session_run(page: str, key: str) -> dict:
+    """This session's run of ``page`` for one data set (``key``), kept across reruns and page
+    switches, so choosing another data set never discards a trained pair."""
+    return st.session_state.setdefault(f"{page}_runs", {}).setdefault(key, {})
+
+
+def session_seed(default: int = 0) -> int:
+    """The global seed; app.py owns its widget, so a page run on its own (AppTest) uses
+    ``default``."""
+    return int(st.session_state["seed"]) if "seed" in st.session_state else default
+
+
 def start_run(
     run: dict,
     models: dict[str, SequenceDensityModel],
