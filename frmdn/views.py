@@ -10,15 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
 from frmdn.model import SequenceDensityModel
+from frmdn.train import evaluate_nll
 
 __all__ = [
     "Component",
     "LatentPoints",
     "data_bounds",
+    "scoreboard_table",
     "density_grid",
     "flow_grid_lines",
     "latent_points",
@@ -459,3 +462,23 @@ def one_step_predictions(
 
 
 __all__ += ["one_step_predictions"]
+
+
+def scoreboard_table(
+    models: dict[str, SequenceDensityModel], test: Tensor, seconds: dict[str, float]
+) -> pd.DataFrame:
+    """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d), parameter counts and
+    training time (NaN where unknown), indexed by model name."""
+    rows = []
+    for name, model in models.items():
+        counts = model.num_parameters()
+        rows.append(
+            {
+                "model": name,
+                "held-out NLL (nats/step)": evaluate_nll(model, test),
+                "parameters": counts["total"],
+                "flow parameters": counts["flow"],
+                "training time (s)": seconds.get(name, float("nan")),
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")

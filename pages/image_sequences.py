@@ -9,7 +9,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 
@@ -19,7 +18,7 @@ from frmdn.data.frames import FrameDataError, load_frames, read_video, video_seq
 from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
-from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
+from ui.training import CHUNK, model_settings, session_run, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -118,28 +117,15 @@ def source_panel() -> tuple[str, bytes | None]:
 
 def settings_panel() -> dict:
     """Model widgets for live training; returns the chosen settings."""
-    with st.expander("Model settings for **Train both**", expanded=False):
-        cols = st.columns(5)
-        K = cols[0].number_input("Components K", 1, 10, 5, key="seq_K")
-        rank = cols[1].number_input("Precision rank r", 0, 4, 2, key="seq_rank")
-        flow_layers = cols[2].number_input("Flow couplings", 1, 8, 4, key="seq_flow")
-        hidden = cols[3].select_slider("LSTM width", [16, 32, 64, 128], 64, key="seq_hidden")
-        steps = cols[4].select_slider(
-            "Training steps", [50, 100, 200, 300, 400, 600, 1000], 300, key="seq_steps"
-        )
-        st.caption(
+    return model_settings(
+        "seq",
+        hidden_options=[16, 32, 64, 128],
+        default_steps=300,
+        note=(
             "Both models get the same LSTM, K, rank, steps and seed; only the FRMDN has the "
             f"flow. They train on the VAE latents on the CPU in chunks of {CHUNK} steps "
             "(well under a minute for 300 steps at width 64)."
-        )
-    seed = session_seed()
-    return dict(
-        K=int(K),
-        rank=int(rank),
-        flow_layers=int(flow_layers),
-        hidden=int(hidden),
-        steps=int(steps),
-        seed=seed,
+        ),
     )
 
 
@@ -281,19 +267,7 @@ def latent_view(models: dict, split: frmdn.data.SequenceSplit) -> None:
 
 def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
     st.subheader("Scoreboard")
-    rows = []
-    for name, model in models.items():
-        counts = model.num_parameters()
-        rows.append(
-            {
-                "model": name,
-                "held-out NLL (nats/step)": frmdn.evaluate_nll(model, split.test),
-                "parameters": counts["total"],
-                "flow parameters": counts["flow"],
-                "training time (s)": seconds.get(name, float("nan")),
-            }
-        )
-    table = pd.DataFrame(rows).set_index("model")
+    table = views.scoreboard_table(models, split.test, seconds)
     st.dataframe(
         table.style.format(
             {

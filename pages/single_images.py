@@ -15,7 +15,7 @@ from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
 from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
-from ui.training import CHUNK, session_seed, start_run, training_controls
+from ui.training import CHUNK, model_settings, start_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
@@ -68,28 +68,15 @@ def compute_scores(models: dict, split: frmdn.data.SequenceSplit) -> dict:
 # ----------------------------------------------------------------------------- settings
 def settings_panel() -> dict:
     """Model widgets for live training; returns the chosen settings."""
-    with st.expander("Model settings for **Train both**", expanded=False):
-        cols = st.columns(5)
-        K = cols[0].number_input("Components K", 1, 10, 5, key="img_K")
-        rank = cols[1].number_input("Precision rank r", 0, 4, 2, key="img_rank")
-        flow_layers = cols[2].number_input("Flow couplings", 1, 8, 4, key="img_flow")
-        hidden = cols[3].select_slider("LSTM width", [32, 64, 128], 64, key="img_hidden")
-        steps = cols[4].select_slider(
-            "Training steps", [50, 100, 200, 300, 400, 600, 1000], 400, key="img_steps"
-        )
-        st.caption(
+    return model_settings(
+        "img",
+        hidden_options=[32, 64, 128],
+        default_steps=400,
+        note=(
             "Both models get the same LSTM, the same K and rank, the same steps and the same "
             f"seed; only the FRMDN has the flow. Trained on the CPU in chunks of {CHUNK} steps "
             "(about a minute for 400 steps at width 64)."
-        )
-    seed = session_seed()
-    return dict(
-        K=int(K),
-        rank=int(rank),
-        flow_layers=int(flow_layers),
-        hidden=int(hidden),
-        steps=int(steps),
-        seed=seed,
+        ),
     )
 
 

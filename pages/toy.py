@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 import torch
 
@@ -195,19 +194,7 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
 
 def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
     st.subheader("Scoreboard")
-    rows = []
-    for name, model in models.items():
-        counts = model.num_parameters()
-        rows.append(
-            {
-                "model": name,
-                "held-out NLL (nats/step)": frmdn.evaluate_nll(model, split.test),
-                "parameters": counts["total"],
-                "flow parameters": counts["flow"],
-                "training time (s)": seconds.get(name, float("nan")),
-            }
-        )
-    table = pd.DataFrame(rows).set_index("model")
+    table = views.scoreboard_table(models, split.test, seconds)
     st.dataframe(
         table.style.format({"held-out NLL (nats/step)": "{:.3f}", "training time (s)": "{:.1f}"}),
         width="stretch",

@@ -212,3 +212,23 @@ def test_one_step_predictions_are_the_predictive_means(models):
         assert not torch.allclose(draw, mean)
     with pytest.raises(ValueError, match="mode"):
         views.one_step_predictions(models["RMDN"], y, mode="median")
+
+
+def test_scoreboard_table_scores_each_model() -> None:
+    import math
+
+    import frmdn
+    from frmdn.data import load_data
+    from frmdn.views import scoreboard_table
+
+    split = load_data("toy:ring", n_train=8, n_valid=4, n_test=4, length=6)
+    models = {"RMDN": frmdn.RMDN(2, 2, 1, 8), "FRMDN": frmdn.FRMDN(2, 2, 1, 8, flow_layers=2)}
+    table = scoreboard_table(models, split.test, {"FRMDN": 1.5})
+    assert list(table.index) == ["RMDN", "FRMDN"]
+    for name, model in models.items():
+        row = table.loc[name]
+        assert row["held-out NLL (nats/step)"] == frmdn.evaluate_nll(model, split.test)
+        assert row["parameters"] == model.num_parameters()["total"]
+        assert row["flow parameters"] == model.num_parameters()["flow"]
+    assert table.loc["FRMDN", "training time (s)"] == 1.5
+    assert math.isnan(table.loc["RMDN", "training time (s)"])

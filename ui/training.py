@@ -26,6 +26,32 @@ def session_seed(default: int = 0) -> int:
     return int(st.session_state["seed"]) if "seed" in st.session_state else default
 
 
+def model_settings(key: str, *, hidden_options: list[int], default_steps: int, note: str) -> dict:
+    """Expander with the shared model widgets for **Train both** (widget keys ``{key}_K``,
+    ...); returns K, rank, flow_layers, hidden, steps and the session seed."""
+    with st.expander("Model settings for **Train both**", expanded=False):
+        cols = st.columns(5)
+        K = cols[0].number_input("Components K", 1, 10, 5, key=f"{key}_K")
+        rank = cols[1].number_input("Precision rank r", 0, 4, 2, key=f"{key}_rank")
+        flow_layers = cols[2].number_input("Flow couplings", 1, 8, 4, key=f"{key}_flow")
+        hidden = cols[3].select_slider("LSTM width", hidden_options, 64, key=f"{key}_hidden")
+        steps = cols[4].select_slider(
+            "Training steps",
+            [50, 100, 200, 300, 400, 600, 1000],
+            default_steps,
+            key=f"{key}_steps",
+        )
+        st.caption(note)
+    return dict(
+        K=int(K),
+        rank=int(rank),
+        flow_layers=int(flow_layers),
+        hidden=int(hidden),
+        steps=int(steps),
+        seed=session_seed(),
+    )
+
+
 def start_run(
     run: dict,
     models: dict[str, SequenceDensityModel],
