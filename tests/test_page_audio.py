@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from apptest_pages import button, open_page
 from streamlit.testing.v1 import AppTest
 
 from frmdn.data.audio import AudioError, read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "app.py"
 PAGE = "pages/audio.py"
 PRETRAINED = all(
     (ROOT / "assets" / "pretrained" / f"speech-{m}").is_dir() for m in ("rmdn", "frmdn")
@@ -36,16 +36,7 @@ def wav(seconds: float, rate: int = 16000, channels: int = 1) -> bytes:
 
 
 def open_audio() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
+    return open_page(PAGE, timeout=120)
 
 
 def captions(at: AppTest) -> str:

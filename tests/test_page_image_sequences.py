@@ -5,28 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_pages import button, open_page
 from test_browser import chromium, server  # noqa: F401 (the browser tests' fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "app.py"
 PAGE = "pages/image_sequences.py"
 PRETRAINED = ROOT / "assets" / "pretrained"
 
 pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def has_pretrained(scene: str) -> bool:
@@ -34,7 +20,7 @@ def has_pretrained(scene: str) -> bool:
 
 
 def test_page_renders_pretrained_or_says_what_is_missing() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.error, [e.value for e in at.error]
     if has_pretrained("moving-digits"):
         assert "pretrained on frames:moving-digits" in at.sidebar.markdown[-1].value
@@ -50,7 +36,7 @@ def test_page_renders_pretrained_or_says_what_is_missing() -> None:
 
 
 def test_switching_the_generator_and_widgets() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     at.radio(key="seq_source").set_value("Bouncing balls").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -67,7 +53,7 @@ def test_switching_the_generator_and_widgets() -> None:
 
 
 def test_live_training_steps_and_updates_the_scoreboard() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     at.select_slider(key="seq_steps").set_value(50).run()
     at.select_slider(key="seq_hidden").set_value(16).run()
     button(at, "Train both").click().run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apptest_pages import button, open_page
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -19,25 +20,12 @@ SUBHEADERS = (
 pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
 def scores(at: AppTest):
     return at.dataframe[-1].value
 
 
 def test_pretrained_views_render_and_frmdn_wins() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.error
     assert "pretrained on images:digits" in at.sidebar.markdown[-1].value
     subheaders = [s.value for s in at.subheader]
@@ -69,7 +57,7 @@ def test_bundled_checkpoints_are_small_and_equally_sized() -> None:
 
 
 def test_sampling_widgets_rerun_the_views() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     at.slider(key="img_temperature").set_value(0.5).run()
     assert not at.exception, [e.value for e in at.exception]
     button(at, "New samples").click().run()
@@ -80,7 +68,7 @@ def test_sampling_widgets_rerun_the_views() -> None:
 
 
 def test_live_training_steps_and_updates_the_table() -> None:
-    at = open_page()
+    at = open_page(PAGE)
     pretrained = scores(at)["test bits/dim"].copy()
     at.select_slider(key="img_steps").set_value(50).run()
     at.select_slider(key="img_hidden").set_value(32).run()
