@@ -1,4 +1,4 @@
-"""Rebuild ``assets/speech/``: about 5 minutes of one speaker's prompts as 8 kHz 16-bit FLAC.
+"""Rebuild ``assets/speech/``: about 18 minutes of one speaker's prompts as 8 kHz 16-bit FLAC.
 
 The source is the Debian package ``asterisk-core-sounds-en-wav`` 1.6.1-1 (Allison Smith /
 Digium, Inc., CC-BY-SA-3.0), with transcripts from ``asterisk-core-sounds-en``. Nothing is
@@ -10,10 +10,10 @@ installed system-wide; from the repository root::
     .venv/bin/python assets/make_speech.py --root /tmp/deb/ex
 
 Selection (deterministic): the top-level prompts of ``en_US_f_Allison`` (no digits, letters or
-other sub-folders) whose transcript is speech (not a ``[tone]``), lasting 2 to 10 s, sorted by
-name, every second one. Each is copied sample for sample (8 kHz mono 16-bit) into FLAC.
+other sub-folders) whose transcript is speech (not a ``[tone]``), lasting 1 to 30 s, sorted by
+name. Each is copied sample for sample (8 kHz mono 16-bit) into FLAC.
 The fixed split by file in ``split.json`` puts the 1st, 11th, 21st, ... selected file in
-test and the file after each in valid (about 78/12/11 % of the audio): test files are never
+test and the file after each in valid (about 76/11/13 % of the audio): test files are never
 trained on. ``transcripts.tsv`` lists each file's text.
 """
 
@@ -29,7 +29,7 @@ import soundfile as sf
 
 SOUNDS = "usr/share/asterisk/sounds/en_US_f_Allison"
 TRANSCRIPTS = "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
-MIN_SECONDS, MAX_SECONDS, EVERY = 2.0, 10.0, 2
+MIN_SECONDS, MAX_SECONDS = 1.0, 30.0
 
 
 def read_transcripts(path: Path) -> dict[str, str]:
@@ -56,7 +56,7 @@ def select(sounds: Path, texts: dict[str, str]) -> list[Path]:
             raise SystemExit(f"{path} is not 8 kHz mono 16-bit: {info}")
         if MIN_SECONDS <= info.duration <= MAX_SECONDS:
             chosen.append(path)
-    return chosen[::EVERY]
+    return chosen
 
 
 def main() -> None:

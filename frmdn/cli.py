@@ -265,6 +265,8 @@ def _audio_prime(
 
 
 def _sample(args: argparse.Namespace) -> None:
+    from frmdn.data.audio import from_frames, full_scale, wav_bytes
+
     model = load(args.checkpoint)
     audio = _audio_info(_recorded_info(args.checkpoint))
     info = _recorded_info(args.checkpoint)
@@ -282,9 +284,14 @@ def _sample(args: argparse.Namespace) -> None:
     ):
         raise UsageError(f"--out {suffix} needs a checkpoint trained on images or frames")
     prime = _audio_prime(args, model, audio)
+    emphasis = float(info.get("emphasis", 0.0)) if audio is not None else 0.0
     torch.manual_seed(args.seed)
     samples = model.sample(
-        args.num, args.steps, prime=prime, temperature=args.temperature
+        args.num,
+        args.steps,
+        prime=prime,
+        temperature=args.temperature,
+        bound=None if audio is None else full_scale(emphasis),
     )  # (n, steps, d)
     if prime is not None:  # listeners hear the real start, then the model's continuation
         samples = torch.cat([prime.to(samples), samples], dim=1)
@@ -301,11 +308,9 @@ def _sample(args: argparse.Namespace) -> None:
     elif suffix in (".png", ".gif"):
         result["pictures"] = _write_pictures(args.out, samples, info)
     else:
-        from frmdn.data.audio import from_frames, wav_bytes
-
         rate = audio[0]
         gap = np.zeros(rate // 4, dtype=np.float32)
-        pieces = [piece for wave in from_frames(samples) for piece in (gap, wave)][1:]
+        pieces = [piece for wave in from_frames(samples, emphasis) for piece in (gap, wave)][1:]
         args.out.write_bytes(wav_bytes(np.concatenate(pieces), rate))
         result |= {"sample_rate": rate, "seconds": sum(len(p) for p in pieces) / rate}
     if prime is not None:

@@ -104,12 +104,16 @@ def compare(
     progress_bar: bool = False,
     **model_options: object,
 ) -> list[ComparisonRow]:
-    """Train an RMDN and an FRMDN on each data spec (checkpoints to ``out_dir/<data>-<model>``)."""
+    """Train an RMDN and an FRMDN on each data spec.
+
+    Checkpoints go to ``out_dir/<scheme>-<name>-<model>``, e.g. ``frames-moving-digits-frmdn``
+    for ``frames:moving-digits?n_train=2048``: options stay in the recorded spec, not the name.
+    """
     rows = []
     for spec in specs:
         split = load_data(spec, seed=config.seed)
         for name, model in build_pair(split.dim, seed=config.seed, **model_options).items():
-            slug = f"{spec.replace(':', '-')}-{name.lower()}"
+            slug = f"{spec.partition('?')[0].replace(':', '-')}-{name.lower()}"
             out = None if out_dir is None else out_dir / slug
             rows.append(train_on_split(model, split, config, spec, out, progress_bar))
             if on_row is not None:

@@ -275,6 +275,7 @@ class SequenceDensityModel(nn.Module):
         prime: Tensor | None = None,
         x: Tensor | None = None,
         temperature: float = 1.0,
+        bound: float | None = None,
     ) -> Tensor:
         """Generate ``steps`` new targets per sequence, shape (n, steps, d).
 
@@ -287,9 +288,16 @@ class SequenceDensityModel(nn.Module):
             prime: Optional observed start (n, T0, d) to continue from.
             x: Conditioning inputs (n, T0 + steps, cond_dim) when the model has them.
             temperature: Sampling temperature (1 = the model's own distribution).
+            bound: If given, every generated target is clamped to [-bound, bound] (data units)
+                before it is fed back: the physical range of the data, e.g. full-scale audio.
+                A flow's inverse extrapolates, so a rare draw far in a component's tail can
+                map to a value hundreds of standard deviations out; this keeps one such draw
+                from becoming a burst.
         """
         if n < 1 or steps < 1:
             raise ValueError("n and steps must be at least 1")
+        if bound is not None and not bound > 0:
+            raise ValueError(f"bound must be positive, got {bound}")
         was_training = self.training
         self.eval()  # no dropout while generating
         device = self.start.device
@@ -306,12 +314,17 @@ class SequenceDensityModel(nn.Module):
             cond = None if x is None else x[:, :offset].to(device)
             _, state = self.lstm(self._with_condition(inputs, cond), state)
             previous = u[:, -1]
+        if bound is not None:  # [-bound, bound] in standardised units, per dimension (d,)
+            low = self.normalize(torch.full_like(self.data_shift, -bound))
+            high = self.normalize(torch.full_like(self.data_shift, bound))
         generated = []
         for t in range(steps):
             cond = None if x is None else x[:, offset + t].to(device)
             hidden, state = self._lstm_step(self._with_condition(previous, cond), state)
             gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
             previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, d)
+            if bound is not None:
+                previous = torch.clamp(previous, low, high)
             generated.append(previous)
         self.train(was_training)
         return self.denormalize(torch.stack(generated, dim=1))

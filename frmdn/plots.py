@@ -776,6 +776,7 @@ def nll_along_clip_figure(
     nll: Mapping[str, np.ndarray],
     unit: str = "nats / step",
     title: str | None = None,
+    parts: Sequence[tuple[str, float, float]] = (),
 ) -> go.Figure:
     """Per-step NLL along a clip, one line per model in the model colours.
 
@@ -783,12 +784,26 @@ def nll_along_clip_figure(
         times: Time of each step in seconds (T,).
         nll: Per model, the NLL of each step (T,).
         unit: The y-axis unit.
+        parts: Labelled time spans (label, start s, end s) to shade, e.g. the held-out end of
+            a clip the models were trained on, so its NLL reads as a test score.
     """
     fig = go.Figure()
     _base_layout(fig, title or "NLL of each step along the clip (lower = better predicted)")
     fig.update_layout(hovermode="x unified")
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text=f"NLL ({unit})")
+    for label, start, end in parts:
+        fig.add_vrect(
+            x0=start,
+            x1=end,
+            fillcolor="#94a3b8",
+            opacity=0.18,
+            line_width=0,
+            layer="below",
+            annotation_text=label,
+            annotation_position="top left",
+            annotation_font={"size": 10, "color": FALLBACK_COLOR},
+        )
     if not nll:
         return _note(fig, "no model to show")
     everything = []

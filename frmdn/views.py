@@ -226,18 +226,20 @@ def continuation(
     steps: int,
     temperature: float = 1.0,
     seed: int = 0,
+    bound: float | None = None,
 ) -> np.ndarray:
     """The observed ``prime`` (T0, d) followed by ``steps`` sampled steps, (T0 + steps, d).
 
     The random generator is seeded with ``seed`` just before sampling, so two models asked to
-    continue the same prime with the same seed draw from the same random stream.
+    continue the same prime with the same seed draw from the same random stream. ``bound``
+    clamps generated values to the data's physical range (see ``SequenceDensityModel.sample``).
     """
     if prime.dim() != 2 or prime.shape[-1] != model.config.dim:
         raise ValueError(f"prime must be (T0, {model.config.dim}), got {tuple(prime.shape)}")
     model.eval()
     torch.manual_seed(seed)
     start = prime.unsqueeze(0) if prime.shape[0] else None  # (1, T0, d)
-    generated = model.sample(1, steps, prime=start, temperature=temperature)[0]  # (steps, d)
+    generated = model.sample(1, steps, prime=start, temperature=temperature, bound=bound)[0]
     return torch.cat([prime.to(generated), generated]).numpy()
 
 

@@ -24,6 +24,7 @@ from frmdn.data.audio import (
     Clip,
     audio_split,
     from_frames,
+    full_scale,
     load_audio_data,
     read_audio,
     to_frames,
@@ -39,6 +40,8 @@ MODELS = ("RMDN", "FRMDN")
 RATE = 8000  # Hz: every clip is read (and resampled) at this rate
 FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
+EMPHASIS = 0.9  # pre-emphasis of the audio for models trained here (frmdn.data.audio)
+DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
 MAX_VIEW_SECONDS = 30.0  # per-step NLL and latent views use at most this much of a clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
 SOURCES = ("Bundled speech", "Upload a file", "Record your voice")
@@ -72,9 +75,9 @@ def bundled_clip(name: str) -> Clip:
 
 
 @st.cache_resource(show_spinner="Cutting the bundled speech into sequences…")
-def bundled_split(frame: int, length: int) -> SequenceSplit:
+def bundled_split(frame: int, length: int, emphasis: float) -> SequenceSplit:
     """The bundled speech's train/valid/test split (shared read-only by every session)."""
-    return load_audio_data(str(SPEECH), rate=RATE, frame=frame, length=length)
+    return load_audio_data(str(SPEECH), rate=RATE, frame=frame, length=length, emphasis=emphasis)
 
 
 @st.cache_resource(show_spinner="Loading the pretrained speech models…")
@@ -107,15 +110,30 @@ def generate(
     steps: int,
     temperature: float,
     seed: int,
+    emphasis: float,
+    bound: float,
     token: str,
     clip_key: str,
 ) -> dict[str, np.ndarray]:
     """Each model's continuation of the clip's first ``prime_steps`` frames, as a waveform."""
     prime = _frames[:prime_steps]
     return {
-        name: from_frames(views.continuation(model, prime, steps, temperature, seed))
+        name: from_frames(
+            views.continuation(model, prime, steps, temperature, seed, bound), emphasis
+        )
         for name, model in _models.items()
     }
+
+
+def generation_bound(run: dict) -> float:
+    """Generated frame values stay within the loudest value of the models' training audio
+    (full scale when that audio is not at hand)."""
+    split = run.get("split")
+    if split is None:
+        return full_scale(run.get("emphasis", 0.0))
+    if "peak" not in run:
+        run["peak"] = float(split.train.abs().max())
+    return run["peak"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -142,10 +160,11 @@ def bundled_source() -> Source | None:
     names = [n for n in names if (SPEECH / n).is_file()]
     if not names:
         return None
-    if state.get("audio_clip_choice") not in names:
-        state["audio_clip_choice"] = names[0]
-    name = state["audio_clip_choice"]
     try:
+        if state.get("audio_clip_choice") not in names:  # the first one long enough to listen to
+            long = (n for n in names if bundled_clip(n).seconds >= DEFAULT_CLIP_SECONDS)
+            state["audio_clip_choice"] = next(long, names[0])
+        name = state["audio_clip_choice"]
         clip = bundled_clip(name)
     except AudioError as error:
         st.error(f"Could not read the bundled clip: {error}")
@@ -284,6 +303,7 @@ def load_pretrained(run: dict) -> None:
         return
     info = models["FRMDN"].metadata.get("data", {}).get("info", {})
     frame = models["FRMDN"].config.dim
+    emphasis = float(info.get("emphasis", 0.0))
     if int(info.get("sample_rate", RATE)) != RATE:
         st.error(
             f"The pretrained speech models expect {info['sample_rate']} Hz audio, not {RATE}."
@@ -292,7 +312,7 @@ def load_pretrained(run: dict) -> None:
     split = None
     if bundled_split_files():
         try:
-            split = bundled_split(frame, int(info.get("length", LENGTH)))
+            split = bundled_split(frame, int(info.get("length", LENGTH)), emphasis)
         except AudioError as error:
             st.warning(f"Cannot score on the bundled speech: {error}")
     run.clear()
@@ -301,6 +321,7 @@ def load_pretrained(run: dict) -> None:
         source="pretrained on the bundled speech (assets/pretrained)",
         token=f"pretrained:{frame}",
         split=split,
+        emphasis=emphasis,
         parts="Train: the bundled training files; held-out: the bundled test files.",
         seconds={
             m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
@@ -329,7 +350,7 @@ def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str
     """The split to train on for this source, or None and the reason it cannot be had."""
     if source.run_key == "bundled":
         try:
-            return bundled_split(FRAME, LENGTH), ""
+            return bundled_split(FRAME, LENGTH, EMPHASIS), ""
         except AudioError as error:
             return None, str(error)
     # a short clip gets shorter sequences, so that its last 10 % still holds one
@@ -341,7 +362,10 @@ def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str
             f"it needs at least {100 * FRAME / RATE:.0f} s"
         )
     try:
-        return audio_split(source.clip, frame_size=FRAME, length=length, seed=seed), ""
+        split = audio_split(
+            source.clip, frame_size=FRAME, length=length, seed=seed, emphasis=EMPHASIS
+        )
+        return split, ""
     except AudioError as error:
         return None, str(error)
 
@@ -368,7 +392,7 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
         if source.run_key == "bundled"
         else "Train: the first 80 % of the clip; held-out: its last 10 %."
     )
-    run.update(id=uuid.uuid4().hex, split=split, parts=parts)
+    run.update(id=uuid.uuid4().hex, split=split, parts=parts, emphasis=EMPHASIS)
 
 
 def model_token(run: dict) -> str:
@@ -461,13 +485,27 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         if prime_steps < round(prime_s * RATE / frame)
         else ""
     )
+    emphasis, bound = run.get("emphasis", 0.0), generation_bound(run)
     st.caption(
         f"Both models read the first {prime_seconds:.2f} s of {clip.name}{note}, then generate "
         f"{steps * frame / RATE:.2f} s, one {frame}-sample frame at a time, from the same random "
-        f"seed ({seed}). Levels are kept as generated: quiet output plays quietly."
+        f"seed ({seed}). Levels are kept as generated: quiet output plays quietly. Every "
+        f"generated value is kept within ±{bound:.2f}, the loudest "
+        f"{'(pre-emphasised) ' if emphasis else ''}value of the training audio: a flow's "
+        "inverse now and then maps a rare draw far beyond "
+        "anything it was trained on, which would play as a loud click."
     )
     generated = generate(
-        models, frames, prime_steps, steps, temperature, seed, model_token(run), source.key
+        models,
+        frames,
+        prime_steps,
+        steps,
+        temperature,
+        seed,
+        emphasis,
+        bound,
+        model_token(run),
+        source.key,
     )
     loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
     if loud:
@@ -525,7 +563,12 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
 
 
 def clip_nll_view(
-    models: dict, source: Source, frames: torch.Tensor, nll: dict, projections: dict
+    models: dict,
+    run: dict,
+    source: Source,
+    frames: torch.Tensor,
+    nll: dict,
+    projections: dict,
 ) -> None:
     st.subheader("How surprised is each model, moment by moment?")
     frame = next(iter(models.values())).config.dim
@@ -537,8 +580,20 @@ def clip_nll_view(
         f"{source.clip.name}{cut}. Peaks are onsets and sounds a model did not expect; "
         "silence is cheap for both."
     )
+    trained_here = "trainers" in run and run.get("split") is not None
+    spans = run["split"].info.get("spans", {}) if trained_here else {}
+    parts = []
+    for part, label in (("valid", "valid (early stopping)"), ("test", "held-out")):
+        if part in spans and spans[part][0] < shown:
+            parts.append((label, spans[part][0], min(spans[part][1], shown)))
+    if parts:
+        st.caption(
+            "Shaded: the end of the clip the models never trained on; the rest is training audio."
+        )
     st.plotly_chart(
-        plots.nll_along_clip_figure(times, nll), width="stretch", key="audio_nll_along"
+        plots.nll_along_clip_figure(times, nll, parts=parts),
+        width="stretch",
+        key="audio_nll_along",
     )
 
     st.subheader("Latent space: what the flow does to audio frames")
@@ -570,6 +625,12 @@ st.markdown(
     "reads the frames so far and predicts a distribution over the **next whole frame** — an "
     "80-dimensional Gaussian mixture, in data space for the RMDN and after an invertible flow "
     "for the FRMDN. Prime both with the same start of a clip, let them continue, and listen."
+)
+st.caption(
+    f"The audio is pre-emphasised before framing (eₙ = yₙ − {EMPHASIS} yₙ₋₁) "
+    "and generated frames are de-emphasised back: the model's leftover noise then comes out "
+    "with speech's low-frequency tilt instead of as hiss. The filter is exactly invertible "
+    "with Jacobian determinant 1, so every NLL here is the NLL of the waveform itself."
 )
 source = source_panel()
 settings = model_panel()
@@ -616,14 +677,15 @@ st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
 if models and source is not None:
     frame = models["FRMDN"].config.dim
     limit = int(MAX_VIEW_SECONDS * RATE) // frame
-    frames = torch.from_numpy(to_frames(source.clip.waveform, frame)[:limit])
+    emphasis = run.get("emphasis", 0.0)
+    frames = torch.from_numpy(to_frames(source.clip.waveform, frame, emphasis)[:limit])
     if len(frames) < 2:
         st.warning(f"{source.clip.name} is shorter than two {frame}-sample frames.")
     else:
         nll, projections = clip_views(models, frames, model_token(run), source.key)
         scoreboard(models, run, source, nll)
         listen_view(models, run, source, frames, seed)
-        clip_nll_view(models, source, frames, nll, projections)
+        clip_nll_view(models, run, source, frames, nll, projections)
 
 st.divider()
 st.caption(CREDIT)

@@ -20,7 +20,7 @@ from ui.training import CHUNK, model_settings, start_run, training_controls
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
     "python -m frmdn compare --data images:digits --components 5 --rank 2 --hidden 128 "
-    "--flow-layers 4 --flow-hidden 64 --steps 3000 --out-dir assets/pretrained"
+    "--flow-layers 4 --flow-hidden 64 --steps 6000 --eval-every 200 --out-dir assets/pretrained"
 )
 MODELS = ("RMDN", "FRMDN")
 PRIME_ROWS = 14  # the top half of a 28-row digit

@@ -22,8 +22,11 @@ from frmdn.data.audio import (
     AudioError,
     Clip,
     audio_split,
+    de_emphasis,
     from_frames,
+    full_scale,
     load_audio_data,
+    pre_emphasis,
     read_audio,
     to_frames,
     wav_bytes,
@@ -200,6 +203,44 @@ def test_wav_bytes_keeps_the_level() -> None:
     assert loud.max() <= 1.0 and loud.min() == -1.0
 
 
+@pytest.mark.parametrize("emphasis", [0.0, 0.5, 0.9, 0.97])
+def test_pre_emphasis_is_a_unit_triangular_matrix_and_de_emphasis_its_inverse(
+    emphasis: float,
+) -> None:
+    rng = np.random.default_rng(int(100 * emphasis))
+    y = rng.standard_normal((3, 50))
+    matrix = np.eye(50) - emphasis * np.eye(50, k=-1)  # e_n = y_n - a y_(n-1), y_(-1) = 0
+    filtered = pre_emphasis(y, emphasis)
+    np.testing.assert_allclose(filtered, y @ matrix.T, atol=1e-12)
+    assert np.linalg.slogdet(matrix) == (1.0, 0.0)  # NLLs of filtered frames = of the waveform
+    np.testing.assert_allclose(de_emphasis(filtered, emphasis), y, atol=1e-10)
+    np.testing.assert_allclose(de_emphasis(y, emphasis), y @ np.linalg.inv(matrix).T, atol=1e-10)
+    frames = to_frames(y[0], 10, emphasis)
+    np.testing.assert_allclose(frames.reshape(-1), filtered[0], atol=1e-12)
+    np.testing.assert_allclose(from_frames(frames, emphasis), y[0], atol=1e-10)
+    with pytest.raises(ValueError, match="emphasis"):
+        pre_emphasis(y, 1.0)
+    # the largest filtered value of full-scale audio: +1, -1, +1, ... gives 1 + a
+    alternating = np.tile([1.0, -1.0], 25)
+    assert np.abs(pre_emphasis(alternating, emphasis)).max() == pytest.approx(full_scale(emphasis))
+    assert np.abs(pre_emphasis(rng.uniform(-1, 1, 1000), emphasis)).max() <= full_scale(emphasis)
+
+
+def test_a_pre_emphasised_split_filters_each_clip_and_records_the_coefficient(
+    tmp_path: Path,
+) -> None:
+    clip = Clip(sine(seconds=10.0), 8000, "tone.wav")
+    plain = audio_split(clip, frame_size=80, length=10, seed=3)
+    split = audio_split(clip, frame_size=80, length=10, seed=3, emphasis=0.9)
+    assert plain.info["emphasis"] == 0.0 and split.info["emphasis"] == 0.9
+    whole = torch.cat([plain.train, plain.valid, plain.test]).reshape(-1).double().numpy()
+    parts = torch.cat([split.train, split.valid, split.test]).reshape(-1).double().numpy()
+    np.testing.assert_allclose(parts, pre_emphasis(whole, 0.9), atol=1e-5)
+    sf.write(tmp_path / "tone.wav", clip.waveform, 8000, subtype="PCM_16")
+    loaded = load_data(f"audio:{tmp_path / 'tone.wav'}?emphasis=0.9&length=10")
+    assert loaded.info["emphasis"] == 0.9
+
+
 # ------------------------------------------------------------------ splits
 def test_one_clip_is_split_by_time_with_the_end_held_out() -> None:
     clip = Clip(sine(seconds=10.0), 8000, "tone.wav")
@@ -211,6 +252,7 @@ def test_one_clip_is_split_by_time_with_the_end_held_out() -> None:
     assert info["frame_size"] == 80 and info["length"] == 10
     assert info["files"] == {"train": ["tone.wav"], "valid": ["tone.wav"], "test": ["tone.wav"]}
     assert info["seconds"] == {"train": 8.0, "valid": 1.0, "test": 1.0}
+    assert info["spans"] == {"train": [0.0, 8.0], "valid": [8.0, 9.0], "test": [9.0, 10.0]}
     raw = clip.waveform.reshape(-1, 10, 80)
     for part, start in (("train", 0), ("valid", 80), ("test", 90)):
         values = getattr(split, part).numpy().astype(np.float64)
@@ -231,6 +273,7 @@ def test_several_clips_are_split_by_file() -> None:
         "test": ["f0.wav"],
     }
     assert default.train.shape == (80, 10, 40) and default.test.shape == (40, 10, 40)
+    assert "spans" not in default.info  # whole files, no spans within a clip
     chosen = {"train": ["f0.wav", "f1"], "valid": ["f2.wav"], "test": ["f3.wav"]}
     split = audio_split(clips, frame_size=40, length=10, split=chosen)
     assert split.info["files"]["train"] == ["f0.wav", "f1.wav"]  # stems are accepted
@@ -286,13 +329,14 @@ def test_bundled_speech_loads_with_its_fixed_split() -> None:
     assert info["files"] == fixed
     assert not set(fixed["test"]) & set(fixed["train"])
     assert (split.train.shape, split.valid.shape, split.test.shape) == (
-        (421, 50, 80),
-        (64, 50, 80),
-        (61, 50, 80),
+        (1503, 50, 80),
+        (221, 50, 80),
+        (255, 50, 80),
     )
+    assert len(list(SPEECH.glob("*.flac"))) == 299
     total = sum(sf.info(p).duration for p in SPEECH.glob("*.flac"))
-    assert 4 * 60 < total < 5.5 * 60
-    assert sum(p.stat().st_size for p in SPEECH.iterdir()) < 4e6
+    assert 17 * 60 < total < 18.5 * 60
+    assert sum(p.stat().st_size for p in SPEECH.iterdir()) < 12e6
     assert all(sf.info(p).samplerate == 8000 for p in SPEECH.glob("*.flac"))
 
 
@@ -301,8 +345,9 @@ def test_pretrained_speech_models_record_frmdn_beating_rmdn() -> None:
     nll = {}
     for kind in ("rmdn", "frmdn"):
         meta = read_metadata(PRETRAINED / f"speech-{kind}")
-        assert meta["data"]["spec"] == "audio:assets/speech"
+        assert meta["data"]["spec"] == "audio:assets/speech?emphasis=0.9"
         assert meta["data"]["info"]["kind"] == "audio"
+        assert meta["data"]["info"]["emphasis"] == 0.9
         nll[kind] = meta["metrics"]["test_nll"]
     assert nll["frmdn"] < nll["rmdn"]
 
@@ -315,12 +360,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, s
     return code, out, err
 
 
+@pytest.mark.parametrize("emphasis", [0.0, 0.9])
 def test_cli_trains_evaluates_and_samples_audio(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emphasis: float
 ) -> None:
     wav = tmp_path / "clip.wav"
     sf.write(wav, speechy(6.0), 8000)
-    spec = f"audio:{wav}?frame=40&length=10"
+    spec = f"audio:{wav}?frame=40&length=10&emphasis={emphasis}"
     checkpoint = tmp_path / "ck"
     tiny = ["--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8"]
     code, out, err = _run(
@@ -348,8 +394,13 @@ def test_cli_trains_evaluates_and_samples_audio(
     audio, rate = sf.read(wav_out)
     assert rate == 8000 and len(audio) == 2 * 50 * 40 + 2000  # two sequences, 0.25 s apart
     assert np.isfinite(audio).all()
-    test_start = load_data(spec).test.reshape(-1, 40)[:40].reshape(-1).numpy()
-    np.testing.assert_allclose(audio[:1600], test_start, atol=2 * LSB)  # the real start first
+    # the real start first, de-emphasised back to the waveform (after the filter's start-up:
+    # the test part begins mid-clip, where the de-emphasis starts from rest)
+    plain = f"audio:{wav}?frame=40&length=10"
+    test_start = load_data(plain).test.reshape(-1, 40)[:40].reshape(-1).numpy()
+    settled = 200 if emphasis else 0
+    np.testing.assert_allclose(audio[settled:1600], test_start[settled:], atol=2 * LSB)
+    assert np.abs(audio).max() <= 1.0
 
     npy = tmp_path / "gen.npy"
     code, _, err = _run(capsys, "sample", "--checkpoint", checkpoint, "--out", npy, "-n", 2,

@@ -293,6 +293,30 @@ def test_primed_first_sample_follows_the_predicted_mixture(kind) -> None:
     assert ((products.mean(0) - covariance).abs() < 5 * cov_se).all()
 
 
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+def test_bound_clamps_generated_values_in_data_units_and_feeds_back_the_clamped_value(
+    kind,
+) -> None:
+    model = make_model(kind, 2, rank=1)
+    model.set_normalization(torch.tensor([0.3, -0.2]), torch.tensor([4.0, 0.5]))
+    prime = torch.randn(32, 3, 2)
+    torch.manual_seed(0)
+    free = model.sample(32, 6, prime=prime)
+    bound = free[:, 0].abs().amax(-1).median().item()  # about half the first steps go beyond
+    torch.manual_seed(0)
+    bounded = model.sample(32, 6, prime=prime, bound=bound)
+    assert bounded.abs().max() <= bound + 1e-6
+    # the first step draws the same values, clamped; the random stream stays aligned, so the
+    # next step differs exactly in the sequences whose first value was clamped (fed back)
+    assert torch.allclose(bounded[:, 0], free[:, 0].clamp(-bound, bound), atol=1e-6)
+    clamped = (free[:, 0].abs() > bound).any(-1)
+    assert 0 < clamped.sum() < len(clamped)
+    same_next = torch.isclose(bounded[:, 1], free[:, 1].clamp(-bound, bound), atol=1e-6).all(-1)
+    assert torch.equal(same_next, ~clamped)
+    with pytest.raises(ValueError, match="bound"):
+        model.sample(2, 3, bound=0.0)
+
+
 def test_sample_rejects_bad_arguments() -> None:
     model = make_model("rmdn", 2)
     with pytest.raises(ValueError, match="at least 1"):

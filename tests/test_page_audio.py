@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import soundfile as sf
 from apptest_pages import button, open_page
 from streamlit.testing.v1 import AppTest
 
-from frmdn.data.audio import AudioError, read_audio
+from frmdn.data.audio import AudioError, load_audio_data, read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/audio.py"
@@ -51,6 +52,12 @@ def nll_table(at: AppTest):
     return at.dataframe[-1].value
 
 
+def nll_chart_shapes(at: AppTest) -> list[dict]:
+    """The shaded spans of the NLL-along-the-clip chart."""
+    (chart,) = [c for c in at.get("plotly_chart") if "audio_nll_along" in c.proto.id]
+    return json.loads(chart.proto.spec)["layout"].get("shapes", [])
+
+
 def test_page_renders_the_bundled_speech() -> None:
     at = open_audio()
     assert not at.error, [e.value for e in at.error]
@@ -67,6 +74,12 @@ def test_page_renders_the_bundled_speech() -> None:
         assert table.loc["parameters", "RMDN"] < table.loc["parameters", "FRMDN"]
         for title in VIEWS:
             assert any(title in s for s in subheaders(at)), subheaders(at)
+        assert nll_chart_shapes(at) == []  # a whole test file: nothing to shade
+        # generation is clamped to the loudest value of the training audio
+        peak = float(
+            load_audio_data(str(ROOT / "assets" / "speech"), emphasis=0.9).train.abs().max()
+        )
+        assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
     else:
         assert any("Pretrained speech models are not bundled" in i.value for i in at.info)
         assert "none loaded" in at.sidebar.markdown[-1].value
@@ -145,3 +158,7 @@ def test_live_training_updates_the_nll_table_and_sliders_work() -> None:
     assert not at.error, [e.value for e in at.error]
     assert "first 2.00 s of voice.wav" in captions(at)
     assert len(at.get("download_button")) == 3
+    # the NLL along the clip shades the clip's held-out end (the last 20 %: 6.4 s to 8 s)
+    assert "Shaded: the end of the clip the models never trained on" in captions(at)
+    shapes = nll_chart_shapes(at)
+    assert [(s["x0"], s["x1"]) for s in shapes] == [(6.4, 7.2), (7.2, 8.0)]

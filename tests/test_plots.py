@@ -324,6 +324,15 @@ def test_nll_along_clip_figure_one_line_per_model():
     assert [t.line.color for t in fig.data] == [MODEL_COLORS["RMDN"], MODEL_COLORS["FRMDN"]]
     assert "nats / step" in fig.layout.yaxis.title.text
     assert "no model" in plots.nll_along_clip_figure(times, {}).layout.annotations[0].text
+    assert not fig.layout.shapes
+
+
+def test_nll_along_clip_figure_shades_labelled_parts():
+    times = np.arange(100) * 0.01
+    parts = [("valid", 0.8, 0.9), ("held-out", 0.9, 1.0)]
+    fig = plots.nll_along_clip_figure(times, {"RMDN": np.zeros(100)}, parts=parts)
+    assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(0.8, 0.9), (0.9, 1.0)]
+    assert [a.text for a in fig.layout.annotations] == ["valid", "held-out"]
 
 
 def test_pca_latent_figure_colours_points_by_component():

@@ -37,8 +37,11 @@ __all__ = [
     "AudioError",
     "Clip",
     "audio_split",
+    "de_emphasis",
     "from_frames",
+    "full_scale",
     "load_audio_data",
+    "pre_emphasis",
     "read_audio",
     "to_frames",
     "wav_bytes",
@@ -266,7 +269,56 @@ def read_audio(
 
 
 # --------------------------------------------------------------------------------- conversion
-def to_frames(waveform: np.ndarray, frame_size: int) -> np.ndarray:
+def _check_emphasis(emphasis: float) -> None:
+    if not 0.0 <= emphasis < 1.0:
+        raise ValueError(f"emphasis must be in [0, 1), got {emphasis}")
+
+
+def pre_emphasis(waveform: np.ndarray, emphasis: float) -> np.ndarray:
+    r"""The first-difference filter :math:`e_n = y_n - a\,y_{n-1}` (with :math:`y_{-1} = 0`).
+
+    Speech has most of its energy below 1 kHz; the filter flattens that tilt, so a model's
+    white-ish prediction errors, put back through :func:`de_emphasis`, come out with speech's
+    low-pass colour instead of as hiss. The map is unit lower-triangular (Jacobian determinant
+    1), so NLLs of filtered frames are NLLs of the waveform itself. ``emphasis`` 0 is a no-op.
+
+    Arguments:
+        waveform: Samples, shape (..., n); filtered along the last axis.
+        emphasis: The coefficient a in [0, 1).
+    """
+    _check_emphasis(emphasis)
+    waveform = np.asarray(waveform)
+    if emphasis == 0.0:
+        return waveform
+    import librosa  # slow to import: only when filtering is asked for
+
+    start = np.zeros((*waveform.shape[:-1], 1), dtype=waveform.dtype)
+    return librosa.effects.preemphasis(waveform, coef=emphasis, zi=start)
+
+
+def de_emphasis(waveform: np.ndarray, emphasis: float) -> np.ndarray:
+    """The exact inverse of :func:`pre_emphasis`, shape (..., n) -> (..., n)."""
+    _check_emphasis(emphasis)
+    waveform = np.asarray(waveform)
+    if emphasis == 0.0:
+        return waveform
+    import librosa
+
+    start = np.zeros((*waveform.shape[:-1], 1), dtype=waveform.dtype)
+    return librosa.effects.deemphasis(waveform, coef=emphasis, zi=start)
+
+
+def full_scale(emphasis: float) -> float:
+    """The largest magnitude a full-scale waveform (|y| <= 1) reaches after :func:`pre_emphasis`.
+
+    Generation clamps to it (``model.sample(..., bound=full_scale(a))``): nothing beyond it is
+    audio a 16-bit file could hold.
+    """
+    _check_emphasis(emphasis)
+    return 1.0 + emphasis
+
+
+def to_frames(waveform: np.ndarray, frame_size: int, emphasis: float = 0.0) -> np.ndarray:
     """Cut a waveform into frames of consecutive samples, dropping the incomplete tail.
 
     Example:
@@ -277,6 +329,7 @@ def to_frames(waveform: np.ndarray, frame_size: int) -> np.ndarray:
     Arguments:
         waveform: Samples, shape (n,).
         frame_size: Samples per frame d.
+        emphasis: Pre-emphasis coefficient applied first (see :func:`pre_emphasis`).
 
     Returns:
         Shape (n // d, d).
@@ -286,18 +339,24 @@ def to_frames(waveform: np.ndarray, frame_size: int) -> np.ndarray:
         raise ValueError(f"waveform must have shape (n,), got {waveform.shape}")
     if frame_size < 1:
         raise ValueError(f"frame_size must be at least 1, got {frame_size}")
+    waveform = pre_emphasis(waveform, emphasis)
     count = len(waveform) // frame_size
     return np.ascontiguousarray(waveform[: count * frame_size].reshape(count, frame_size))
 
 
-def from_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Join frames back into waveforms: shape (..., T, d) -> (..., T * d)."""
+def from_frames(frames: np.ndarray | torch.Tensor, emphasis: float = 0.0) -> np.ndarray:
+    """Join frames back into waveforms: shape (..., T, d) -> (..., T * d).
+
+    ``emphasis`` undoes the pre-emphasis of :func:`to_frames` (exactly, when the frames start
+    where the filtered waveform started).
+    """
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().cpu().numpy()
     frames = np.asarray(frames)
     if frames.ndim < 2:
         raise ValueError(f"frames must have shape (..., T, d), got {frames.shape}")
-    return frames.reshape(*frames.shape[:-2], frames.shape[-2] * frames.shape[-1])
+    joined = frames.reshape(*frames.shape[:-2], frames.shape[-2] * frames.shape[-1])
+    return de_emphasis(joined, emphasis)
 
 
 def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
@@ -368,6 +427,7 @@ def audio_split(
     length: int = 50,
     split: dict[str, list[str]] | None = None,
     seed: int = 0,
+    emphasis: float = 0.0,
 ) -> SequenceSplit:
     r"""Train/valid/test sequences of frames, shape (N, ``length``, ``frame_size``) each.
 
@@ -383,6 +443,10 @@ def audio_split(
     makes the NLL a proper density; NLL + d·log(32768) nats per frame then upper-bounds the
     discrete code length of the 16-bit samples. (Resampled audio is not discrete; the noise is
     then harmless.)
+
+    ``emphasis`` > 0 pre-emphasises each clip as a whole (:func:`pre_emphasis`) before it is
+    cut; ``info["emphasis"]`` records it so generated frames can be put back with
+    ``from_frames(frames, emphasis)``.
 
     Raises:
         AudioError: If a part would hold no complete sequence (the message says how much audio
@@ -402,17 +466,22 @@ def audio_split(
         raise AudioError("clip names must be unique")
     generator = np.random.default_rng(seed)
     noisy = {
-        clip.name: clip.waveform.astype(np.float64)
-        + generator.uniform(0.0, LSB, size=clip.waveform.shape)
+        clip.name: pre_emphasis(
+            clip.waveform.astype(np.float64)
+            + generator.uniform(0.0, LSB, size=clip.waveform.shape),
+            emphasis,
+        )
         for clip in clips
     }
     notes = [f"{clip.name}: {note}" for clip in clips for note in clip.notes]
     pieces: dict[str, list[np.ndarray]] = {part: [] for part in SPLITS}
+    spans: dict[str, list[float]] = {}
     if len(clips) == 1 and split is None:
         wave = noisy[names[0]]
         cut = [0, int(0.8 * len(wave)), int(0.9 * len(wave)), len(wave)]
         for i, part in enumerate(SPLITS):
             pieces[part].append(wave[cut[i] : cut[i + 1]])
+            spans[part] = [cut[i] / rate, cut[i + 1] / rate]
         files = {part: [names[0]] for part in SPLITS}
         notes.append("split by time: first 80 % train, next 10 % valid, last 10 % test")
     else:
@@ -450,10 +519,13 @@ def audio_split(
         "sample_rate": rate,
         "frame_size": frame_size,
         "length": length,
+        "emphasis": emphasis,
         "files": files,
         "seconds": seconds,
         "notes": notes,
     }
+    if spans:
+        info["spans"] = spans  # where each part lies in the clip, in seconds
     name = names[0] if len(clips) == 1 else f"{len(clips)} clips"
     return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
 
@@ -469,9 +541,15 @@ def _resolve(path: str) -> Path:
 
 
 def load_audio_data(
-    path: str, *, rate: int = 8000, frame: int = 80, length: int = 50, seed: int = 0
+    path: str,
+    *,
+    rate: int = 8000,
+    frame: int = 80,
+    length: int = 50,
+    emphasis: float = 0.0,
+    seed: int = 0,
 ) -> SequenceSplit:
-    """The data spec ``audio:PATH?rate=..&frame=..&length=..``: one file or a folder of them.
+    """The data spec ``audio:PATH?rate=..&frame=..&length=..&emphasis=..``: a file or a folder.
 
     A folder contributes every .wav/.flac/.ogg/.mp3 file directly inside it (sorted); its
     ``split.json`` (``{"train": [...], "valid": [...], "test": [...]}``), if present, fixes the
@@ -483,6 +561,7 @@ def load_audio_data(
         rate: Sample rate to resample to (Hz).
         frame: Samples per frame, the target dimension d.
         length: Frames per training sequence.
+        emphasis: Pre-emphasis coefficient in [0, 1) (see :func:`pre_emphasis`).
         seed: Seed of the dequantisation noise.
 
     Returns:
@@ -509,6 +588,8 @@ def load_audio_data(
     else:
         files = [source]
     clips = [read_audio(file, sample_rate=rate) for file in files]
-    result = audio_split(clips, frame_size=frame, length=length, split=split, seed=seed)
+    result = audio_split(
+        clips, frame_size=frame, length=length, split=split, seed=seed, emphasis=emphasis
+    )
     result.info["path"] = str(path)
     return replace(result, name=source.name or str(path))
