@@ -154,17 +154,25 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()[:12]
 
 
+def chosen_clip(names: list[str]) -> str:
+    """The remembered bundled clip, else the first test file long enough to listen to."""
+    if state.get("audio_clip_choice") not in names:
+        try:
+            long = (n for n in names if bundled_clip(n).seconds >= DEFAULT_CLIP_SECONDS)
+            state["audio_clip_choice"] = next(long, names[0])
+        except AudioError:  # an unreadable bundled file: bundled_source says so
+            state["audio_clip_choice"] = names[0]
+    return state["audio_clip_choice"]
+
+
 def bundled_source() -> Source | None:
     """The chosen bundled test clip (remembered across source switches), or None."""
     names = bundled_split_files().get("test", [])
     names = [n for n in names if (SPEECH / n).is_file()]
     if not names:
         return None
+    name = chosen_clip(names)
     try:
-        if state.get("audio_clip_choice") not in names:  # the first one long enough to listen to
-            long = (n for n in names if bundled_clip(n).seconds >= DEFAULT_CLIP_SECONDS)
-            state["audio_clip_choice"] = next(long, names[0])
-        name = state["audio_clip_choice"]
         clip = bundled_clip(name)
     except AudioError as error:
         st.error(f"Could not read the bundled clip: {error}")
@@ -197,9 +205,7 @@ def source_panel() -> Source | None:
                 state["audio_clip_choice"] = st.selectbox(
                     "Held-out clip (never used for training)",
                     names,
-                    index=names.index(state["audio_clip_choice"])
-                    if state.get("audio_clip_choice") in names
-                    else 0,
+                    index=names.index(chosen_clip(names)),
                     key="audio_clip",
                 )
             else:

@@ -114,8 +114,8 @@ def test_pretrained_latent_models_record_frmdn_beating_rmdn(scene: str) -> None:
     models = {kind: frmdn.load(root / f"frames-{scene}-{kind}") for kind in ("rmdn", "frmdn")}
     for kind, model in models.items():
         assert sum(f.stat().st_size for f in (root / f"frames-{scene}-{kind}").iterdir()) < 2e6
-        assert model.metadata["data"]["spec"] == f"frames:{scene}?n_train=2048"
-        assert model.metadata["data"]["sizes"]["train"] == 2048
+        assert model.metadata["data"]["spec"] == f"frames:{scene}?n_train=8192"
+        assert model.metadata["data"]["sizes"]["train"] == 8192
     nll = {kind: m.metadata["metrics"]["test_nll"] for kind, m in models.items()}
     assert nll["frmdn"] < nll["rmdn"]
     info = models["frmdn"].metadata["data"]["info"]

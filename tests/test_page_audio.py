@@ -64,6 +64,8 @@ def test_page_renders_the_bundled_speech() -> None:
     assert at.title[0].value == "Audio: listen to RMDN vs FRMDN"
     clips = at.selectbox(key="audio_clip")
     assert len(clips.options) >= 1 and clips.value.endswith(".flac")
+    assert clips.value != clips.options[0]  # the first test file is too short to listen to
+    assert read_audio(ROOT / "assets" / "speech" / clips.value).seconds >= 3.0
     assert f"{Path(clips.value).name}" in captions(at) and "8000 Hz" in captions(at)
     assert CREDIT in captions(at)
     if PRETRAINED:
