@@ -12,6 +12,7 @@ import soundfile as sf
 from apptest_pages import button, open_page
 from streamlit.testing.v1 import AppTest
 
+import frmdn
 from frmdn.data.audio import AudioError, load_audio_data, read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,10 +78,14 @@ def test_page_renders_the_bundled_speech() -> None:
         for title in VIEWS:
             assert any(title in s for s in subheaders(at)), subheaders(at)
         assert nll_chart_shapes(at) == []  # a whole test file: nothing to shade
+        # the train NLL scores every 6th of the 1,503 training sequences (at most 256)
+        split = load_audio_data(str(ROOT / "assets" / "speech"), emphasis=0.9)
+        model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")
+        train_nll = frmdn.evaluate_nll(model, split.train[::6])
+        assert table.loc["train NLL (nats/step)", "FRMDN"] == pytest.approx(train_nll, rel=1e-5)
+        assert "at most 256 evenly spaced sequences" in " ".join(m.value for m in at.markdown)
         # generation is clamped to the loudest value of the training audio
-        peak = float(
-            load_audio_data(str(ROOT / "assets" / "speech"), emphasis=0.9).train.abs().max()
-        )
+        peak = float(split.train.abs().max())
         assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
     else:
         assert any("Pretrained speech models are not bundled" in i.value for i in at.info)
