@@ -286,26 +286,25 @@ def pre_emphasis(waveform: np.ndarray, emphasis: float) -> np.ndarray:
         waveform: Samples, shape (..., n); filtered along the last axis.
         emphasis: The coefficient a in [0, 1).
     """
+    return _emphasis_filter(waveform, emphasis, inverse=False)
+
+
+def de_emphasis(waveform: np.ndarray, emphasis: float) -> np.ndarray:
+    """The exact inverse of :func:`pre_emphasis`, shape (..., n) -> (..., n)."""
+    return _emphasis_filter(waveform, emphasis, inverse=True)
+
+
+def _emphasis_filter(waveform: np.ndarray, emphasis: float, inverse: bool) -> np.ndarray:
+    """librosa's pre-/de-emphasis along the last axis, started from rest (zero state)."""
     _check_emphasis(emphasis)
     waveform = np.asarray(waveform)
     if emphasis == 0.0:
         return waveform
     import librosa  # slow to import: only when filtering is asked for
 
+    apply = librosa.effects.deemphasis if inverse else librosa.effects.preemphasis
     start = np.zeros((*waveform.shape[:-1], 1), dtype=waveform.dtype)
-    return librosa.effects.preemphasis(waveform, coef=emphasis, zi=start)
-
-
-def de_emphasis(waveform: np.ndarray, emphasis: float) -> np.ndarray:
-    """The exact inverse of :func:`pre_emphasis`, shape (..., n) -> (..., n)."""
-    _check_emphasis(emphasis)
-    waveform = np.asarray(waveform)
-    if emphasis == 0.0:
-        return waveform
-    import librosa
-
-    start = np.zeros((*waveform.shape[:-1], 1), dtype=waveform.dtype)
-    return librosa.effects.deemphasis(waveform, coef=emphasis, zi=start)
+    return apply(waveform, coef=emphasis, zi=start)
 
 
 def full_scale(emphasis: float) -> float:
