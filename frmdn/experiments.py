@@ -61,8 +61,7 @@ def train_on_split(
     progress_bar: bool = False,
 ) -> ComparisonRow:
     """Standardise on the training split, fit, score on valid and test, optionally save."""
-    flat = split.train.reshape(-1, split.dim)
-    model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+    model.standardize_on(split.train)
     start = time.perf_counter()
     result = fit(model, split.train, split.valid, config, progress_bar=progress_bar)
     seconds = time.perf_counter() - start

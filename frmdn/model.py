@@ -161,6 +161,12 @@ class SequenceDensityModel(nn.Module):
         self.data_shift.copy_(shift)
         self.data_scale.copy_(scale)
 
+    def standardize_on(self, y: Tensor) -> None:
+        """Set the normalisation to the per-dimension mean and std of training targets y
+        (..., d); the std is floored at 1e-6 so a constant dimension cannot divide by zero."""
+        flat = y.reshape(-1, self.config.dim)
+        self.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+
     def normalize(self, y: Tensor) -> Tensor:
         return (y - self.data_shift) / self.data_scale
 

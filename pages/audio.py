@@ -388,9 +388,8 @@ def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str
 
 def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
     pair = build_models(settings)
-    flat = split.train.reshape(-1, FRAME)
     for model in pair.values():
-        model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+        model.standardize_on(split.train)
     config = TrainConfig(
         steps=settings["steps"],
         batch_size=16,

@@ -15,10 +15,8 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.data.frames import FrameDataError, load_frames, read_video, video_sequences
-from frmdn.experiments import build_pair
-from frmdn.train import TrainConfig
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
-from ui.training import CHUNK, model_settings, session_run, start_run, training_controls
+from ui.training import CHUNK, model_settings, session_run, start_pair_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -151,21 +149,7 @@ def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit, n
     if len(split.train) == 0 or len(split.valid) == 0:
         st.error("This clip is too short to train on: it needs at least 3 sequences of 16 frames.")
         return
-    pair = build_pair(
-        split.dim,
-        n_components=settings["K"],
-        rank=settings["rank"],
-        hidden_size=settings["hidden"],
-        flow_layers=settings["flow_layers"],
-        seed=settings["seed"],
-    )
-    flat = split.train.reshape(-1, split.dim)
-    for model in pair.values():
-        model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
-    config = TrainConfig(
-        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
-    )
-    start_run(run, pair, split.train, split.valid, config, f"trained in this session on {name}")
+    start_pair_run(run, settings, split, f"trained in this session on {name}")
 
 
 # ----------------------------------------------------------------------------- views

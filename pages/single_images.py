@@ -13,9 +13,7 @@ import streamlit as st
 import frmdn
 from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
-from frmdn.experiments import build_pair
-from frmdn.train import TrainConfig
-from ui.training import CHUNK, model_settings, start_run, training_controls
+from ui.training import CHUNK, model_settings, start_pair_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
@@ -101,21 +99,7 @@ def load_pretrained(run: dict) -> None:
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:
     """Fresh RMDN and FRMDN of equal size on the digits, ready to train side by side."""
-    pair = build_pair(
-        split.dim,
-        n_components=settings["K"],
-        rank=settings["rank"],
-        hidden_size=settings["hidden"],
-        flow_layers=settings["flow_layers"],
-        seed=settings["seed"],
-    )
-    flat = split.train.reshape(-1, split.dim)
-    for model in pair.values():
-        model.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
-    config = TrainConfig(
-        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
-    )
-    start_run(run, pair, split.train, split.valid, config, "trained in this session on digits")
+    start_pair_run(run, settings, split, "trained in this session on digits")
     run["data_seed"] = settings["seed"]
 
 

@@ -13,9 +13,7 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
-from frmdn.experiments import build_pair
-from frmdn.train import TrainConfig
-from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
+from ui.training import session_run, session_seed, start_pair_run, training_controls
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -115,22 +113,7 @@ def load_pretrained(run: dict, name: str) -> None:
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:
     """Fresh RMDN and FRMDN of equal size, ready to train side by side."""
-    pair = build_pair(
-        2,
-        n_components=settings["K"],
-        rank=settings["rank"],
-        hidden_size=settings["hidden"],
-        flow_layers=settings["flow_layers"],
-        seed=settings["seed"],
-    )
-    flat = split.train.reshape(-1, 2)
-    for model in pair.values():
-        model.set_normalization(flat.mean(0), flat.std(0))
-    config = TrainConfig(
-        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
-    )
-    source = f"trained in this session on toy:{settings['name']}"
-    start_run(run, pair, split.train, split.valid, config, source)
+    start_pair_run(run, settings, split, f"trained in this session on toy:{settings['name']}")
 
 
 # ----------------------------------------------------------------------------- views

@@ -190,6 +190,17 @@ def test_normalization_relation(kind, device) -> None:
     torch.testing.assert_close(model.data_scale.cpu(), torch.full((d,), 2.0))
 
 
+def test_standardize_on_uses_per_dimension_mean_and_floored_std() -> None:
+    model = make_model("rmdn", 3)
+    y = torch.randn(5, 7, 3, dtype=torch.float64) * torch.tensor([2.0, 0.5, 0.0]) + 1.5
+    model.standardize_on(y.float())
+    flat = y.reshape(-1, 3)
+    assert torch.allclose(model.data_shift, flat.mean(0).float(), atol=1e-6)
+    expected = flat.std(0).clamp_min(1e-6)  # the constant dimension gets the floor
+    assert torch.allclose(model.data_scale, expected.float(), rtol=1e-5)
+    assert model.data_scale[2] == pytest.approx(1e-6)
+
+
 @pytest.mark.parametrize(
     ("shift", "scale"),
     [

@@ -10,6 +10,8 @@ import streamlit as st
 from torch import Tensor
 
 from frmdn import SequenceDensityModel, TrainConfig, Trainer, plots
+from frmdn.data import SequenceSplit
+from frmdn.experiments import build_pair
 
 CHUNK = 25  # training steps per live update, per model
 
@@ -64,6 +66,25 @@ def start_run(
     trainers = {name: Trainer(model, train, valid, config) for name, model in models.items()}
     run.clear()
     run.update(models=models, trainers=trainers, playing=True, seconds={}, source=source)
+
+
+def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str) -> None:
+    """Start ``run`` on a fresh RMDN and FRMDN of equal size (``settings`` as returned by
+    :func:`model_settings`), standardised on ``split.train``, trained in CHUNK-step slices."""
+    pair = build_pair(
+        split.dim,
+        n_components=settings["K"],
+        rank=settings["rank"],
+        hidden_size=settings["hidden"],
+        flow_layers=settings["flow_layers"],
+        seed=settings["seed"],
+    )
+    for model in pair.values():
+        model.standardize_on(split.train)
+    config = TrainConfig(
+        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
+    )
+    start_run(run, pair, split.train, split.valid, config, source)
 
 
 def advance(run: dict, n_steps: int = CHUNK) -> None:
