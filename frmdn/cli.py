@@ -52,6 +52,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-layers", type=_positive, default=4, help="FRMDN couplings")
     parser.add_argument("--flow-hidden", type=_positive, default=64)
     parser.add_argument("--flow-depth", type=_positive, default=1)
+    parser.add_argument(
+        "--pitch-max-lag",
+        type=int,
+        default=0,
+        help="audio: subtract a pitch predictor's guess (periods up to this many samples, "
+        "e.g. 160 at 8 kHz) before the flow (default 0: none)",
+    )
     parser.add_argument("--steps", type=_positive, default=2000)
     parser.add_argument("--batch-size", type=_positive, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -121,6 +128,7 @@ def _build(args: argparse.Namespace, dim: int) -> SequenceDensityModel:
         num_layers=args.layers,
         dropout=args.dropout,
         input_noise=args.input_noise,
+        pitch_max_lag=args.pitch_max_lag,
     )
     if args.model == "rmdn":
         return RMDN(dim, **common)
@@ -178,6 +186,7 @@ def _compare(args: argparse.Namespace) -> None:
         flow_layers=args.flow_layers,
         flow_hidden=args.flow_hidden,
         flow_depth=args.flow_depth,
+        pitch_max_lag=args.pitch_max_lag,
     )
     print(markdown_table(rows))
 

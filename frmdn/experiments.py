@@ -39,10 +39,17 @@ def build_pair(
     flow_layers: int = 4,
     flow_hidden: int = 64,
     flow_depth: int = 1,
+    pitch_max_lag: int = 0,
     seed: int = 0,
 ) -> dict[str, SequenceDensityModel]:
-    """An RMDN and an FRMDN with the same LSTM and mixture, the same seed for both."""
-    common = dict(n_components=n_components, rank=rank, hidden_size=hidden_size)
+    """An RMDN and an FRMDN with the same LSTM, mixture and pitch predictor (``pitch_max_lag``
+    > 0, audio only), the same seed for both."""
+    common = dict(
+        n_components=n_components,
+        rank=rank,
+        hidden_size=hidden_size,
+        pitch_max_lag=pitch_max_lag,
+    )
     torch.manual_seed(seed)
     rmdn = RMDN(dim, **common)
     torch.manual_seed(seed)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from frmdn.flows import Flow, IdentityFlow, realnvp
 from frmdn.mixture import LowRankPrecisionGMM
+from frmdn.pitch import PitchPredictor
 
 __all__ = ["FRMDN", "RMDN", "ModelConfig", "SequenceDensityModel"]
 
@@ -37,6 +38,10 @@ class ModelConfig:
             cannot run off to infinity on a collapsing component.
         dropout: Dropout between LSTM layers and before the mixture head.
         input_noise: Std of Gaussian noise added to the LSTM's inputs in training.
+        pitch_max_lag: Longest period (samples) of a :class:`~frmdn.pitch.PitchPredictor`
+            whose guess is subtracted from each frame before the flow; 0 = none. Only for
+            targets that are consecutive frames of one waveform (audio).
+        pitch_min_lag: Shortest period (samples) of the pitch predictor.
     """
 
     dim: int
@@ -53,19 +58,23 @@ class ModelConfig:
     max_precision: float = 1e4
     dropout: float = 0.0
     input_noise: float = 0.0
+    pitch_max_lag: int = 0
+    pitch_min_lag: int = 16
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("rank", "cond_dim", "flow_layers", "flow_depth"):
+        for name in ("rank", "cond_dim", "flow_layers", "flow_depth", "pitch_max_lag"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if not 0 < self.min_precision < self.max_precision:
             raise ValueError("need 0 < min_precision < max_precision")
         if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
+        if self.pitch_max_lag > 0 and not 1 <= self.pitch_min_lag <= self.pitch_max_lag:
+            raise ValueError("need 1 <= pitch_min_lag <= pitch_max_lag")
 
     def parameter_bound(self) -> int:
         """An upper bound on the parameter count, computed without building anything.
@@ -84,7 +93,8 @@ class ModelConfig:
         width, depth = self.flow_hidden, self.flow_depth
         conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
         flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
-        return lstm + head + flow
+        pitch = (H + 1) * (max(self.pitch_max_lag - self.pitch_min_lag, 0) + 3)
+        return lstm + head + flow + pitch
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +119,9 @@ class SequenceDensityModel(nn.Module):
         \Lambda_k^{-1}) + \log\left|\det \frac{\partial f}{\partial u}\right| - \sum \log s
 
     The first step conditions on a learned start vector and a learned initial LSTM state.
+    With a pitch predictor (audio), :math:`u_t` is replaced by the residual
+    :math:`u_t - o_t` after the predictor's guess :math:`o_t` from the samples before frame
+    :math:`t`; that map has a unit Jacobian, so the formula is unchanged.
 
     References:
         | Flow-based Recurrent Mixture Density Networks (Razavi & Hosseini, 2020)
@@ -136,6 +149,11 @@ class SequenceDensityModel(nn.Module):
         self.initial_cell = nn.Parameter(torch.zeros(c.num_layers, c.hidden_size))
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.n_components * (1 + c.dim * (2 + c.rank)))
+        self.pitch = (
+            PitchPredictor(c.dim, c.hidden_size, c.pitch_min_lag, c.pitch_max_lag)
+            if c.pitch_max_lag > 0
+            else None
+        )
         self.register_buffer("data_shift", torch.zeros(c.dim))
         self.register_buffer("data_scale", torch.ones(c.dim))
         self._init_head()
@@ -220,23 +238,48 @@ class SequenceDensityModel(nn.Module):
         if y.dim() != 3 or y.shape[-1] != self.config.dim:
             raise ValueError(f"y must have shape (B, T, {self.config.dim}), got {tuple(y.shape)}")
 
-    def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
-        """Per-step mixtures (batch shape (B, T)) and latents z = f(u), shape (B, T, d).
+    def _pitch_offset(self, past: Tensor, hidden: Tensor) -> Tensor:
+        """The pitch predictor's guess (*, d), in its own precision even under autocast."""
+        dtype = self.pitch.gain.weight.dtype
+        with torch.autocast(past.device.type, enabled=False):
+            return self.pitch(past.to(dtype), hidden.to(dtype))
 
-        Mixture and latents live in the standardised, flowed space; for an RMDN z = u.
+    def _pasts(self, u: Tensor) -> Tensor:
+        """The pitch predictor's context before each frame of u (B, T, d): (B, T, C), the C
+        samples before frame t, zeros before the sequence starts."""
+        B, T, d = u.shape
+        flat = F.pad(u.reshape(B, T * d), (self.pitch.context, 0))
+        return flat.unfold(1, self.pitch.context, d)[:, :T]
+
+    def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
+        """Per-step mixtures on z (batch shape (B, T)) and the offsets o (B, T, d).
+
+        The mixture for step t is over :math:`z_t = f(u_t - o_t)`, where u is the standardised
+        target and o the pitch predictor's guess from the samples before frame t (zeros
+        without a predictor).
         """
         self._check_targets(y)
         u = self.normalize(y)
         hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
-        z, _ = self.flow(u)
-        return self._mixture_from_hidden(hidden), z
+        gmm = self._mixture_from_hidden(hidden)
+        if self.pitch is None:
+            return gmm, torch.zeros_like(u)
+        return gmm, self._pitch_offset(self._pasts(u), hidden)
+
+    def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
+        """Per-step mixtures (batch shape (B, T)) and latents z = f(u - o), shape (B, T, d).
+
+        Mixture and latents live in the standardised, flowed space; for an RMDN without a pitch
+        predictor z = u.
+        """
+        gmm, offset = self.predictive(y, x)
+        z, _ = self.flow(self.normalize(y) - offset)
+        return gmm, z
 
     def log_prob(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """:math:`\\log p(y_t \\mid y_{<t}, x_{\\leq t})` in nats, y (B, T, d) -> (B, T)."""
-        self._check_targets(y)
-        u = self.normalize(y)
-        hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
-        return self._density(self._mixture_from_hidden(hidden), u)
+        gmm, offset = self.predictive(y, x)
+        return self._density(gmm, self.normalize(y) - offset)
 
     def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
         """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
@@ -271,7 +314,10 @@ class SequenceDensityModel(nn.Module):
         cond = None if x is None else x.unsqueeze(0)
         hidden, _ = self.lstm(self._inputs(u, cond), self._initial_state(1))
         gmm = self._mixture_from_hidden(hidden[0, -1])  # batch shape ()
-        return self._density(gmm, self.normalize(points))
+        targets = self.normalize(points)
+        if self.pitch is not None:
+            targets = targets - self._pitch_offset(self._pasts(u)[0, -1], hidden[0, -1])
+        return self._density(gmm, targets)
 
     @torch.no_grad()
     def sample(
@@ -310,6 +356,7 @@ class SequenceDensityModel(nn.Module):
         state = self._initial_state(n)
         previous = self.start.expand(n, -1)  # (n, d)
         offset = 0
+        past = None if self.pitch is None else previous.new_zeros(n, self.pitch.context)
         if prime is not None:
             self._check_targets(prime)
             if prime.shape[0] != n:
@@ -320,6 +367,8 @@ class SequenceDensityModel(nn.Module):
             cond = None if x is None else x[:, :offset].to(device)
             _, state = self.lstm(self._with_condition(inputs, cond), state)
             previous = u[:, -1]
+            if past is not None:  # the last C primed samples, zeros before the prime
+                past = torch.cat([past, u.reshape(n, -1)], dim=1)[:, -past.shape[1] :]
         if bound is not None:  # [-bound, bound] in standardised units, per dimension (d,)
             low = self.normalize(torch.full_like(self.data_shift, -bound))
             high = self.normalize(torch.full_like(self.data_shift, bound))
@@ -329,8 +378,12 @@ class SequenceDensityModel(nn.Module):
             hidden, state = self._lstm_step(self._with_condition(previous, cond), state)
             gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
             previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, d)
+            if past is not None:
+                previous = previous + self._pitch_offset(past, hidden).to(previous.dtype)
             if bound is not None:
                 previous = torch.clamp(previous, low, high)
+            if past is not None:
+                past = torch.cat([past[:, previous.shape[1] :], previous], dim=1)
             generated.append(previous)
         self.train(was_training)
         return self.denormalize(torch.stack(generated, dim=1))
@@ -371,13 +424,14 @@ class SequenceDensityModel(nn.Module):
         return save(self, path, metrics=metrics, data=data)
 
     def num_parameters(self) -> dict[str, int]:
-        """Parameter counts: recurrent part, mixture head, flow and total."""
+        """Parameter counts: recurrent part, mixture head, flow, pitch predictor and total."""
 
         def count(module: nn.Module) -> int:
             return sum(p.numel() for p in module.parameters())
 
         recurrent = count(self.lstm) + self.start.numel() + 2 * self.initial_hidden.numel()
         counts = {"recurrent": recurrent, "head": count(self.head), "flow": count(self.flow)}
+        counts["pitch"] = 0 if self.pitch is None else count(self.pitch)
         counts["total"] = count(self)
         return counts
 
@@ -404,6 +458,8 @@ class RMDN(SequenceDensityModel):
         max_precision: float = 1e4,
         dropout: float = 0.0,
         input_noise: float = 0.0,
+        pitch_max_lag: int = 0,
+        pitch_min_lag: int = 16,
     ) -> None:
         super().__init__(
             ModelConfig(
@@ -418,6 +474,8 @@ class RMDN(SequenceDensityModel):
                 max_precision=max_precision,
                 dropout=dropout,
                 input_noise=input_noise,
+                pitch_max_lag=pitch_max_lag,
+                pitch_min_lag=pitch_min_lag,
             )
         )
 
@@ -448,6 +506,8 @@ class FRMDN(SequenceDensityModel):
         max_precision: float = 1e4,
         dropout: float = 0.0,
         input_noise: float = 0.0,
+        pitch_max_lag: int = 0,
+        pitch_min_lag: int = 16,
     ) -> None:
         if flow_layers < 1:
             raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
@@ -467,6 +527,8 @@ class FRMDN(SequenceDensityModel):
                 max_precision,
                 dropout,
                 input_noise,
+                pitch_max_lag,
+                pitch_min_lag,
             )
         )
 

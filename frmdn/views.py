@@ -442,23 +442,24 @@ def one_step_predictions(
     At step t the model has read the observed :math:`y_{<t}` and predicts the mixture
     :math:`p(z_t \\mid y_{<t}) = \\sum_k \\alpha_k \\mathcal{N}(\\mu_k, \\Sigma_k)` on
     :math:`z = f(u)`. With ``mode="mean"`` the prediction is the mixture mean mapped back to
-    data space, :math:`\\hat y_t = \\sigma \\odot f^{-1}(\\sum_k \\alpha_k \\mu_k) + m`
-    (for an RMDN, :math:`f` is the identity and this is the predictive mean itself); with
-    ``mode="sample"`` it is one draw :math:`f^{-1}(z)` with :math:`z` from the mixture
+    data space, :math:`\\hat y_t = \\sigma \\odot (o_t + f^{-1}(\\sum_k \\alpha_k \\mu_k)) + m`,
+    where :math:`o_t` is the pitch predictor's guess (0 without one; for an RMDN without one,
+    :math:`f` is the identity and this is the predictive mean itself); with
+    ``mode="sample"`` it is one draw :math:`o_t + f^{-1}(z)` with :math:`z` from the mixture
     (random stream seeded with ``seed``).
     """
     if mode not in ("mean", "sample"):
         raise ValueError(f"mode must be 'mean' or 'sample', got {mode!r}")
     was_training = model.training
     model.eval()
-    gmm, _ = model.mixture(y)  # batch shape (B, T)
+    gmm, offset = model.predictive(y)  # batch shape (B, T); (B, T, d)
     if mode == "mean":
         z = gmm.mean
     else:
         torch.manual_seed(seed)
         z = gmm.sample()
     d = y.shape[-1]
-    u = model.flow.inverse(z.reshape(-1, d).to(y.dtype)).reshape(y.shape)
+    u = model.flow.inverse(z.reshape(-1, d).to(y.dtype)).reshape(y.shape) + offset
     model.train(was_training)
     return model.denormalize(u)
 

@@ -3,7 +3,8 @@ sampling, precision caps, parameter counts, validation and configs.
 
 The step-by-step reference drives ``model.lstm`` one step at a time with an explicit state,
 evaluates each step's mixture from explicit d x d precision matrices in float64, and takes the
-flow's log-determinant from an autograd Jacobian.
+flow's log-determinant from an autograd Jacobian. With a pitch predictor, each step's guess
+comes from ``tests.test_pitch.explicit_pitch_prediction`` on a context built by concatenation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 from frmdn.flows import IdentityFlow
 from frmdn.mixture import LowRankPrecisionGMM
 from frmdn.model import FRMDN, RMDN, ModelConfig, SequenceDensityModel, build_model
+from frmdn.views import one_step_predictions
+from tests.test_pitch import explicit_pitch_prediction
 
 
 def make_model(
@@ -75,6 +78,11 @@ def stepwise_log_prob(
         hidden, state = model.lstm(inputs, state)  # (B, 1, H)
         gmm = model._mixture_from_hidden(hidden)  # batch shape (B, 1)
         u_t = u[:, t].double().cpu()  # (B, d)
+        if model.pitch is not None:  # the residual after the guess from the samples before t
+            C = model.pitch.context
+            for b in range(B):
+                past = torch.cat([torch.zeros(C), u[b, :t].cpu().reshape(-1)])[-C:]
+                u_t[b] -= explicit_pitch_prediction(model.pitch, past, hidden[b, 0])
         with torch.enable_grad():  # (B, d, B, d); rows of different sequences do not interact
             jacobian = torch.autograd.functional.jacobian(
                 lambda v: flow64(v)[0], u_t, vectorize=True
@@ -96,6 +104,7 @@ MODEL_CASES = [
     for d in (1, 2, 5)
     for rank in (0, 1, 2)
 ] + [pytest.param(kind, 2, 1, 3, id=f"{kind}-cond3") for kind in ("rmdn", "frmdn")]
+PITCH = {"pitch_min_lag": 2, "pitch_max_lag": 9}
 
 
 @pytest.mark.parametrize(("kind", "d", "rank", "cond_dim"), MODEL_CASES)
@@ -111,6 +120,64 @@ def test_log_prob_equals_stepwise_reference(kind, d, rank, cond_dim, device) -> 
     assert torch.isfinite(log_prob).all()
     expected = stepwise_log_prob(model, y, x)
     torch.testing.assert_close(log_prob.double().cpu(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cond_dim", [0, 2])
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+def test_pitch_log_prob_equals_stepwise_reference(kind, cond_dim, device) -> None:
+    d = 4  # lags up to 9 read three frames back
+    model = make_model(kind, d, 2, cond_dim, seed=7, **PITCH).to(device)
+    model.set_normalization(0.5 * torch.randn(d), 0.5 + torch.rand(d))
+    y = torch.randn(3, 6, d, device=device)
+    x = torch.randn(3, 6, cond_dim, device=device) if cond_dim else None
+    log_prob = model.log_prob(y, x)
+    assert torch.isfinite(log_prob).all()
+    expected = stepwise_log_prob(model, y, x)
+    torch.testing.assert_close(log_prob.double().cpu(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+def test_pitch_residuals_are_a_unit_jacobian_map_of_the_whole_sequence(kind) -> None:
+    """The map from a whole sequence y to the standardised residuals u_t - o_t is block lower
+    triangular with diag(1 / scale) blocks, so the sequence log-likelihood stays exact."""
+    T, d = 5, 4
+    model = make_model(kind, d, 1, seed=2, **PITCH).double()
+    scale = 0.5 + torch.rand(d, dtype=torch.float64)
+    model.set_normalization(torch.randn(d), scale)
+    model.data_shift, model.data_scale = model.data_shift.double(), model.data_scale.double()
+
+    def residuals(flat: torch.Tensor) -> torch.Tensor:
+        y = flat.reshape(1, T, d)
+        _, offset = model.predictive(y)
+        return (model.normalize(y) - offset).reshape(-1)
+
+    y = torch.randn(T * d, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(residuals, y).reshape(T, d, T, d)
+    for t in range(T):
+        torch.testing.assert_close(jacobian[t, :, t], torch.diag(1 / scale))
+        assert torch.count_nonzero(jacobian[t, :, t + 1 :]) == 0
+    assert jacobian[T - 1, :, : T - 1].abs().max() > 1e-3  # the guess does read the past
+
+
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+def test_cold_pitch_sampling_feeds_back_the_same_guess_as_the_likelihood(kind) -> None:
+    """With one component and temperature near 0 a generated sequence is its own teacher-forced
+    prediction: sampling and the likelihood read the same past samples."""
+    d = 4
+    torch.manual_seed(3)
+    cls = RMDN if kind == "rmdn" else FRMDN
+    extra = {} if kind == "rmdn" else {"flow_layers": 2, "flow_hidden": 8}
+    model = cls(d, n_components=1, rank=1, hidden_size=8, **PITCH, **extra)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    model.eval()
+    prime = torch.randn(2, 3, d)
+    generated = model.sample(2, 6, prime=prime, temperature=1e-10)
+    whole = torch.cat([prime, generated], dim=1)
+    predicted = one_step_predictions(model, whole)[:, 3:]
+    torch.testing.assert_close(predicted, generated, atol=1e-3, rtol=1e-3)
+    assert model.pitch(torch.randn(2, model.pitch.context), torch.randn(2, 8)).abs().max() > 0.1
 
 
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
@@ -391,12 +458,16 @@ def test_min_precision_is_a_floor() -> None:
 # --------------------------------------------------------------------------- bookkeeping
 
 
+@pytest.mark.parametrize("pitch", [{}, PITCH], ids=["no-pitch", "pitch"])
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
-def test_num_parameters(kind) -> None:
-    model = make_model(kind, 3, rank=2, cond_dim=2)
+def test_num_parameters(kind, pitch) -> None:
+    model = make_model(kind, 3, rank=2, cond_dim=2, **pitch)
     counts = model.num_parameters()
     assert counts["total"] == sum(p.numel() for p in model.parameters())
-    assert counts["recurrent"] + counts["head"] + counts["flow"] == counts["total"]
+    assert counts["total"] <= model.config.parameter_bound()
+    parts = ("recurrent", "head", "flow", "pitch")
+    assert sum(counts[part] for part in parts) == counts["total"]
+    assert counts["pitch"] == (17 * (8 + 2) if pitch else 0)  # (H + 1)(8 lags + 2)
     assert counts["head"] == 16 * 3 * (1 + 3 * 4) + 3 * (1 + 3 * 4)
     flow_count = sum(p.numel() for p in model.flow.parameters())
     assert counts["flow"] == flow_count
@@ -446,6 +517,9 @@ def test_frmdn_needs_flow_layers() -> None:
         {"dropout": -0.1},
         {"input_noise": -0.1},
         {"scale_bound": 0.0},
+        {"pitch_max_lag": -1},
+        {"pitch_max_lag": 10, "pitch_min_lag": 0},
+        {"pitch_max_lag": 10, "pitch_min_lag": 11},
     ],
 )
 def test_model_config_validation(overrides) -> None:
