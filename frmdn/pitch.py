@@ -30,9 +30,11 @@ class PitchPredictor(nn.Module):
     and the prediction is :math:`g \sum_l w_l \hat y^{(l)}` with
     :math:`w = \mathrm{softmax}(a \rho + b)`: :math:`\rho_l` is the normalised correlation of
     the last frame with the frame :math:`l` samples earlier (a pitch detector), and the
-    sharpness :math:`a > 0`, the lag bias :math:`b` and the gain :math:`g` come from the
-    recurrent state, so the model learns when the signal is voiced. The gain starts at 0: a
-    fresh predictor predicts nothing.
+    sharpness :math:`a > 0`, the lag bias :math:`b` and the gain :math:`g \in (0, 1)` come from
+    the recurrent state, so the model learns when the signal is voiced. The gain stays below 1
+    because generation feeds predictions back: a gain above 1 (which onsets would teach it)
+    makes a generated vowel grow until it saturates. It starts near 0 (0.05): a fresh
+    predictor predicts almost nothing.
 
     The model subtracts the prediction from the target before the flow. The prediction
     depends only on the past, so the map from targets to residuals is triangular with a unit
@@ -63,8 +65,9 @@ class PitchPredictor(nn.Module):
         for layer in (self.lag_bias, self.sharpness, self.gain):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        with torch.no_grad():  # start sharp enough that the best-correlated lag dominates
+        with torch.no_grad():  # sharp enough that the best-correlated lag dominates
             self.sharpness.bias.fill_(math.log(math.expm1(10.0)))
+            self.gain.bias.fill_(math.log(0.05 / 0.95))
 
     def lag_correlation(self, past: Tensor) -> Tensor:
         """Normalised correlation of the last frame with the frame each lag earlier.
@@ -82,4 +85,5 @@ class PitchPredictor(nn.Module):
         sharpness = F.softplus(self.sharpness(hidden))  # (*, 1)
         weights = (sharpness * self.lag_correlation(past) + self.lag_bias(hidden)).softmax(-1)
         candidates = past[..., self.repeat_index]  # (*, L, d)
-        return self.gain(hidden) * (weights.unsqueeze(-2) @ candidates).squeeze(-2)
+        gain = torch.sigmoid(self.gain(hidden))  # (*, 1)
+        return gain * (weights.unsqueeze(-2) @ candidates).squeeze(-2)

@@ -24,7 +24,7 @@ def explicit_pitch_prediction(
         return layer.weight.detach().double().cpu() @ hidden + layer.bias.detach().double().cpu()
 
     sharpness = F.softplus(linear(predictor.sharpness))[0]
-    bias, gain = linear(predictor.lag_bias), linear(predictor.gain)[0]
+    bias, gain = linear(predictor.lag_bias), torch.sigmoid(linear(predictor.gain))[0]
     last = past[C - d :]
     logits, candidates = [], []
     for i, lag in enumerate(range(predictor.min_lag, predictor.max_lag + 1)):
@@ -74,11 +74,11 @@ def test_correlation_is_normalised_and_peaks_at_the_period() -> None:
 
 
 def test_a_periodic_signal_is_continued_exactly() -> None:
-    """With gain 1 and a sharp choice, the prediction is the true continuation."""
+    """With gain near 1 and a sharp choice, the prediction is the true continuation."""
     d, period = 80, 37
     predictor = PitchPredictor(d, 4, 16, 160)
     with torch.no_grad():
-        predictor.gain.bias.fill_(1.0)
+        predictor.gain.bias.fill_(30.0)
         predictor.sharpness.bias.fill_(2000.0)
         predictor.lag_bias.bias.copy_(-0.01 * torch.arange(16, 161))  # prefer the shortest
     t = torch.arange(predictor.context + d, dtype=torch.float32)
@@ -87,10 +87,15 @@ def test_a_periodic_signal_is_continued_exactly() -> None:
     torch.testing.assert_close(predictor(past, torch.zeros(4)), following, atol=1e-4, rtol=0)
 
 
-def test_a_fresh_predictor_predicts_nothing() -> None:
+def test_a_fresh_predictor_predicts_little_and_the_gain_stays_below_one() -> None:
     predictor = PitchPredictor(8, 4, 2, 10)
-    out = predictor(torch.randn(5, predictor.context), torch.randn(5, 4))
-    assert torch.equal(out, torch.zeros(5, 8))
+    past = torch.randn(5, predictor.context)
+    fresh = predictor(past, torch.randn(5, 4))
+    best = past[:, predictor.repeat_index].abs().amax((-2, -1))  # (5,) largest candidate value
+    assert (fresh.abs().amax(-1) <= 0.05 * best + 1e-6).all()
+    with torch.no_grad():
+        predictor.gain.bias.fill_(1e3)  # as large as the gain can get
+    assert (predictor(past, torch.randn(5, 4)).abs().amax(-1) <= best + 1e-6).all()
 
 
 @pytest.mark.parametrize(("min_lag", "max_lag"), [(0, 5), (6, 5), (-1, 3)])
