@@ -4,6 +4,7 @@ For each configuration, one training step is ``zero_grad``, ``-log_prob(y).mean(
 ``backward()`` and an Adam step on a fixed random batch (B, T, d), in ``model.train()``. The
 FRMDN and RMDN share dim, K, rank, hidden size and layers; the FRMDN adds a RealNVP flow. The two
 models' steps are timed in turn (RMDN, FRMDN, RMDN, ...) so a change in machine load hits both.
+The audio-like pair has the pitch predictor of the bundled speech models (lags up to 160).
 
 Generation: ``model.sample(1, steps)`` of the audio-like FRMDN (and RMDN), read as 8 kHz audio
 with d = 80 samples per step, so 100 steps are one second of audio. The real-time factor is
@@ -46,6 +47,7 @@ CONFIGS = {
         "flow_layers": 4,
         "flow_hidden": 128,
         "flow_depth": 1,
+        "pitch_max_lag": 160,
     },
     "image-row-like": {
         "dim": 28,
@@ -70,6 +72,7 @@ def build(cfg: dict, flow: bool, quick: bool) -> tuple[torch.nn.Module, dict]:
     hidden = 16 if quick else cfg["hidden_size"]
     common = {"n_components": cfg["n_components"], "rank": cfg["rank"], "hidden_size": hidden}
     common["num_layers"] = NUM_LAYERS
+    common["pitch_max_lag"] = cfg.get("pitch_max_lag", 0)
     torch.manual_seed(0)
     if not flow:
         return RMDN(cfg["dim"], **common), common

@@ -41,6 +41,7 @@ RATE = 8000  # Hz: every clip is read (and resampled) at this rate
 FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
 EMPHASIS = 0.9  # pre-emphasis of the audio for models trained here (frmdn.data.audio)
+PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
 DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
 TRAIN_SCORED = 256  # training sequences scored for the train NLL (evenly spaced)
 BUNDLED_PARTS = (
@@ -291,6 +292,15 @@ def model_panel() -> dict:
             help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
             "while training.",
         )
+        pitch = st.toggle(
+            "Pitch predictor (both models)",
+            True,
+            key="audio_pitch",
+            help="Subtract a guess of each frame made by repeating the last pitch period "
+            "(periods of 2-20 ms) before the mixture and the flow. Without it the models "
+            "learn the loudness and colour of speech but not its periodicity: their speech "
+            "comes out whispered.",
+        )
     seed = session_seed()
     return dict(
         K=int(K),
@@ -301,6 +311,7 @@ def model_panel() -> dict:
         weight_decay=float(weight_decay),
         dropout=float(dropout),
         input_noise=float(noise),
+        pitch=bool(pitch),
         seed=seed,
     )
 
@@ -354,6 +365,7 @@ def build_models(settings: dict) -> dict[str, frmdn.SequenceDensityModel]:
         hidden_size=settings["hidden"],
         dropout=settings["dropout"],
         input_noise=settings["input_noise"],
+        pitch_max_lag=PITCH_MAX_LAG if settings["pitch"] else 0,
     )
     torch.manual_seed(settings["seed"])
     rmdn = frmdn.RMDN(FRAME, **common)
@@ -612,10 +624,13 @@ def clip_nll_view(
     )
 
     st.subheader("Latent space: what the flow does to audio frames")
+    pitch = all(model.pitch is not None for model in models.values())
+    residual, z = ("u − o", "z = f(u − o)") if pitch else ("u", "z = f(u)")
     st.caption(
         "Every frame of the clip as one point, projected on its two principal axes (PCA). "
-        "Left: the frames as the RMDN models them (standardised samples u). Right: the same "
-        "frames after the FRMDN's flow, z = f(u) — the space where its Gaussian mixture lives, "
+        f"Left: the frames as the RMDN models them ({residual}: standardised samples"
+        f"{', minus the pitch predictor’s guess o' if pitch else ''}). Right: the same frames "
+        f"after the FRMDN's flow, {z} — the space where its Gaussian mixture lives, "
         "as on the toy page. Colours: the component that best explains each frame under the "
         "model's own predictive mixture (component numbers of the two models are unrelated)."
     )
@@ -640,6 +655,14 @@ st.markdown(
     "reads the frames so far and predicts a distribution over the **next whole frame** — an "
     "80-dimensional Gaussian mixture, in data space for the RMDN and after an invertible flow "
     "for the FRMDN. Prime both with the same start of a clip, let them continue, and listen."
+)
+st.caption(
+    "With the pitch predictor (in the pretrained models, and on by default for training), both "
+    "models first guess each frame by repeating the last pitch period of the audio before it, "
+    "as speech codecs do (a soft choice among periods of 2-20 ms, steered by the LSTM), and "
+    "put their mixture on what is left. That guess uses only the past, so the NLL is still the "
+    "waveform's; without it the models learn the loudness and colour of speech but not its "
+    "pitch, and their continuations sound whispered."
 )
 st.caption(
     f"The audio is pre-emphasised before framing (eₙ = yₙ − {EMPHASIS} yₙ₋₁) "

@@ -360,9 +360,9 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, s
     return code, out, err
 
 
-@pytest.mark.parametrize("emphasis", [0.0, 0.9])
+@pytest.mark.parametrize(("emphasis", "pitch"), [(0.0, 0), (0.9, 60)])
 def test_cli_trains_evaluates_and_samples_audio(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emphasis: float
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emphasis: float, pitch: int
 ) -> None:
     wav = tmp_path / "clip.wav"
     sf.write(wav, speechy(6.0), 8000)
@@ -371,10 +371,11 @@ def test_cli_trains_evaluates_and_samples_audio(
     tiny = ["--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8"]
     code, out, err = _run(
         capsys, "train", "--data", spec, "--model", "frmdn", "--out", checkpoint, *tiny,
-        "--steps", 5, "--batch-size", 8, "--eval-every", 5, "--quiet",
+        "--steps", 5, "--batch-size", 8, "--eval-every", 5, "--pitch-max-lag", pitch, "--quiet",
     )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["steps"] == 5
+    assert read_metadata(checkpoint)["config"]["pitch_max_lag"] == pitch
 
     code, out, err = _run(capsys, "eval", "--checkpoint", checkpoint)
     assert code == 0, err

@@ -133,6 +133,25 @@ def test_a_short_recording_is_shown_but_cannot_be_trained_on() -> None:
     assert "too short to train on" in captions(at)
 
 
+@pytest.mark.parametrize("pitch", [True, False])
+def test_the_pitch_toggle_decides_whether_both_trained_models_get_a_predictor(pitch) -> None:
+    at = open_audio()
+    at.radio(key="audio_source").set_value("Upload a file").run()
+    at.file_uploader(key="audio_upload").set_value(("voice.wav", wav(8.0), "audio/wav")).run()
+    at.select_slider(key="audio_steps").set_value(50).run()
+    at.select_slider(key="audio_hidden").set_value(16).run()
+    assert at.toggle(key="audio_pitch").value  # on by default
+    at.toggle(key="audio_pitch").set_value(pitch).run()
+    button(at, "Train both").click().run()
+    button(at, "Pause").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (run,) = [r for r in at.session_state["audio_runs"].values() if "trainers" in r]
+    lags = {name: model.config.pitch_max_lag for name, model in run["models"].items()}
+    assert lags == ({"RMDN": 160, "FRMDN": 160} if pitch else {"RMDN": 0, "FRMDN": 0})
+    latent = next(c for c in at.caption if "principal axes" in c.value).value
+    assert ("z = f(u − o)" in latent) == pitch
+
+
 def test_live_training_updates_the_nll_table_and_sliders_work() -> None:
     at = open_audio()
     at.radio(key="audio_source").set_value("Upload a file").run()
