@@ -41,7 +41,6 @@ class ModelConfig:
         pitch_max_lag: Longest period (samples) of a :class:`~frmdn.pitch.PitchPredictor`
             whose guess is subtracted from each frame before the flow; 0 = none. Only for
             targets that are consecutive frames of one waveform (audio).
-        pitch_min_lag: Shortest period (samples) of the pitch predictor.
     """
 
     dim: int
@@ -59,7 +58,6 @@ class ModelConfig:
     dropout: float = 0.0
     input_noise: float = 0.0
     pitch_max_lag: int = 0
-    pitch_min_lag: int = 16
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
@@ -73,8 +71,6 @@ class ModelConfig:
             raise ValueError("need 0 < min_precision < max_precision")
         if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
-        if self.pitch_max_lag > 0 and not 1 <= self.pitch_min_lag <= self.pitch_max_lag:
-            raise ValueError("need 1 <= pitch_min_lag <= pitch_max_lag")
 
     def parameter_bound(self) -> int:
         """An upper bound on the parameter count, computed without building anything.
@@ -93,7 +89,7 @@ class ModelConfig:
         width, depth = self.flow_hidden, self.flow_depth
         conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
         flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
-        pitch = (H + 1) * (max(self.pitch_max_lag - self.pitch_min_lag, 0) + 3)
+        pitch = (H + 1) * (max(self.pitch_max_lag, 2 * d - 1) - d + 3) if self.pitch_max_lag else 0
         return lstm + head + flow + pitch
 
     def to_dict(self) -> dict:
@@ -150,9 +146,7 @@ class SequenceDensityModel(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.n_components * (1 + c.dim * (2 + c.rank)))
         self.pitch = (
-            PitchPredictor(c.dim, c.hidden_size, c.pitch_min_lag, c.pitch_max_lag)
-            if c.pitch_max_lag > 0
-            else None
+            PitchPredictor(c.dim, c.hidden_size, c.pitch_max_lag) if c.pitch_max_lag > 0 else None
         )
         self.register_buffer("data_shift", torch.zeros(c.dim))
         self.register_buffer("data_scale", torch.ones(c.dim))
@@ -240,7 +234,7 @@ class SequenceDensityModel(nn.Module):
 
     def _pitch_offset(self, past: Tensor, hidden: Tensor) -> Tensor:
         """The pitch predictor's guess (*, d), in its own precision even under autocast."""
-        dtype = self.pitch.gain.weight.dtype
+        dtype = self.pitch.steer.weight.dtype
         with torch.autocast(past.device.type, enabled=False):
             return self.pitch(past.to(dtype), hidden.to(dtype))
 
@@ -379,7 +373,7 @@ class SequenceDensityModel(nn.Module):
             gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
             previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, d)
             if past is not None:
-                previous = previous + self._pitch_offset(past, hidden).to(previous.dtype)
+                previous = previous + self.pitch(past, hidden)
             if bound is not None:
                 previous = torch.clamp(previous, low, high)
             if past is not None:
@@ -459,7 +453,6 @@ class RMDN(SequenceDensityModel):
         dropout: float = 0.0,
         input_noise: float = 0.0,
         pitch_max_lag: int = 0,
-        pitch_min_lag: int = 16,
     ) -> None:
         super().__init__(
             ModelConfig(
@@ -475,7 +468,6 @@ class RMDN(SequenceDensityModel):
                 dropout=dropout,
                 input_noise=input_noise,
                 pitch_max_lag=pitch_max_lag,
-                pitch_min_lag=pitch_min_lag,
             )
         )
 
@@ -507,7 +499,6 @@ class FRMDN(SequenceDensityModel):
         dropout: float = 0.0,
         input_noise: float = 0.0,
         pitch_max_lag: int = 0,
-        pitch_min_lag: int = 16,
     ) -> None:
         if flow_layers < 1:
             raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
@@ -528,7 +519,6 @@ class FRMDN(SequenceDensityModel):
                 dropout,
                 input_noise,
                 pitch_max_lag,
-                pitch_min_lag,
             )
         )
 
