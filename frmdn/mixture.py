@@ -155,6 +155,8 @@ class LowRankPrecisionGMM(Distribution):
         """
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if temperature == 1:  # generation calls this every step: skip the copy
+            return self
         return LowRankPrecisionGMM(
             self.logits / temperature,
             self.loc,
@@ -189,12 +191,18 @@ class LowRankPrecisionGMM(Distribution):
         x = diag.sqrt() * noise  # (sample, *, d), ~ N(0, D)
         if r == 0:
             return loc + x / diag
-        factor, tril = pick(self.factor), pick(self.capacitance_tril)  # (.., d, r), (.., r, r)
+        factor = pick(self.factor)  # (sample, *, d, r)
         noise_r = torch.randn(*lead, r, 1, dtype=loc.dtype, device=loc.device)
         x = x + (factor @ noise_r).squeeze(-1)  # ~ N(0, D + U U^T)
         inv_diag_x = x / diag  # (sample, *, d)
-        rhs = factor.transpose(-1, -2) @ inv_diag_x.unsqueeze(-1)  # (sample, *, r, 1)
-        solved = torch.cholesky_solve(rhs, tril)  # C^-1 U^T D^-1 x
+        scaled = factor.transpose(-1, -2) / diag.unsqueeze(-2)  # U^T D^-1, (sample, *, r, d)
+        capacitance = torch.baddbmm(  # C = I + U^T D^-1 U of the drawn components only
+            torch.eye(r, dtype=loc.dtype, device=loc.device),
+            scaled.flatten(0, -3),
+            factor.flatten(0, -3),
+        ).reshape(*lead, r, r)
+        rhs = scaled @ x.unsqueeze(-1)  # (sample, *, r, 1)
+        solved = torch.linalg.solve_ex(capacitance, rhs)[0]  # C^-1 U^T D^-1 x
         return loc + inv_diag_x - (factor @ solved).squeeze(-1) / diag
 
 

@@ -10,6 +10,15 @@ from torch import Tensor, nn
 
 __all__ = ["PitchPredictor"]
 
+SMALL_BATCH = 64  # up to this many frames at once (generation), matrices beat convolutions
+
+
+def _normalised_correlation(windows: Tensor, last: Tensor) -> Tensor:
+    """Correlation of ``last`` (N, d) with each of ``windows`` (N, S, d): (N, S)."""
+    cross = (windows @ last.unsqueeze(-1)).squeeze(-1)
+    energy = windows.square().sum(-1) * last.square().sum(-1, keepdim=True)
+    return cross * torch.rsqrt(energy.clamp_min(1e-12))
+
 
 class PitchPredictor(nn.Module):
     r"""Predicts the next frame of a waveform by copying the audio one or more periods back.
@@ -81,12 +90,21 @@ class PitchPredictor(nn.Module):
     def forward(self, past: Tensor, hidden: Tensor) -> Tensor:
         """The predicted next frame (*, d) from the last C samples ``past`` (*, C), oldest
         first, and the recurrent state ``hidden`` (*, H)."""
-        raw_sharpness, raw_gain, delay_bias = self.steer(hidden).split(
-            [1, 1, len(self.delays)], dim=-1
-        )
-        logits = F.softplus(raw_sharpness) * self.delay_correlation(past) + delay_bias  # (*, S)
-        weights = logits.softmax(-1).reshape(-1, 1, logits.shape[-1])  # (N, 1, S)
-        recent = past.reshape(-1, self.context)[:, self.context - self.max_delay :]  # (N, D)
-        # out[n] = sum_k w[D - k] recent[n + k] = sum_s w_s past[C - s + n]
-        copied = F.conv1d(recent.unsqueeze(0), weights.flip(-1), groups=recent.shape[0])[0]
-        return torch.sigmoid(raw_gain) * copied.reshape(*past.shape[:-1], self.frame_size)
+        d, C, S = self.frame_size, self.context, len(self.delays)
+        raw_sharpness, raw_gain, delay_bias = self.steer(hidden).split([1, 1, S], dim=-1)
+        flat = past.reshape(-1, C)  # (N, C)
+        if flat.shape[0] > SMALL_BATCH:  # training: grouped convolutions, one kernel per frame
+            rho = self.delay_correlation(flat)
+        else:  # generation: all D + 1 windows of d samples as one small matrix
+            windows = flat.unfold(-1, d, 1)  # (N, D + 1, d); window p starts at sample p
+            rho = _normalised_correlation(windows[:, :S], flat[:, C - d :]).flip(-1)
+        logits = F.softplus(raw_sharpness.reshape(-1, 1)) * rho + delay_bias.reshape(-1, S)
+        weights = logits.softmax(-1)  # (N, S), delays ascending
+        if flat.shape[0] > SMALL_BATCH:
+            # out[n] = sum_k w[D - k] recent[n + k] = sum_s w_s past[C - s + n]
+            recent = flat[:, C - self.max_delay :].unsqueeze(0)  # (1, N, D)
+            copied = F.conv1d(recent, weights.flip(-1).unsqueeze(1), groups=flat.shape[0])[0]
+        else:  # window C - s is the copy at delay s: windows d..D, delays descending
+            copied = (weights.flip(-1).unsqueeze(-2) @ windows[:, d:]).squeeze(-2)
+        gain = torch.sigmoid(raw_gain)  # (*, 1)
+        return gain * copied.reshape(*past.shape[:-1], d)

@@ -181,6 +181,20 @@ def test_cold_pitch_sampling_feeds_back_the_same_guess_as_the_likelihood(kind) -
     assert model.pitch(torch.randn(2, model.pitch.context), torch.randn(2, 8)).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_single_lstm_steps_equal_the_fused_module(num_layers) -> None:
+    """Generation steps the LSTM one frame at a time; it must be the module's recurrence."""
+    model = make_model("frmdn", 3, num_layers=num_layers)
+    inputs = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        expected, _ = model.lstm(inputs, model._initial_state(2))
+        state, outputs = model._initial_state(2), []
+        for t in range(5):
+            out, state = model._lstm_step(inputs[:, t], state)
+            outputs.append(out)
+    torch.testing.assert_close(torch.stack(outputs, dim=1), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
 def test_log_prob_is_causal(kind, device) -> None:
     model = make_model(kind, 3, rank=2, cond_dim=2).to(device)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from frmdn.pitch import PitchPredictor
+from frmdn.pitch import SMALL_BATCH, PitchPredictor
 
 
 def explicit_pitch_prediction(
@@ -44,19 +44,22 @@ def perturbed_predictor(d: int, hidden: int, max_lag: int) -> PitchPredictor:
     return predictor
 
 
+@pytest.mark.parametrize("batch", [(4, 3), (10, 9)], ids=["matrices", "convolutions"])
 @pytest.mark.parametrize(("d", "max_lag", "delays"), [(8, 12, 8), (5, 5, 5), (6, 20, 15)])
-def test_prediction_equals_explicit_reference(d, max_lag, delays) -> None:
+def test_prediction_equals_explicit_reference(d, max_lag, delays, batch) -> None:
+    """Both code paths: up to SMALL_BATCH frames (generation) and more (training)."""
+    assert (batch[0] * batch[1] > SMALL_BATCH) == (batch == (10, 9))
     predictor = perturbed_predictor(d, 7, max_lag)
     assert list(predictor.delays) == list(range(d, d + delays))
     assert predictor.context == d + predictor.delays[-1]
-    past = torch.randn(4, 3, predictor.context)
+    past = torch.randn(*batch, predictor.context)
     past[0, 0, -d:] = 0.0  # a silent last frame: correlation 0, not NaN
-    hidden = torch.randn(4, 3, 7)
+    hidden = torch.randn(*batch, 7)
     out = predictor(past, hidden)
-    assert out.shape == (4, 3, d)
+    assert out.shape == (*batch, d)
     assert torch.isfinite(out).all()
-    for b in range(4):
-        for t in range(3):
+    for b in range(batch[0]):
+        for t in range(batch[1]):
             expected = explicit_pitch_prediction(predictor, past[b, t], hidden[b, t])
             torch.testing.assert_close(out[b, t].double(), expected, rtol=1e-5, atol=1e-5)
 
