@@ -41,6 +41,7 @@ class ModelConfig:
         pitch_max_lag: Longest period (samples) of a :class:`~frmdn.pitch.PitchPredictor`
             whose guess is subtracted from each frame before the flow; 0 = none. Only for
             targets that are consecutive frames of one waveform (audio).
+        pitch_min_lag: Shortest period (samples) of the pitch predictor.
     """
 
     dim: int
@@ -58,6 +59,7 @@ class ModelConfig:
     dropout: float = 0.0
     input_noise: float = 0.0
     pitch_max_lag: int = 0
+    pitch_min_lag: int = 20
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
@@ -71,6 +73,8 @@ class ModelConfig:
             raise ValueError("need 0 < min_precision < max_precision")
         if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
+        if self.pitch_max_lag > 0 and not 1 <= self.pitch_min_lag <= self.pitch_max_lag:
+            raise ValueError("need 1 <= pitch_min_lag <= pitch_max_lag")
 
     def parameter_bound(self) -> int:
         """An upper bound on the parameter count, computed without building anything.
@@ -89,7 +93,7 @@ class ModelConfig:
         width, depth = self.flow_hidden, self.flow_depth
         conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
         flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
-        pitch = (H + 1) * (max(self.pitch_max_lag, 2 * d - 1) - d + 3) if self.pitch_max_lag else 0
+        pitch = (H + 1) * (max(self.pitch_max_lag - self.pitch_min_lag, 0) + 3)
         return lstm + head + flow + pitch
 
     def to_dict(self) -> dict:
@@ -116,8 +120,8 @@ class SequenceDensityModel(nn.Module):
 
     The first step conditions on a learned start vector and a learned initial LSTM state.
     With a pitch predictor (audio), :math:`u_t` is replaced by the residual
-    :math:`u_t - o_t` after the predictor's guess :math:`o_t` from the samples before frame
-    :math:`t`; that map has a unit Jacobian, so the formula is unchanged.
+    :math:`u_t - o_t` after the predictor's guess :math:`o_t`, each sample's from the samples
+    before it; that map has a unit Jacobian, so the formula is unchanged.
 
     References:
         | Flow-based Recurrent Mixture Density Networks (Razavi & Hosseini, 2020)
@@ -146,7 +150,9 @@ class SequenceDensityModel(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size, c.n_components * (1 + c.dim * (2 + c.rank)))
         self.pitch = (
-            PitchPredictor(c.dim, c.hidden_size, c.pitch_max_lag) if c.pitch_max_lag > 0 else None
+            PitchPredictor(c.dim, c.hidden_size, c.pitch_min_lag, c.pitch_max_lag)
+            if c.pitch_max_lag > 0
+            else None
         )
         self.register_buffer("data_shift", torch.zeros(c.dim))
         self.register_buffer("data_scale", torch.ones(c.dim))
@@ -232,25 +238,25 @@ class SequenceDensityModel(nn.Module):
         if y.dim() != 3 or y.shape[-1] != self.config.dim:
             raise ValueError(f"y must have shape (B, T, {self.config.dim}), got {tuple(y.shape)}")
 
-    def _pitch_offset(self, past: Tensor, hidden: Tensor) -> Tensor:
+    def _pitch_offset(self, window: Tensor, hidden: Tensor) -> Tensor:
         """The pitch predictor's guess (*, d), in its own precision even under autocast."""
         dtype = self.pitch.steer.weight.dtype
-        with torch.autocast(past.device.type, enabled=False):
-            return self.pitch(past.to(dtype), hidden.to(dtype))
+        with torch.autocast(window.device.type, enabled=False):
+            return self.pitch(window.to(dtype), hidden.to(dtype))
 
-    def _pasts(self, u: Tensor) -> Tensor:
-        """The pitch predictor's context before each frame of u (B, T, d): (B, T, C), the C
-        samples before frame t, zeros before the sequence starts."""
+    def _pitch_windows(self, u: Tensor) -> Tensor:
+        """Each frame of u (B, T, d) with the C samples before it (zeros before the
+        sequence): (B, T, C + d), what the pitch predictor reads."""
         B, T, d = u.shape
         flat = F.pad(u.reshape(B, T * d), (self.pitch.context, 0))
-        return flat.unfold(1, self.pitch.context, d)[:, :T]
+        return flat.unfold(1, self.pitch.context + d, d)
 
     def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
         """Per-step mixtures on z (batch shape (B, T)) and the offsets o (B, T, d).
 
         The mixture for step t is over :math:`z_t = f(u_t - o_t)`, where u is the standardised
-        target and o the pitch predictor's guess from the samples before frame t (zeros
-        without a predictor).
+        target and o the pitch predictor's guess of each sample from the samples before it
+        (zeros without a predictor).
         """
         self._check_targets(y)
         u = self.normalize(y)
@@ -258,7 +264,7 @@ class SequenceDensityModel(nn.Module):
         gmm = self._mixture_from_hidden(hidden)
         if self.pitch is None:
             return gmm, torch.zeros_like(u)
-        return gmm, self._pitch_offset(self._pasts(u), hidden)
+        return gmm, self._pitch_offset(self._pitch_windows(u), hidden)
 
     def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
         """Per-step mixtures (batch shape (B, T)) and latents z = f(u - o), shape (B, T, d).
@@ -309,8 +315,11 @@ class SequenceDensityModel(nn.Module):
         hidden, _ = self.lstm(self._inputs(u, cond), self._initial_state(1))
         gmm = self._mixture_from_hidden(hidden[0, -1])  # batch shape ()
         targets = self.normalize(points)
-        if self.pitch is not None:
-            targets = targets - self._pitch_offset(self._pasts(u)[0, -1], hidden[0, -1])
+        if self.pitch is not None:  # each point is the last frame of its own window
+            past = self._pitch_windows(u)[0, -1, : self.pitch.context]  # (C,)
+            windows = torch.cat([past.expand(len(points), -1), targets], dim=-1)
+            hidden = hidden[0, -1].expand(len(points), -1)
+            targets = targets - self._pitch_offset(windows, hidden)
         return self._density(gmm, targets)
 
     @torch.no_grad()
@@ -372,8 +381,8 @@ class SequenceDensityModel(nn.Module):
             hidden, state = self._lstm_step(self._with_condition(previous, cond), state)
             gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
             previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, d)
-            if past is not None:
-                previous = previous + self.pitch(past, hidden)
+            if past is not None:  # the flow drew the residual: put the repeats back in
+                previous = self.pitch.synthesize(past, previous, hidden)
             if bound is not None:
                 previous = torch.clamp(previous, low, high)
             if past is not None:
@@ -450,6 +459,7 @@ class RMDN(SequenceDensityModel):
         dropout: float = 0.0,
         input_noise: float = 0.0,
         pitch_max_lag: int = 0,
+        pitch_min_lag: int = 20,
     ) -> None:
         super().__init__(
             ModelConfig(
@@ -465,6 +475,7 @@ class RMDN(SequenceDensityModel):
                 dropout=dropout,
                 input_noise=input_noise,
                 pitch_max_lag=pitch_max_lag,
+                pitch_min_lag=pitch_min_lag,
             )
         )
 
@@ -496,6 +507,7 @@ class FRMDN(SequenceDensityModel):
         dropout: float = 0.0,
         input_noise: float = 0.0,
         pitch_max_lag: int = 0,
+        pitch_min_lag: int = 20,
     ) -> None:
         if flow_layers < 1:
             raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
@@ -516,6 +528,7 @@ class FRMDN(SequenceDensityModel):
                 dropout,
                 input_noise,
                 pitch_max_lag,
+                pitch_min_lag,
             )
         )
 

@@ -51,8 +51,8 @@ MODELS: dict[str, Callable[[], SequenceDensityModel]] = {
     "frmdn-d2": lambda: FRMDN(2, 2, hidden_size=8, flow_layers=3, flow_hidden=8, flow_depth=2),
     "rmdn-cond": lambda: RMDN(2, 2, hidden_size=8, cond_dim=3, num_layers=2),
     "frmdn-cond": lambda: FRMDN(2, 2, hidden_size=8, cond_dim=3, flow_layers=2, flow_hidden=8),
-    "rmdn-pitch": lambda: RMDN(4, 2, hidden_size=8, pitch_max_lag=9),
-    "frmdn-pitch": lambda: FRMDN(4, 2, hidden_size=8, flow_layers=2, pitch_max_lag=2),
+    "rmdn-pitch": lambda: RMDN(4, 2, hidden_size=8, pitch_max_lag=9, pitch_min_lag=2),
+    "frmdn-pitch": lambda: FRMDN(4, 2, hidden_size=8, flow_layers=2, pitch_max_lag=30),
 }
 
 

@@ -78,11 +78,11 @@ def stepwise_log_prob(
         hidden, state = model.lstm(inputs, state)  # (B, 1, H)
         gmm = model._mixture_from_hidden(hidden)  # batch shape (B, 1)
         u_t = u[:, t].double().cpu()  # (B, d)
-        if model.pitch is not None:  # the residual after the guess from the samples before t
+        if model.pitch is not None:  # the residual after each sample's guess from its past
             C = model.pitch.context
             for b in range(B):
-                past = torch.cat([torch.zeros(C), u[b, :t].cpu().reshape(-1)])[-C:]
-                u_t[b] -= explicit_pitch_prediction(model.pitch, past, hidden[b, 0])
+                window = torch.cat([torch.zeros(C), u[b, : t + 1].cpu().reshape(-1)])[-C - d :]
+                u_t[b] -= explicit_pitch_prediction(model.pitch, window, hidden[b, 0])
         with torch.enable_grad():  # (B, d, B, d); rows of different sequences do not interact
             jacobian = torch.autograd.functional.jacobian(
                 lambda v: flow64(v)[0], u_t, vectorize=True
@@ -104,7 +104,7 @@ MODEL_CASES = [
     for d in (1, 2, 5)
     for rank in (0, 1, 2)
 ] + [pytest.param(kind, 2, 1, 3, id=f"{kind}-cond3") for kind in ("rmdn", "frmdn")]
-PITCH = {"pitch_max_lag": 9}  # delays 4..9 for d = 4
+PITCH = {"pitch_max_lag": 9, "pitch_min_lag": 2}
 
 
 @pytest.mark.parametrize(("kind", "d", "rank", "cond_dim"), MODEL_CASES)
@@ -125,7 +125,7 @@ def test_log_prob_equals_stepwise_reference(kind, d, rank, cond_dim, device) -> 
 @pytest.mark.parametrize("cond_dim", [0, 2])
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
 def test_pitch_log_prob_equals_stepwise_reference(kind, cond_dim, device) -> None:
-    d = 4  # delays up to 9 read 13 samples back
+    d = 4  # lags up to 9 read 13 samples back
     model = make_model(kind, d, 2, cond_dim, seed=7, **PITCH).to(device)
     model.set_normalization(0.5 * torch.randn(d), 0.5 + torch.rand(d))
     y = torch.randn(3, 6, d, device=device)
@@ -138,10 +138,12 @@ def test_pitch_log_prob_equals_stepwise_reference(kind, cond_dim, device) -> Non
 
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
 def test_pitch_residuals_are_a_unit_jacobian_map_of_the_whole_sequence(kind) -> None:
-    """The map from a whole sequence y to the standardised residuals u_t - o_t is block lower
-    triangular with diag(1 / scale) blocks, so the sequence log-likelihood stays exact."""
+    """The map from a whole sequence y to the standardised residuals u_t - o_t is lower
+    triangular with diagonal 1 / scale, so the sequence log-likelihood stays exact."""
     T, d = 5, 4
     model = make_model(kind, d, 1, seed=2, **PITCH).double()
+    with torch.no_grad():  # a clear gain and lag 2, inside the frame, as the likeliest
+        model.pitch.steer.bias[:3] = torch.tensor([-10.0, 2.0, 5.0])  # no pitch detector
     scale = 0.5 + torch.rand(d, dtype=torch.float64)
     model.set_normalization(torch.randn(d), scale)
     model.data_shift, model.data_scale = model.data_shift.double(), model.data_scale.double()
@@ -154,9 +156,12 @@ def test_pitch_residuals_are_a_unit_jacobian_map_of_the_whole_sequence(kind) -> 
     y = torch.randn(T * d, dtype=torch.float64)
     jacobian = torch.autograd.functional.jacobian(residuals, y).reshape(T, d, T, d)
     for t in range(T):
-        torch.testing.assert_close(jacobian[t, :, t], torch.diag(1 / scale))
+        block = jacobian[t, :, t]  # within a frame: each sample reads only earlier ones
+        torch.testing.assert_close(block.diagonal(), 1 / scale)
+        assert torch.count_nonzero(block.triu(1)) == 0
         assert torch.count_nonzero(jacobian[t, :, t + 1 :]) == 0
     assert jacobian[T - 1, :, : T - 1].abs().max() > 1e-3  # the guess does read the past
+    assert jacobian[T - 1, :, T - 1].tril(-1).abs().max() > 1e-3  # and the frame's start
 
 
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
@@ -178,7 +183,8 @@ def test_cold_pitch_sampling_feeds_back_the_same_guess_as_the_likelihood(kind) -
     whole = torch.cat([prime, generated], dim=1)
     predicted = one_step_predictions(model, whole)[:, 3:]
     torch.testing.assert_close(predicted, generated, atol=1e-3, rtol=1e-3)
-    assert model.pitch(torch.randn(2, model.pitch.context), torch.randn(2, 8)).abs().max() > 0.1
+    window = torch.randn(2, model.pitch.context + d)
+    assert model.pitch(window, torch.randn(2, 8)).abs().max() > 0.1
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -482,7 +488,7 @@ def test_num_parameters(kind, pitch) -> None:
     assert counts["total"] <= model.config.parameter_bound()
     parts = ("recurrent", "head", "flow", "pitch")
     assert sum(counts[part] for part in parts) == counts["total"]
-    assert counts["pitch"] == (17 * (7 + 2) if pitch else 0)  # (H + 1)(delays 3..9 + 2)
+    assert counts["pitch"] == (17 * (8 + 2) if pitch else 0)  # (H + 1)(lags 2..9 + 2)
     assert counts["head"] == 16 * 3 * (1 + 3 * 4) + 3 * (1 + 3 * 4)
     flow_count = sum(p.numel() for p in model.flow.parameters())
     assert counts["flow"] == flow_count
@@ -533,6 +539,8 @@ def test_frmdn_needs_flow_layers() -> None:
         {"input_noise": -0.1},
         {"scale_bound": 0.0},
         {"pitch_max_lag": -1},
+        {"pitch_max_lag": 10, "pitch_min_lag": 0},
+        {"pitch_max_lag": 10, "pitch_min_lag": 11},
     ],
 )
 def test_model_config_validation(overrides) -> None:

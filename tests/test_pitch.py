@@ -1,5 +1,5 @@
-"""Tests for the pitch predictor: an explicit float64 reference with loops, and what it is for
-(a periodic signal is continued exactly)."""
+"""Tests for the pitch predictor: an explicit float64 reference with loops, its inverse, and
+what it is for (a periodic signal is continued exactly)."""
 
 from __future__ import annotations
 
@@ -13,74 +13,99 @@ from frmdn.pitch import SMALL_BATCH, PitchPredictor
 
 
 def explicit_pitch_prediction(
-    predictor: PitchPredictor, past: torch.Tensor, hidden: torch.Tensor
+    predictor: PitchPredictor, window: torch.Tensor, hidden: torch.Tensor
 ) -> torch.Tensor:
-    """The predictor by hand in float64 for one context ``past`` (C,) and state ``hidden`` (H,):
-    per delay, a slice for the copied frame and dot products for the correlation."""
-    past, hidden = past.detach().double().cpu(), hidden.detach().double().cpu()
-    d, C = predictor.frame_size, past.shape[0]
-
+    """The predictor by hand in float64 for one ``window`` (C + d,), the context then the
+    frame, and state ``hidden`` (H,): dot products per lag, a double loop for the guess."""
+    window, hidden = window.detach().double().cpu(), hidden.detach().double().cpu()
+    d, C = predictor.frame_size, predictor.context
     weight, offset = (p.detach().double().cpu() for p in predictor.steer.parameters())
-    steer = weight @ hidden + offset  # [sharpness, gain, delay bias]
+    steer = weight @ hidden + offset  # [sharpness, gain, lag bias]
     sharpness, gain, bias = F.softplus(steer[0]), torch.sigmoid(steer[1]), steer[2:]
-    last = past[C - d :]
-    logits, candidates = [], []
-    for i, delay in enumerate(range(d, d + len(bias))):
-        earlier = past[C - d - delay : C - delay]
+    last = window[C - d : C]
+    lags = list(range(predictor.min_lag, predictor.max_lag + 1))
+    logits = []
+    for i, lag in enumerate(lags):
+        earlier = window[C - d - lag : C - lag]
         energy = float(earlier @ earlier) * float(last @ last)
         correlation = float(earlier @ last) / math.sqrt(max(energy, 1e-12))
         logits.append(sharpness * correlation + bias[i])
-        candidates.append(torch.stack([past[C - delay + n] for n in range(d)]))
     weights = torch.softmax(torch.stack(logits), 0)
-    return gain * (weights[:, None] * torch.stack(candidates)).sum(0)
+    guess = torch.zeros(d, dtype=torch.float64)
+    for n in range(d):
+        for w, lag in zip(weights, lags, strict=True):
+            guess[n] += gain * w * window[C + n - lag]
+    return guess
 
 
-def perturbed_predictor(d: int, hidden: int, max_lag: int) -> PitchPredictor:
+def perturbed_predictor(d: int, hidden: int, min_lag: int, max_lag: int) -> PitchPredictor:
     torch.manual_seed(0)
-    predictor = PitchPredictor(d, hidden, max_lag)
+    predictor = PitchPredictor(d, hidden, min_lag, max_lag)
     with torch.no_grad():
         for parameter in predictor.parameters():
             parameter.add_(0.5 * torch.randn_like(parameter))
     return predictor
 
 
+LAG_CASES = [(8, 3, 12), (5, 1, 5), (6, 2, 20), (4, 6, 9)]  # (d, min_lag, max_lag)
+
+
 @pytest.mark.parametrize("batch", [(4, 3), (10, 9)], ids=["matrices", "convolutions"])
-@pytest.mark.parametrize(("d", "max_lag", "delays"), [(8, 12, 8), (5, 5, 5), (6, 20, 15)])
-def test_prediction_equals_explicit_reference(d, max_lag, delays, batch) -> None:
+@pytest.mark.parametrize(("d", "min_lag", "max_lag"), LAG_CASES)
+def test_prediction_equals_explicit_reference(d, min_lag, max_lag, batch) -> None:
     """Both code paths: up to SMALL_BATCH frames (generation) and more (training)."""
     assert (batch[0] * batch[1] > SMALL_BATCH) == (batch == (10, 9))
-    predictor = perturbed_predictor(d, 7, max_lag)
-    assert list(predictor.delays) == list(range(d, d + delays))
-    assert predictor.context == d + predictor.delays[-1]
-    past = torch.randn(*batch, predictor.context)
-    past[0, 0, -d:] = 0.0  # a silent last frame: correlation 0, not NaN
+    predictor = perturbed_predictor(d, 7, min_lag, max_lag)
+    assert predictor.context == d + max_lag
+    window = torch.randn(*batch, predictor.context + d)
+    window[0, 0, predictor.max_lag : predictor.context] = 0.0  # silent: correlation 0, not NaN
     hidden = torch.randn(*batch, 7)
-    out = predictor(past, hidden)
+    out = predictor(window, hidden)
     assert out.shape == (*batch, d)
     assert torch.isfinite(out).all()
     for b in range(batch[0]):
         for t in range(batch[1]):
-            expected = explicit_pitch_prediction(predictor, past[b, t], hidden[b, t])
+            expected = explicit_pitch_prediction(predictor, window[b, t], hidden[b, t])
             torch.testing.assert_close(out[b, t].double(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_correlation_is_normalised_and_peaks_at_multiples_of_the_period() -> None:
-    predictor = PitchPredictor(40, 4, 60)  # delays 40..79
+@pytest.mark.parametrize("n", [3, 70], ids=["matrices", "convolutions"])
+@pytest.mark.parametrize(("d", "min_lag", "max_lag"), LAG_CASES)
+def test_synthesize_inverts_the_prediction(d, min_lag, max_lag, n) -> None:
+    """u = synthesize(past, r) has residual u - forward([past, u]) = r: what sampling draws
+    is what the likelihood scores."""
+    predictor = perturbed_predictor(d, 7, min_lag, max_lag)
+    with torch.no_grad():
+        predictor.steer.bias[1] = 2.0  # a gain of about 0.9: the repeats matter
+    past, residual, hidden = (
+        torch.randn(n, predictor.context),
+        torch.randn(n, d),
+        torch.randn(n, 7),
+    )
+    frame = predictor.synthesize(past, residual, hidden)
+    guess = predictor(torch.cat([past, frame], dim=-1), hidden)
+    torch.testing.assert_close(frame - guess, residual, rtol=1e-5, atol=1e-5)
+    assert (guess.abs() > 1e-3).any()
+
+
+def test_correlation_is_normalised_and_peaks_at_the_period() -> None:
+    predictor = PitchPredictor(40, 4, 10, 60)
     t = torch.arange(predictor.context, dtype=torch.float32)
     periodic = torch.sin(2 * math.pi * t / 23) + 0.4 * torch.sin(4 * math.pi * t / 23 + 1.0)
-    rho = predictor.delay_correlation(periodic)
-    assert rho.shape == (40,)
+    rho = predictor.lag_correlation(periodic)
+    assert rho.shape == (51,)
     assert (rho.abs() <= 1 + 1e-5).all()
-    delays = torch.tensor(list(predictor.delays))
-    assert set(delays[rho > 0.999].tolist()) == {46, 69}
+    lags = torch.tensor(list(predictor.lags))
+    assert set(lags[rho > 0.999].tolist()) == {23, 46}
 
 
 @pytest.mark.parametrize("period", [23, 37, 80, 113, 160])
-def test_a_periodic_signal_is_continued_exactly(period) -> None:
-    """With gain near 1 and a sharp choice, the prediction is the true continuation, for
-    periods shorter and longer than a frame."""
+def test_a_periodic_signal_is_predicted_and_continued_exactly(period) -> None:
+    """With gain near 1 and a sharp choice, the guess of a periodic frame is the frame itself,
+    and synthesising from a zero residual continues the signal, for periods shorter and
+    longer than a frame."""
     d = 80
-    predictor = PitchPredictor(d, 4, 160)
+    predictor = PitchPredictor(d, 4, 20, 160)
     with torch.no_grad():
         predictor.steer.bias[:2] = torch.tensor([3000.0, 30.0])  # sharpness, gain
     t = torch.arange(predictor.context + d, dtype=torch.float64)
@@ -88,20 +113,24 @@ def test_a_periodic_signal_is_continued_exactly(period) -> None:
     harmonics = torch.arange(1, 13, dtype=t.dtype)[:, None]  # a buzz, like a voiced sound
     signal = torch.sin(2 * math.pi * (harmonics * t / period + phases)).sum(0).float()
     past, following = signal[: predictor.context], signal[predictor.context :]
-    torch.testing.assert_close(predictor(past, torch.zeros(4)), following, atol=1e-3, rtol=0)
+    hidden = torch.zeros(4)
+    torch.testing.assert_close(predictor(signal, hidden), following, atol=1e-3, rtol=0)
+    continued = predictor.synthesize(past[None], torch.zeros(1, d), hidden[None])[0]
+    torch.testing.assert_close(continued, following, atol=1e-3, rtol=0)
 
 
 def test_a_fresh_predictor_predicts_little_and_the_gain_stays_below_one() -> None:
-    predictor = PitchPredictor(8, 4, 10)
-    past = torch.randn(5, predictor.context)
-    fresh = predictor(past, torch.randn(5, 4))
-    largest = past.abs().amax(-1)  # every candidate is a slice of the past
+    predictor = PitchPredictor(8, 4, 2, 10)
+    window = torch.randn(5, predictor.context + 8)
+    fresh = predictor(window, torch.randn(5, 4))
+    largest = window.abs().amax(-1)  # every guess is a weighted mean of earlier samples
     assert (fresh.abs().amax(-1) <= 0.05 * largest + 1e-6).all()
     with torch.no_grad():
         predictor.steer.bias[1] = 1e3  # as large as the gain can get
-    assert (predictor(past, torch.randn(5, 4)).abs().amax(-1) <= largest + 1e-6).all()
+    assert (predictor(window, torch.randn(5, 4)).abs().amax(-1) <= largest + 1e-6).all()
 
 
-def test_bad_lags_are_refused() -> None:
-    with pytest.raises(ValueError, match="max_lag"):
-        PitchPredictor(8, 4, 0)
+@pytest.mark.parametrize(("min_lag", "max_lag"), [(0, 5), (6, 5)])
+def test_bad_lags_are_refused(min_lag, max_lag) -> None:
+    with pytest.raises(ValueError, match="min_lag"):
+        PitchPredictor(8, 4, min_lag, max_lag)
