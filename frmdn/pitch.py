@@ -60,6 +60,11 @@ class PitchPredictor(nn.Module):
             raise ValueError(f"need 1 <= min_lag <= max_lag, got {min_lag} and {max_lag}")
         self.frame_size, self.min_lag, self.max_lag = frame_size, min_lag, max_lag
         self.context = frame_size + max_lag  # samples before the frame that it reads
+        # for synthesize: B[n, m] = w[lag n - m] (weights longest lag first), else a zero
+        lag = torch.arange(frame_size)[:, None] - torch.arange(frame_size)[None, :]
+        inside = (lag >= min_lag) & (lag <= max_lag)
+        index = torch.where(inside, max_lag - lag, max_lag - min_lag + 1)
+        self.register_buffer("within_index", index, persistent=False)
         # one layer steers it all (one matmul per generated step): [sharpness, gain, lag bias]
         self.steer = nn.Linear(hidden_size, 2 + max_lag - min_lag + 1)
         nn.init.zeros_(self.steer.weight)
@@ -108,13 +113,19 @@ class PitchPredictor(nn.Module):
 
     def synthesize(self, past: Tensor, residual: Tensor, hidden: Tensor) -> Tensor:
         """The frame u (N, d) whose residual ``u - forward([past, u])`` is ``residual`` (N, d):
-        the inverse of :meth:`forward`, given the C samples before it, ``past`` (N, C)."""
+        the inverse of :meth:`forward`, given the C samples before it, ``past`` (N, C).
+
+        The guess is linear in the frame, ``o = g (a + B u)`` with ``a`` the part read from
+        ``past`` and ``B`` (d, d) strictly lower triangular (``B[n, m] = w[n - m]``), so u
+        solves the unit lower triangular system ``(I - g B) u = residual + g a``.
+        """
         d, C = self.frame_size, self.context
-        weights, gain = self._weights_and_gain(past, hidden)
-        signal = torch.cat([past, torch.zeros_like(residual)], dim=-1)  # (N, C + d)
-        for start in range(0, d, self.min_lag):  # each block reads only earlier blocks
-            stop = min(start + self.min_lag, d)
-            segment = signal[:, C - self.max_lag + start : C + stop - self.min_lag]
-            guess = gain * _lag_sums(segment, weights, stop - start)
-            signal[:, C + start : C + stop] = residual[:, start:stop] + guess
-        return signal[:, C:]
+        weights, gain = self._weights_and_gain(past, hidden)  # (N, L) longest lag first
+        unknown = torch.cat([past, torch.zeros_like(residual)], dim=-1)  # the frame as zeros
+        segment = unknown[:, C - self.max_lag : C + d - self.min_lag]
+        from_past = gain * _lag_sums(segment, weights, d)  # (N, d)
+        padded = torch.cat([weights, weights.new_zeros(weights.shape[0], 1)], dim=-1)
+        within = gain.unsqueeze(-1) * padded[:, self.within_index]  # (N, d, d): g B
+        eye = torch.eye(d, dtype=within.dtype, device=within.device)
+        rhs = (residual + from_past).unsqueeze(-1)
+        return torch.linalg.solve_triangular(eye - within, rhs, upper=False)[..., 0]
