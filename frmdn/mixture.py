@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
-__all__ = ["LowRankPrecisionGMM"]
+__all__ = ["LowRankPrecisionGMM", "draw_gaussian"]
 
 
 class LowRankPrecisionGMM(Distribution):
@@ -175,7 +175,7 @@ class LowRankPrecisionGMM(Distribution):
         :math:`\\Lambda^{-1} x` uses Woodbury with the :math:`r \\times r` capacitance only.
         """
         shape = self._extended_shape(torch.Size(sample_shape))  # sample + batch + (d,)
-        K, r = self.n_components, self.rank
+        K = self.n_components
         lead = shape[:-1]
         exponential = torch.empty(*lead, K, dtype=self.logits.dtype, device=self.logits.device)
         gumbel = -exponential.exponential_().log()  # Gumbel(0, 1): argmax draws from softmax
@@ -186,24 +186,39 @@ class LowRankPrecisionGMM(Distribution):
             index = component.reshape(*lead, 1, *(1,) * len(tail)).expand(*lead, 1, *tail)
             return param.expand(*lead, K, *tail).gather(len(lead), index).squeeze(len(lead))
 
-        loc, diag = pick(self.loc), pick(self.diag)  # (sample, *, d)
-        noise = torch.randn(shape, dtype=loc.dtype, device=loc.device)
-        x = diag.sqrt() * noise  # (sample, *, d), ~ N(0, D)
-        if r == 0:
-            return loc + x / diag
-        factor = pick(self.factor)  # (sample, *, d, r)
-        noise_r = torch.randn(*lead, r, 1, dtype=loc.dtype, device=loc.device)
-        x = x + (factor @ noise_r).squeeze(-1)  # ~ N(0, D + U U^T)
-        inv_diag_x = x / diag  # (sample, *, d)
-        scaled = factor.transpose(-1, -2) / diag.unsqueeze(-2)  # U^T D^-1, (sample, *, r, d)
-        capacitance = torch.baddbmm(  # C = I + U^T D^-1 U of the drawn components only
-            torch.eye(r, dtype=loc.dtype, device=loc.device),
-            scaled.flatten(0, -3),
-            factor.flatten(0, -3),
-        ).reshape(*lead, r, r)
-        rhs = scaled @ x.unsqueeze(-1)  # (sample, *, r, 1)
-        solved = torch.linalg.solve_ex(capacitance, rhs)[0]  # C^-1 U^T D^-1 x
-        return loc + inv_diag_x - (factor @ solved).squeeze(-1) / diag
+        return draw_gaussian(pick(self.loc), pick(self.diag), pick(self.factor))
+
+
+def draw_gaussian(loc: Tensor, diag: Tensor, factor: Tensor) -> Tensor:
+    r"""One exact draw per row from :math:`\mathcal{N}(\mu, (\mathrm{diag}(D) + U U^T)^{-1})`.
+
+    With :math:`x = D^{1/2}\epsilon_1 + U \epsilon_2 \sim \mathcal{N}(0, \Lambda)`,
+    :math:`z = \mu + \Lambda^{-1} x` has covariance :math:`\Lambda^{-1}`; the solve uses Woodbury
+    with the :math:`r \times r` capacitance :math:`C = I + U^T D^{-1} U` only.
+
+    Arguments:
+        loc: Means :math:`\mu`, shape :math:`(*, d)`.
+        diag: Positive precision diagonals :math:`D`, shape :math:`(*, d)`.
+        factor: Precision factors :math:`U`, shape :math:`(*, d, r)`.
+    """
+    noise = torch.randn_like(loc)
+    x = diag.sqrt() * noise  # ~ N(0, D)
+    r = factor.shape[-1]
+    if r == 0:
+        return loc + x / diag
+    lead = loc.shape[:-1]
+    noise_r = torch.randn(*lead, r, 1, dtype=loc.dtype, device=loc.device)
+    x = x + (factor @ noise_r).squeeze(-1)  # ~ N(0, D + U U^T)
+    inv_diag_x = x / diag
+    scaled = factor.transpose(-1, -2) / diag.unsqueeze(-2)  # U^T D^-1, (*, r, d)
+    capacitance = torch.baddbmm(
+        torch.eye(r, dtype=loc.dtype, device=loc.device),
+        scaled.reshape(-1, r, scaled.shape[-1]),
+        factor.reshape(-1, *factor.shape[-2:]),
+    ).reshape(*lead, r, r)
+    rhs = scaled @ x.unsqueeze(-1)  # (*, r, 1)
+    solved = torch.linalg.solve_ex(capacitance, rhs)[0]  # C^-1 U^T D^-1 x
+    return loc + inv_diag_x - (factor @ solved).squeeze(-1) / diag
 
 
 class _LowRankGaussian(torch.autograd.Function):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frmdn.flows import Flow, IdentityFlow, realnvp
-from frmdn.mixture import LowRankPrecisionGMM
+from frmdn.mixture import LowRankPrecisionGMM, draw_gaussian
 from frmdn.pitch import PitchPredictor
 
 __all__ = ["FRMDN", "RMDN", "ModelConfig", "SequenceDensityModel"]
@@ -216,23 +216,49 @@ class SequenceDensityModel(nn.Module):
         c = self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous()
         return h, c  # (layers, B, H) each
 
-    def _mixture_from_hidden(self, hidden: Tensor) -> LowRankPrecisionGMM:
-        """Mixture parameters from LSTM outputs (B, T, H), computed in float32."""
-        c = self.config
-        K, d, r = c.n_components, c.dim, c.rank
-        out = self.head(self.dropout(hidden)).float()  # (B, T, K(1 + 2d + dr))
+    def _raw_mixture(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The head's outputs for LSTM outputs (*, H), in float32: logits (*, K), means
+        (*, K, d), raw precision diagonals (*, K, d) and raw factors (*, K, r, d)."""
+        K, d, r = self.config.n_components, self.config.dim, self.config.rank
+        out = self.head(self.dropout(hidden)).float()  # (*, K(1 + 2d + dr))
         lead = out.shape[:-1]
         logits, loc, raw_diag, raw_factor = out.split([K, K * d, K * d, K * d * r], dim=-1)
-        excess = F.softplus(raw_diag.reshape(*lead, K, d))
-        room = c.max_precision - c.min_precision
-        diag = c.min_precision + excess / (1 + excess / room)  # smoothly in (min, max)
-        # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
-        factor = raw_factor.reshape(*lead, K, r, d)
-        norm = factor.square().sum((-2, -1), keepdim=True)  # (B, T, K, 1, 1)
-        factor = factor * torch.rsqrt(1 + norm / c.max_precision)  # |U|_F^2 < max_precision
-        return LowRankPrecisionGMM(
-            logits, loc.reshape(*lead, K, d), diag, factor.mT, validate_args=False
+        return (
+            logits,
+            loc.reshape(*lead, K, d),
+            raw_diag.reshape(*lead, K, d),
+            raw_factor.reshape(*lead, K, r, d),
         )
+
+    def _precision(self, raw_diag: Tensor, raw_factor: Tensor) -> tuple[Tensor, Tensor]:
+        """Precision diagonals (*, d) smoothly in (min, max) and factors (*, r, d) with
+        :math:`|U|_F^2 <` max_precision, from raw head outputs of the same shapes."""
+        c = self.config
+        excess = F.softplus(raw_diag)
+        room = c.max_precision - c.min_precision
+        diag = c.min_precision + excess / (1 + excess / room)
+        norm = raw_factor.square().sum((-2, -1), keepdim=True)
+        return diag, raw_factor * torch.rsqrt(1 + norm / c.max_precision)
+
+    def _mixture_from_hidden(self, hidden: Tensor) -> LowRankPrecisionGMM:
+        """Mixture parameters from LSTM outputs (B, T, H), computed in float32."""
+        logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
+        diag, factor = self._precision(raw_diag, raw_factor)
+        # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
+        return LowRankPrecisionGMM(logits, loc, diag, factor.mT, validate_args=False)
+
+    def _draw_next(self, hidden: Tensor, temperature: float) -> Tensor:
+        """One draw z (n, d) from each step's mixture for LSTM outputs (n, H), as
+        ``_mixture_from_hidden(hidden).with_temperature(temperature).sample()`` but forming
+        only the drawn component's precision: generation calls this every step."""
+        logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
+        gumbel = -torch.empty_like(logits).exponential_().log()
+        component = (logits / temperature + gumbel).argmax(-1)  # (n,)
+        rows = torch.arange(len(component), device=component.device)
+        diag, factor = self._precision(raw_diag[rows, component], raw_factor[rows, component])
+        if temperature != 1:  # covariances times the temperature
+            diag, factor = diag / temperature, factor / math.sqrt(temperature)
+        return draw_gaussian(loc[rows, component], diag, factor.mT)
 
     def _check_targets(self, y: Tensor) -> None:
         if y.dim() != 3 or y.shape[-1] != self.config.dim:
@@ -353,6 +379,8 @@ class SequenceDensityModel(nn.Module):
             raise ValueError("n and steps must be at least 1")
         if bound is not None and not bound > 0:
             raise ValueError(f"bound must be positive, got {bound}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         was_training = self.training
         self.eval()  # no dropout while generating
         device = self.start.device
@@ -379,8 +407,7 @@ class SequenceDensityModel(nn.Module):
         for t in range(steps):
             cond = None if x is None else x[:, offset + t].to(device)
             hidden, state = self._lstm_step(self._with_condition(previous, cond), state)
-            gmm = self._mixture_from_hidden(hidden).with_temperature(temperature)
-            previous = self.flow.inverse(gmm.sample().to(hidden.dtype))  # (n, d)
+            previous = self.flow.inverse(self._draw_next(hidden, temperature).to(hidden.dtype))
             if past is not None:  # the flow drew the residual: put the repeats back in
                 previous = self.pitch.synthesize(past, previous, hidden)
             if bound is not None:

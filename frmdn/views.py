@@ -443,7 +443,8 @@ def one_step_predictions(
     :math:`p(z_t \\mid y_{<t}) = \\sum_k \\alpha_k \\mathcal{N}(\\mu_k, \\Sigma_k)` on
     :math:`z = f(u)`. With ``mode="mean"`` the prediction is the mixture mean mapped back to
     data space, :math:`\\hat y_t = \\sigma \\odot (o_t + f^{-1}(\\sum_k \\alpha_k \\mu_k)) + m`,
-    where :math:`o_t` is the pitch predictor's guess (0 without one; for an RMDN without one,
+    where :math:`o_t` is the pitch predictor's guess from the true earlier samples, those of
+    frame t included (0 without a predictor; for an RMDN without one,
     :math:`f` is the identity and this is the predictive mean itself); with
     ``mode="sample"`` it is one draw :math:`o_t + f^{-1}(z)` with :math:`z` from the mixture
     (random stream seeded with ``seed``).

@@ -1,4 +1,4 @@
-"""Smoke test: both benchmark scripts run with ``--quick`` and write their JSON results."""
+"""Smoke test: the bench scripts run with ``--quick`` and write their JSON results."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 EXPECTED = {
     "bench_mixture": {"machine", "config", "log_prob_vs_reference", "flop_rate", "rank_table"},
     "bench_training": {"machine", "run", "training", "generation", "targets"},
+    "voicing": {"machine", "run", "real", "speech-frmdn T=1"},
 }
 
 

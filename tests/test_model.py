@@ -187,6 +187,23 @@ def test_cold_pitch_sampling_feeds_back_the_same_guess_as_the_likelihood(kind) -
     assert model.pitch(window, torch.randn(2, 8)).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+@pytest.mark.parametrize("rank", [0, 2])
+def test_generation_draws_from_the_tempered_mixture(rank, temperature) -> None:
+    """The generation fast path (only the drawn component's precision) samples the same
+    distribution as the full mixture with ``with_temperature``: equal moments."""
+    model = make_model("rmdn", 2, rank=rank, seed=4)
+    hidden = torch.randn(1, 16).expand(40_000, 16)
+    torch.manual_seed(0)
+    fast = model._draw_next(hidden, temperature).double()
+    gmm = model._mixture_from_hidden(hidden[:1]).with_temperature(temperature)
+    reference = gmm.sample((40_000,))[:, 0].double()
+    se = (fast.std(0) + reference.std(0)) / math.sqrt(40_000)
+    assert ((fast.mean(0) - reference.mean(0)).abs() < 5 * se).all()
+    spread, expected = torch.cov(fast.T), torch.cov(reference.T)
+    assert ((spread - expected).abs() < 0.05 * expected.abs().max()).all(), (spread, expected)
+
+
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_single_lstm_steps_equal_the_fused_module(num_layers) -> None:
     """Generation steps the LSTM one frame at a time; it must be the module's recurrence."""
