@@ -42,6 +42,7 @@ FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
 EMPHASIS = 0.9  # pre-emphasis of the audio for models trained here (frmdn.data.audio)
 PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
+DEFAULT_TEMPERATURE = 0.9  # see the slider's help and bench/voicing.py
 DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
 TRAIN_SCORED = 256  # training sequences scored for the train NLL (evenly spaced)
 BUNDLED_PARTS = (
@@ -296,10 +297,10 @@ def model_panel() -> dict:
             "Pitch predictor (both models)",
             True,
             key="audio_pitch",
-            help="Subtract a guess of each frame made by repeating the last pitch period "
-            "(periods of 2-20 ms) before the mixture and the flow. Without it the models "
-            "learn the loudness and colour of speech but not its periodicity: their speech "
-            "comes out whispered.",
+            help="Guess each sample by repeating the audio one pitch period earlier "
+            "(periods of 2.5-20 ms) and put the mixture and the flow on what is left. Without "
+            "it the models learn the loudness and colour of speech but not its periodicity: "
+            "their speech comes out whispered.",
         )
     seed = session_seed()
     return dict(
@@ -499,10 +500,13 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         "Temperature",
         0.3,
         1.5,
-        1.0,
+        DEFAULT_TEMPERATURE,
         0.05,
         key="audio_temperature",
-        help="Below 1 sharpens the mixture weights and shrinks every covariance.",
+        help="Below 1 sharpens the mixture weights and shrinks every covariance. "
+        f"{DEFAULT_TEMPERATURE} by default: at 1 the pretrained FRMDN's voiced stretches "
+        "come out more than twice as loud as real speech (a draw from a wide component keeps "
+        "ringing through the pitch predictor); at 0.9 under twice.",
     )
     prime_steps = min(round(prime_s * RATE / frame), len(frames))
     steps = round(cont_s * RATE / frame)
@@ -658,11 +662,12 @@ st.markdown(
 )
 st.caption(
     "With the pitch predictor (in the pretrained models, and on by default for training), both "
-    "models first guess each frame by repeating the last pitch period of the audio before it, "
-    "as speech codecs do (a soft choice among periods of 2-20 ms, steered by the LSTM), and "
-    "put their mixture on what is left. That guess uses only the past, so the NLL is still the "
-    "waveform's; without it the models learn the loudness and colour of speech but not its "
-    "pitch, and their continuations sound whispered."
+    "models first guess every sample by repeating the audio one pitch period earlier, as "
+    "speech codecs do (a soft choice among periods of 2.5-20 ms, steered by the LSTM), and put "
+    "their mixture on what is left; generating runs that guess backwards, so a drawn residual "
+    "comes out with the pitch put back. Each guess reads only earlier samples, so the NLL is "
+    "still the waveform's. Without it the models learn the loudness and colour of speech but "
+    "not its pitch, and their continuations sound whispered."
 )
 st.caption(
     f"The audio is pre-emphasised before framing (eₙ = yₙ − {EMPHASIS} yₙ₋₁) "

@@ -348,6 +348,7 @@ def test_pretrained_speech_models_record_frmdn_beating_rmdn() -> None:
         assert meta["data"]["spec"] == "audio:assets/speech?emphasis=0.9"
         assert meta["data"]["info"]["kind"] == "audio"
         assert meta["data"]["info"]["emphasis"] == 0.9
+        assert meta["config"]["pitch_max_lag"] == 160  # both carry the pitch predictor
         nll[kind] = meta["metrics"]["test_nll"]
     assert nll["frmdn"] < nll["rmdn"]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from frmdn.pitch import SMALL_BATCH, PitchPredictor
+from frmdn.pitch import MAX_GAIN, SMALL_BATCH, PitchPredictor
 
 
 def explicit_pitch_prediction(
@@ -21,7 +21,7 @@ def explicit_pitch_prediction(
     d, C = predictor.frame_size, predictor.context
     weight, offset = (p.detach().double().cpu() for p in predictor.steer.parameters())
     steer = weight @ hidden + offset  # [sharpness, gain, lag bias]
-    sharpness, gain, bias = F.softplus(steer[0]), torch.sigmoid(steer[1]), steer[2:]
+    sharpness, gain, bias = F.softplus(steer[0]), MAX_GAIN * torch.sigmoid(steer[1]), steer[2:]
     last = window[C - d : C]
     lags = list(range(predictor.min_lag, predictor.max_lag + 1))
     logits = []
@@ -100,26 +100,28 @@ def test_correlation_is_normalised_and_peaks_at_the_period() -> None:
 
 
 @pytest.mark.parametrize("period", [23, 37, 80, 113, 160])
-def test_a_periodic_signal_is_predicted_and_continued_exactly(period) -> None:
-    """With gain near 1 and a sharp choice, the guess of a periodic frame is the frame itself,
-    and synthesising from a zero residual continues the signal, for periods shorter and
-    longer than a frame."""
+def test_a_periodic_signal_is_predicted_up_to_the_gain(period) -> None:
+    """With the largest gain and a sharp choice, the guess of a periodic frame is the frame
+    times the gain, and synthesising from the rest gives the frame back, for periods shorter
+    and longer than a frame."""
     d = 80
     predictor = PitchPredictor(d, 4, 20, 160)
     with torch.no_grad():
-        predictor.steer.bias[:2] = torch.tensor([3000.0, 30.0])  # sharpness, gain
+        predictor.steer.bias[:2] = torch.tensor([3000.0, 40.0])  # sharpness, gain (MAX_GAIN)
     t = torch.arange(predictor.context + d, dtype=torch.float64)
     phases = torch.rand(12, 1, generator=torch.Generator().manual_seed(period), dtype=t.dtype)
     harmonics = torch.arange(1, 13, dtype=t.dtype)[:, None]  # a buzz, like a voiced sound
     signal = torch.sin(2 * math.pi * (harmonics * t / period + phases)).sum(0).float()
     past, following = signal[: predictor.context], signal[predictor.context :]
     hidden = torch.zeros(4)
-    torch.testing.assert_close(predictor(signal, hidden), following, atol=1e-3, rtol=0)
-    continued = predictor.synthesize(past[None], torch.zeros(1, d), hidden[None])[0]
+    guess = predictor(signal, hidden)
+    torch.testing.assert_close(guess, MAX_GAIN * following, atol=1e-3, rtol=0)
+    rest = (1 - MAX_GAIN) * following
+    continued = predictor.synthesize(past[None], rest[None], hidden[None])[0]
     torch.testing.assert_close(continued, following, atol=1e-3, rtol=0)
 
 
-def test_a_fresh_predictor_predicts_little_and_the_gain_stays_below_one() -> None:
+def test_a_fresh_predictor_predicts_little_and_the_gain_stays_below_its_cap() -> None:
     predictor = PitchPredictor(8, 4, 2, 10)
     window = torch.randn(5, predictor.context + 8)
     fresh = predictor(window, torch.randn(5, 4))
@@ -127,7 +129,8 @@ def test_a_fresh_predictor_predicts_little_and_the_gain_stays_below_one() -> Non
     assert (fresh.abs().amax(-1) <= 0.05 * largest + 1e-6).all()
     with torch.no_grad():
         predictor.steer.bias[1] = 1e3  # as large as the gain can get
-    assert (predictor(window, torch.randn(5, 4)).abs().amax(-1) <= largest + 1e-6).all()
+    capped = predictor(window, torch.randn(5, 4)).abs().amax(-1)
+    assert (capped <= MAX_GAIN * largest + 1e-6).all()
 
 
 @pytest.mark.parametrize(("min_lag", "max_lag"), [(0, 5), (6, 5)])
