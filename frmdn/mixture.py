@@ -155,8 +155,6 @@ class LowRankPrecisionGMM(Distribution):
         """
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        if temperature == 1:  # generation calls this every step: skip the copy
-            return self
         return LowRankPrecisionGMM(
             self.logits / temperature,
             self.loc,

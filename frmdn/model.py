@@ -277,6 +277,19 @@ class SequenceDensityModel(nn.Module):
         flat = F.pad(u.reshape(B, T * d), (self.pitch.context, 0))
         return flat.unfold(1, self.pitch.context + d, d)
 
+    def _residuals(
+        self, y: Tensor, x: Tensor | None
+    ) -> tuple[LowRankPrecisionGMM, Tensor, Tensor]:
+        """Per-step mixtures, standardised targets u and what the mixtures model: u - o with
+        the pitch predictor's guess o, else u itself; tensors (B, T, d)."""
+        self._check_targets(y)
+        u = self.normalize(y)
+        hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
+        gmm = self._mixture_from_hidden(hidden)
+        if self.pitch is None:
+            return gmm, u, u
+        return gmm, u, u - self._pitch_offset(self._pitch_windows(u), hidden)
+
     def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
         """Per-step mixtures on z (batch shape (B, T)) and the offsets o (B, T, d).
 
@@ -284,13 +297,8 @@ class SequenceDensityModel(nn.Module):
         target and o the pitch predictor's guess of each sample from the samples before it
         (zeros without a predictor).
         """
-        self._check_targets(y)
-        u = self.normalize(y)
-        hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
-        gmm = self._mixture_from_hidden(hidden)
-        if self.pitch is None:
-            return gmm, torch.zeros_like(u)
-        return gmm, self._pitch_offset(self._pitch_windows(u), hidden)
+        gmm, u, residual = self._residuals(y, x)
+        return gmm, u - residual
 
     def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
         """Per-step mixtures (batch shape (B, T)) and latents z = f(u - o), shape (B, T, d).
@@ -298,14 +306,14 @@ class SequenceDensityModel(nn.Module):
         Mixture and latents live in the standardised, flowed space; for an RMDN without a pitch
         predictor z = u.
         """
-        gmm, offset = self.predictive(y, x)
-        z, _ = self.flow(self.normalize(y) - offset)
+        gmm, _, residual = self._residuals(y, x)
+        z, _ = self.flow(residual)
         return gmm, z
 
     def log_prob(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """:math:`\\log p(y_t \\mid y_{<t}, x_{\\leq t})` in nats, y (B, T, d) -> (B, T)."""
-        gmm, offset = self.predictive(y, x)
-        return self._density(gmm, self.normalize(y) - offset)
+        gmm, _, residual = self._residuals(y, x)
+        return self._density(gmm, residual)
 
     def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
         """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
@@ -361,7 +369,8 @@ class SequenceDensityModel(nn.Module):
         """Generate ``steps`` new targets per sequence, shape (n, steps, d).
 
         Each step draws z from the predicted mixture (weights sharpened and covariances scaled by
-        ``temperature``), maps it back with ``flow.inverse`` and feeds it to the LSTM.
+        ``temperature``), maps it back with ``flow.inverse`` (and, with a pitch predictor, puts
+        the pitch back with ``pitch.synthesize``) and feeds it to the LSTM.
 
         Arguments:
             n: Number of sequences.
