@@ -39,7 +39,7 @@ class PitchPredictor(nn.Module):
     :math:`\rho_l` is the normalised correlation of the last frame before this one with the
     frame :math:`l` samples before it (a pitch detector); the sharpness :math:`a > 0`, the lag
     bias :math:`b` and the gain :math:`g \in (0, 0.95)` come from the recurrent state, so the
-    model learns when the signal is voiced. The gain starts near 0 (0.05). Its cap keeps
+    model learns when the signal is voiced. The gain starts near 0 (about 0.05). Its cap keeps
     generation's resonances decaying: capped at 1, the speech models learnt 0.996 on voiced
     frames, and a draw from a wide component then rang on almost undamped, so generated vowels
     grew three times louder than real speech.
@@ -53,8 +53,7 @@ class PitchPredictor(nn.Module):
     Arguments:
         frame_size: Samples per frame d.
         hidden_size: Width of the recurrent state that steers it.
-        min_lag: Shortest period in samples (20 at 8 kHz is 400 Hz); also the block length of
-            :meth:`synthesize`.
+        min_lag: Shortest period in samples (20 at 8 kHz is 400 Hz).
         max_lag: Longest period in samples (160 at 8 kHz is 50 Hz).
     """
 
