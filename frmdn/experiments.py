@@ -40,15 +40,19 @@ def build_pair(
     flow_hidden: int = 64,
     flow_depth: int = 1,
     pitch_max_lag: int = 0,
+    dropout: float = 0.0,
+    input_noise: float = 0.0,
     seed: int = 0,
 ) -> dict[str, SequenceDensityModel]:
-    """An RMDN and an FRMDN with the same LSTM, mixture and pitch predictor (``pitch_max_lag``
-    > 0, audio only), the same seed for both."""
+    """An RMDN and an FRMDN with the same LSTM, mixture, regularisation and pitch predictor
+    (``pitch_max_lag`` > 0, audio only), the same seed for both."""
     common = dict(
         n_components=n_components,
         rank=rank,
         hidden_size=hidden_size,
         pitch_max_lag=pitch_max_lag,
+        dropout=dropout,
+        input_noise=input_noise,
     )
     torch.manual_seed(seed)
     rmdn = RMDN(dim, **common)

@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
-__all__ = ["LowRankPrecisionGMM", "draw_gaussian"]
+__all__ = ["LowRankPrecisionGMM", "draw_component", "draw_gaussian"]
 
 
 class LowRankPrecisionGMM(Distribution):
@@ -175,9 +175,7 @@ class LowRankPrecisionGMM(Distribution):
         shape = self._extended_shape(torch.Size(sample_shape))  # sample + batch + (d,)
         K = self.n_components
         lead = shape[:-1]
-        exponential = torch.empty(*lead, K, dtype=self.logits.dtype, device=self.logits.device)
-        gumbel = -exponential.exponential_().log()  # Gumbel(0, 1): argmax draws from softmax
-        component = (self.logits.expand(*lead, K) + gumbel).argmax(-1)  # (sample, *)
+        component = draw_component(self.logits.expand(*lead, K))  # (sample, *)
 
         def pick(param: Tensor) -> Tensor:  # (*, K, ...) -> (sample, *, ...) at `component`
             tail = param.shape[len(self.batch_shape) + 1 :]
@@ -185,6 +183,13 @@ class LowRankPrecisionGMM(Distribution):
             return param.expand(*lead, K, *tail).gather(len(lead), index).squeeze(len(lead))
 
         return draw_gaussian(pick(self.loc), pick(self.diag), pick(self.factor))
+
+
+def draw_component(logits: Tensor) -> Tensor:
+    """One component index per row of ``logits`` (*, K), drawn from their softmax by
+    Gumbel-max: one fused draw, no normalisation or cumulative sum."""
+    gumbel = -torch.empty_like(logits).exponential_().log()  # Gumbel(0, 1)
+    return (logits + gumbel).argmax(-1)
 
 
 def draw_gaussian(loc: Tensor, diag: Tensor, factor: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frmdn.flows import Flow, IdentityFlow, realnvp
-from frmdn.mixture import LowRankPrecisionGMM, draw_gaussian
+from frmdn.mixture import LowRankPrecisionGMM, draw_component, draw_gaussian
 from frmdn.pitch import PitchPredictor
 
 __all__ = ["FRMDN", "RMDN", "ModelConfig", "SequenceDensityModel"]
@@ -252,8 +252,7 @@ class SequenceDensityModel(nn.Module):
         ``_mixture_from_hidden(hidden).with_temperature(temperature).sample()`` but forming
         only the drawn component's precision: generation calls this every step."""
         logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
-        gumbel = -torch.empty_like(logits).exponential_().log()
-        component = (logits / temperature + gumbel).argmax(-1)  # (n,)
+        component = draw_component(logits / temperature)  # (n,)
         rows = torch.arange(len(component), device=component.device)
         diag, factor = self._precision(raw_diag[rows, component], raw_factor[rows, component])
         if temperature != 1:  # covariances times the temperature

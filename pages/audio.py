@@ -30,6 +30,7 @@ from frmdn.data.audio import (
     to_frames,
     wav_bytes,
 )
+from frmdn.experiments import build_pair
 from frmdn.train import TrainConfig
 from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
 
@@ -358,23 +359,6 @@ def load_pretrained(run: dict) -> None:
     )
 
 
-def build_models(settings: dict) -> dict[str, frmdn.SequenceDensityModel]:
-    """A fresh RMDN and FRMDN of equal size, each initialised from the same seed."""
-    common = dict(
-        n_components=settings["K"],
-        rank=settings["rank"],
-        hidden_size=settings["hidden"],
-        dropout=settings["dropout"],
-        input_noise=settings["input_noise"],
-        pitch_max_lag=PITCH_MAX_LAG if settings["pitch"] else 0,
-    )
-    torch.manual_seed(settings["seed"])
-    rmdn = frmdn.RMDN(FRAME, **common)
-    torch.manual_seed(settings["seed"])
-    flow = frmdn.FRMDN(FRAME, **common, flow_layers=settings["flow_layers"])
-    return {"RMDN": rmdn, "FRMDN": flow}
-
-
 def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str]:
     """The split to train on for this source, or None and the reason it cannot be had."""
     if source.run_key == "bundled":
@@ -400,7 +384,17 @@ def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str
 
 
 def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
-    pair = build_models(settings)
+    pair = build_pair(
+        FRAME,
+        n_components=settings["K"],
+        rank=settings["rank"],
+        hidden_size=settings["hidden"],
+        flow_layers=settings["flow_layers"],
+        pitch_max_lag=PITCH_MAX_LAG if settings["pitch"] else 0,
+        dropout=settings["dropout"],
+        input_noise=settings["input_noise"],
+        seed=settings["seed"],
+    )
     for model in pair.values():
         model.standardize_on(split.train)
     config = TrainConfig(
