@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -123,6 +124,10 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def _detached(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -171,7 +176,7 @@ class Trainer:
             model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
         self.result = FitResult(stop_reason="running")
-        self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._best_state = _detached(model.state_dict())
         self._since_best = 0
         self._bad_in_a_row = 0
         self._window: list[float] = []
@@ -210,7 +215,7 @@ class Trainer:
         self.result.history.append(progress)
         if math.isfinite(valid_nll) and valid_nll < self.result.best_valid_nll:
             self.result.best_valid_nll, self.result.best_step = valid_nll, self.result.steps
-            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._best_state = _detached(self.model.state_dict())
             self._since_best = 0
         else:
             self._since_best += 1
@@ -258,6 +263,40 @@ class Trainer:
     def _stop(self, reason: str) -> None:
         self.result.stop_reason = reason
         self.done = True
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run later or in another process: weights, best
+        weights, optimiser moments, progress, early-stopping counters and random states.
+
+        A Trainer on the same data and config that loads it takes the same next steps.
+        """
+        return {
+            "model": _detached(self.model.state_dict()),
+            "best": _detached(self._best_state),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "result": copy.deepcopy(self.result),
+            "since_best": self._since_best,
+            "bad_in_a_row": self._bad_in_a_row,
+            "window": list(self._window),
+            "elapsed": self._elapsed_before,
+            "done": self.done,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the run that :meth:`state_dict` captured."""
+        self.model.load_state_dict(state["model"])
+        self._best_state = _detached(state["best"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.result = copy.deepcopy(state["result"])
+        self._since_best = state["since_best"]
+        self._bad_in_a_row = state["bad_in_a_row"]
+        self._window = list(state["window"])
+        self._elapsed_before = state["elapsed"]
+        self.done = state["done"]
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
 
     def finish(self) -> FitResult:
         """End training (if still running) and restore the best validation weights."""
