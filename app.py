@@ -160,6 +160,8 @@ PAGES = [
     st.Page("pages/image_sequences.py", title="Image sequences", icon=":material/movie:"),
 ]
 
+# On a fresh server a deep link (/toy?...) first runs its page file without this script;
+# ui/navigation.py (imported by every page) reruns it through here.
 page = st.navigation(PAGES)
 sidebar()
 page.run()

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -74,11 +75,10 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start ``streamlit run app.py`` on a free port; yield its base URL; always stop it."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     cmd = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.port", str(port),
@@ -87,7 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -114,6 +114,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server shared by the module's tests."""
+    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+        yield url
 
 
 def page_slug(url: str) -> str:
@@ -327,5 +334,128 @@ def test_audio_page_records_from_a_fake_microphone(chromium: Path, server: str) 
             assert 1.5 < seconds < 4.0, caption
             assert not errors_on(page), errors_on(page)
             assert_models_and_audio(page)
+        finally:
+            browser.close()
+
+
+# ----------------------------------------------------------------------------- deep links
+# A page URL as a fresh server's very first request: Streamlit's legacy pages/ mode would run the
+# page without app.py (raw file names in the sidebar, no device or seed, narrow layout) until
+# ui/navigation.py reruns it through app.py's st.navigation.
+NAV_TITLES = [
+    "Home",
+    "Toy 2D sequences",
+    "Audio: RMDN vs FRMDN",
+    "Single images",
+    "Image sequences",
+]
+DEEP_LINKS = {
+    "toy": ("/toy?data=moons&K=4&rank=2&seed=3", "Toy 2D sequences", "3"),
+    "audio": ("/audio?seed=5", AUDIO_TITLE, "5"),
+}
+WIDE_MIN_PX = 900  # layout="centered" caps the main block at 736 px; "wide" fills the viewport
+
+
+@pytest.mark.parametrize("slug", DEEP_LINKS)
+def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_whole_app(
+    chromium: Path, tmp_path: Path, slug: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    path, heading, seed = DEEP_LINKS[slug]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(tmp_path / "server.log", env=env) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            page.goto(f"{url}{path}")  # the server's first request
+            page.get_by_role("heading", name=heading).wait_for()
+            settle(page)
+            name = "deep_link.png" if slug == "toy" else f"deep_link_{slug}.png"
+            page.screenshot(path=str(SCREENSHOTS / name))
+
+            assert not errors_on(page), errors_on(page)
+            assert not js_errors, js_errors
+            nav = [t.strip().split("\n")[-1] for t in page.locator(NAV_LINKS).all_inner_texts()]
+            assert nav == NAV_TITLES, f"the sidebar lists {nav}, not app.py's pages"
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            assert sidebar.get_by_text("Device:").count() == 1
+            assert sidebar.get_by_role("spinbutton", name="Global seed").input_value() == seed
+            width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
+            assert width > WIDE_MIN_PX, f"main block {width} px wide: layout='wide' not applied"
+            assert f"seed={seed}" in page.url
+            if slug == "toy":
+                assert page.get_by_role("combobox", name="Data set").input_value() == "moons"
+                assert page.get_by_role("spinbutton", name="Components K").input_value() == "4"
+                assert page.get_by_role("spinbutton", name="Precision rank r").input_value() == "2"
+                assert "data=moons" in page.url and "K=4" in page.url
+        finally:
+            browser.close()
+
+
+# ----------------------------------------------------------------------------- checkpoint upload
+def zipped_checkpoint(name: str) -> bytes:
+    """A bundled checkpoint directory zipped with its folder, as ``zip -r`` makes it."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in (ROOT / "assets" / "pretrained" / name).iterdir():
+            archive.write(file, f"{name}/{file.name}")
+    return buffer.getvalue()
+
+
+def test_toy_page_compares_an_uploaded_checkpoint(chromium: Path, server: str) -> None:
+    """One real upload through the browser: a good zip gets its table, a bad one an error."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            page.goto(f"{server}/")
+            page.wait_for_selector(APP_IDLE)
+            page.locator(NAV_LINKS, has_text="Toy 2D sequences").click()
+            page.get_by_role("heading", name="Scoreboard").wait_for()
+            settle(page)
+            expander = page.locator('[data-testid="stExpander"]').filter(
+                has_text="Compare your own checkpoint"
+            )
+            expander.locator("summary").click()
+            upload = expander.locator('[data-testid="stFileUploaderDropzoneInput"]')
+            upload.set_input_files(
+                {
+                    "name": "toy-moons-frmdn.zip",
+                    "mimeType": "application/zip",
+                    "buffer": zipped_checkpoint("toy-moons-frmdn"),
+                }
+            )
+            expander.get_by_text("on the 128 toy:ring test sequences").wait_for()
+            settle(page)
+            assert not errors_on(page), errors_on(page)
+            assert not js_errors, js_errors
+            assert expander.locator('[data-testid="stDataFrame"]').count() == 1
+            expander.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            expander.screenshot(path=str(SCREENSHOTS / "checkpoint_upload.png"))
+
+            upload.set_input_files(
+                {"name": "notes.zip", "mimeType": "application/zip", "buffer": b"not a zip"}
+            )
+            alert = expander.locator('[data-testid="stAlertContentError"]')
+            alert.wait_for()
+            settle(page)
+            assert "Cannot use notes.zip: not a zip archive" in alert.inner_text()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.get_by_role("heading", name="Scoreboard").count() == 1
         finally:
             browser.close()
