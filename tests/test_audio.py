@@ -22,6 +22,7 @@ from frmdn.data.audio import (
     AudioError,
     Clip,
     audio_split,
+    clip_plan,
     de_emphasis,
     from_frames,
     full_scale,
@@ -130,7 +131,7 @@ def _broken(tmp_path: Path, kind: str) -> Path:
     elif kind == "truncated":
         path = tmp_path / "cut.flac"
         data = encoded(sine(seconds=2.0), 8000, "FLAC")
-        path.write_bytes(data[: len(data) // 2])
+        path.write_bytes(data[: len(data) // 4])  # the header and no whole block
     elif kind == "random":
         path.write_bytes(np.random.default_rng(0).bytes(4000))
     elif kind == "png":
@@ -168,6 +169,14 @@ def test_broken_files_give_one_clear_audio_error(tmp_path: Path, kind: str, mess
     text = str(error.value)
     assert message in text and "\n" not in text
     assert text.startswith(path.name)
+
+
+def test_a_file_cut_short_keeps_what_decodes_with_a_note() -> None:
+    data = encoded(sine(seconds=2.0), 8000, "FLAC")
+    clip = read_audio(data[: len(data) // 2], name="cut.flac")
+    assert 0.4 < clip.seconds < 1.0
+    (note,) = clip.notes
+    assert note.startswith("decoding stopped after ") and note.endswith("; kept that")
 
 
 def test_missing_paths_and_bad_arguments(tmp_path: Path) -> None:
@@ -284,9 +293,64 @@ def test_several_clips_are_split_by_file() -> None:
         audio_split(clips, split={"train": ["f0.wav"], "valid": ["f1.wav"], "test": []})
 
 
-def test_too_little_audio_says_how_much_is_needed() -> None:
-    with pytest.raises(AudioError, match="one clip needs at least 5.00 s"):
-        audio_split(Clip(sine(seconds=3.0), 8000, "short.wav"))  # 50 frames of 80 = 0.5 s
+@pytest.mark.parametrize(
+    ("seconds", "length", "parts"),
+    [
+        (1.0, 10, (80, 10, 10)),
+        (2.0, 20, (160, 20, 20)),
+        (3.0, 30, (240, 30, 30)),
+        (5.0, 50, (400, 50, 50)),
+        (0.85, 8, (69, 8, 8)),  # 85 whole frames: a tenth is 8 of them
+        (8.0, 50, (640, 80, 80)),
+    ],
+)
+def test_a_short_clip_gets_shorter_sequences_and_every_part_a_sequence(
+    seconds: float, length: int, parts: tuple[int, int, int]
+) -> None:
+    clip = Clip(speechy(seconds), 8000, "short.wav")
+    plan = clip_plan(len(clip.waveform), sample_rate=8000, frame_size=80, length=50)
+    assert plan.length == length
+    spans = [plan.spans[part] for part in ("train", "valid", "test")]
+    assert spans[0][0] == 0 and spans[-1][1] == len(clip.waveform) // 80
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))  # no overlap
+    assert tuple(end - start for start, end in spans) == parts
+    split = audio_split(clip, frame_size=80, length=50, seed=1)
+    assert split.info["length"] == length and split.info["plan"] == plan.sentence
+    for part, frames in zip(("train", "valid", "test"), parts, strict=True):
+        tensor = getattr(split, part)
+        assert tensor.shape == (frames // length, length, 80) and len(tensor) >= 1
+        assert torch.isfinite(tensor).all()
+    assert len(split.train) >= 8
+    assert split.info["spans"] == {
+        part: [start / 100, end / 100] for part, (start, end) in plan.spans.items()
+    }
+    # each part is cut from its own stretch of the clip: no sample is in two parts
+    raw = torch.from_numpy(clip.waveform.astype(np.float64))
+    for part, (start, _) in plan.spans.items():
+        first = getattr(split, part)[0].reshape(-1).double()
+        assert torch.allclose(first, raw[start * 80 : start * 80 + first.numel()], atol=2 * LSB)
+
+
+def test_the_plan_says_what_it_chose_and_how_long_a_clip_must_be() -> None:
+    plan = clip_plan(24_000)  # 3 s at 8 kHz
+    assert plan.sentence == (
+        "3 s clip: sequences of 30 frames (0.3 s, as 50 would not fit); train on the first "
+        "2.4 s, validate on the next 0.3 s, hold out the last 0.3 s"
+    )
+    assert plan.seconds("test") == pytest.approx((2.7, 3.0))
+    assert "would not fit" not in clip_plan(80_000).sentence  # 10 s: the full 50 frames
+    with pytest.raises(AudioError) as error:
+        clip_plan(6000, name="hello.wav")  # 0.75 s
+    assert str(error.value) == (
+        "hello.wav is too short to train on (0.75 s); it needs at least 0.8 s, so that its "
+        "last tenth and the tenth before it each hold a sequence of 8 frames (0.08 s)"
+    )
+    clip_plan(6400)  # exactly 0.8 s is enough
+    with pytest.raises(AudioError, match="at least 1.6 s"):  # frames of 200 at 10 kHz
+        clip_plan(15_000, sample_rate=10_000, frame_size=200)
+    assert clip_plan(3200, length=4).length == 4  # a length below MIN_LENGTH is kept
+    with pytest.raises(AudioError, match="too short to train on"):
+        audio_split(Clip(sine(seconds=0.5), 8000, "short.wav"))
 
 
 def test_load_audio_data_reads_a_folder_with_split_json(tmp_path: Path) -> None:

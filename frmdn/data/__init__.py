@@ -10,11 +10,12 @@ import inspect
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from frmdn.data.errors import DataError
 from frmdn.data.images import load_image_data
 from frmdn.data.splits import SequenceSplit, dequantize
 from frmdn.data.toy import TOY_NAMES, load_toy
 
-__all__ = ["SCHEMES", "SequenceSplit", "dequantize", "load_data", "parse_spec"]
+__all__ = ["SCHEMES", "DataError", "SequenceSplit", "dequantize", "load_data", "parse_spec"]
 
 
 def _audio_loader() -> Callable[..., SequenceSplit]:

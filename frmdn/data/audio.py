@@ -8,7 +8,8 @@ A time step is one *frame* of ``frame_size`` consecutive samples, so the target 
 :func:`read_audio` turns a file (or its bytes) into a mono :class:`Clip` at the requested
 rate and refuses unusable input with a one-line :class:`AudioError`; :func:`audio_split` and
 :func:`load_audio_data` (the ``audio:PATH?rate=..&frame=..&length=..`` data spec) build the
-train/valid/test :class:`~frmdn.data.splits.SequenceSplit`; :func:`to_frames`,
+train/valid/test :class:`~frmdn.data.splits.SequenceSplit`, one clip cut by time as
+:func:`clip_plan` says (shorter sequences for a clip of a few seconds); :func:`to_frames`,
 :func:`from_frames` and :func:`wav_bytes` convert between waveforms, frames and WAV files.
 """
 
@@ -18,8 +19,6 @@ import io
 import json
 import math
 import os
-import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,14 +28,20 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, describe, one_line, sniff
+from frmdn.data.errors import DataError
 from frmdn.data.splits import SequenceSplit
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "MAX_BYTES",
     "MAX_SECONDS",
+    "MIN_LENGTH",
     "AudioError",
     "Clip",
+    "ClipPlan",
     "audio_split",
+    "clip_plan",
     "de_emphasis",
     "from_frames",
     "full_scale",
@@ -50,7 +55,7 @@ __all__ = [
 MAX_SECONDS = 600.0
 """Longer input is trimmed to its first ``MAX_SECONDS`` seconds (with a note)."""
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 """The file types :func:`load_audio_data` picks up in a folder."""
 
 LSB = 1.0 / 32768
@@ -62,22 +67,28 @@ SILENCE_PEAK = 1e-4
 MIN_SECONDS = 0.1
 """Clips shorter than this are refused as too short."""
 
+MAX_BYTES = MAX_UPLOAD_BYTES
+"""In-memory input (bytes, an upload) above this many bytes is refused before decoding; files
+on disk are streamed, and only their first ``max_seconds`` are decoded."""
+
+MAX_VALUES = 2**26
+"""At most this many decoded samples, all channels together (256 MB as float32): input with
+many channels or a very high rate is trimmed to fewer seconds (with a note)."""
+
+RATES = (1000, 768_000)
+"""The plausible sample rates (Hz); a header declaring another rate is refused."""
+
+MIN_LENGTH = 8
+"""The shortest training sequence (frames) :func:`clip_plan` shrinks to for a short clip."""
+
 SPLITS = ("train", "valid", "test")
 
-# Leading bytes of common non-audio and audio files, to name what a file is when decoding fails.
-_NOT_AUDIO = {
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"%PDF": "a PDF document",
-    b"PK\x03\x04": "a ZIP archive",
-    b"\x1f\x8b": "a gzip archive",
-    b"{": "JSON text",
-}
-_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b".snd")
+# Kinds of content (frmdn.data.content.sniff) that may hold audio: libsndfile's, then FFmpeg's.
+_AUDIO_KINDS = {"wav", "flac", "ogg", "mp3", "aac", "aiff", "au", "mp4", "matroska"}
+_BLOCK = 2**16  # frames read from libsndfile at a time
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """A file that is not usable audio (empty, truncated, not audio, silent, ...)."""
 
 
@@ -104,59 +115,113 @@ class Clip:
 
 
 # --------------------------------------------------------------------------------- reading
-def _describe_bytes(head: bytes) -> str | None:
-    """What the leading bytes of a file that is not decodable audio look like, if known."""
-    for magic, kind in _NOT_AUDIO.items():
-        if head.startswith(magic):
-            return kind
-    if head.startswith(_AUDIO_MAGIC) or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
-        return None
-    sample = head[:512]
-    if sample and all(32 <= b < 127 or b in b"\t\r\n" for b in sample):
-        return "plain text"
-    return None
+def _check_format(rate: int, channels: int, name: str) -> None:
+    """Refuse a header's implausible sample rate or channel count before reading samples."""
+    if not RATES[0] <= rate <= RATES[1]:
+        raise AudioError(
+            f"{name} declares {rate} samples per second; audio has {RATES[0]}-{RATES[1]}"
+        )
+    if channels < 1:
+        raise AudioError(f"{name} declares {channels} channels")
+
+
+def _frame_limit(rate: int, channels: int, limit_seconds: float) -> int:
+    """Frames to read at most: ``limit_seconds``, and at most :data:`MAX_VALUES` samples."""
+    return max(1, min(math.ceil(limit_seconds * rate), MAX_VALUES // channels))
 
 
 def _decode_soundfile(
-    source: str | io.BytesIO, limit_seconds: float
+    source: str | io.BytesIO, name: str, limit_seconds: float
 ) -> tuple[np.ndarray, int, list[str]]:
-    """Samples (n, channels) as float32, the rate and notes; raises soundfile's errors."""
+    """Samples (n, channels) float32, the rate and notes via libsndfile; raises its errors."""
     notes: list[str] = []
     with sf.SoundFile(source) as file:
-        rate = int(file.samplerate)
-        declared = int(file.frames)
-        limit = int(math.ceil(limit_seconds * rate))
-        data = file.read(frames=limit, dtype="float32", always_2d=True)
-        if len(data) == limit and len(file.read(frames=1, dtype="float32")) > 0:
-            notes.append(f"trimmed to the first {limit_seconds:g} s")
-        elif 0 < len(data) < min(declared, limit) and declared < 2**62:
-            notes.append(
-                f"the file ended after {len(data)} of the {declared} samples its header "
-                "declares (truncated?)"
-            )
+        rate, declared = int(file.samplerate), int(file.frames)
+        _check_format(rate, int(file.channels), name)
+        limit = _frame_limit(rate, file.channels, limit_seconds)
+        blocks: list[np.ndarray] = []
+        total = 0
+        while total <= limit:  # one frame more than is kept tells whether the input goes on
+            try:
+                block = file.read(min(_BLOCK, limit + 1 - total), dtype="float32", always_2d=True)
+            except Exception as error:  # libsndfile's errors, of several kinds
+                if not blocks:
+                    raise
+                reason = _reason(error)
+                notes.append(f"decoding stopped after {total / rate:.2f} s ({reason}); kept that")
+                break
+            if len(block) == 0:
+                break
+            blocks.append(block)
+            total += len(block)
+    data = np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
+    if len(data) > limit:
+        data = data[:limit]
+        notes.append(f"trimmed to the first {limit / rate:.4g} s")
+    elif not notes and 0 < len(data) < min(declared, limit) and declared < 2**62:
+        notes.append(
+            f"the file ended after {len(data)} of the {declared} samples its header declares "
+            "(truncated?)"
+        )
     return data, rate, notes
 
 
-def _decode_librosa(path: str, limit_seconds: float) -> tuple[np.ndarray, int, list[str]]:
-    """The same via librosa (audioread backends), for what libsndfile cannot read."""
-    import librosa
+def _decode_av(
+    source: str | bytes, name: str, kind: str, limit_seconds: float
+) -> tuple[np.ndarray, int, list[str]]:
+    """The same via PyAV (FFmpeg), in memory, for what libsndfile cannot read (M4A, WebM, ...).
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        y, rate = librosa.load(path, sr=None, mono=False, duration=limit_seconds + 1)
-    data = np.atleast_2d(np.asarray(y, dtype=np.float32)).T  # (n, channels)
-    notes = []
-    limit = int(math.ceil(limit_seconds * rate))
-    if len(data) > limit:
-        data = data[:limit]
-        notes.append(f"trimmed to the first {limit_seconds:g} s")
-    return data, int(rate), notes
+    A stream that breaks off mid-way keeps the samples decoded so far, with a note.
+    """
+    import av
+
+    notes: list[str] = []
+    chunks: list[np.ndarray] = []
+    rate = total = 0
+    limit = 1
+    with av.open(io.BytesIO(source) if isinstance(source, bytes) else source) as container:
+        if not container.streams.audio:
+            raise AudioError(f"{name} has no audio stream (it is {describe(kind)})")
+        resampler = av.AudioResampler(format="fltp")  # float planes, rate and layout kept
+        try:
+            for frame in container.decode(container.streams.audio[0]):
+                if not chunks:
+                    rate, channels = int(frame.sample_rate), len(frame.layout.channels)
+                    _check_format(rate, channels, name)
+                    limit = _frame_limit(rate, channels, limit_seconds)
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())  # (channels, n)
+                    total += chunks[-1].shape[1]
+                if total > limit:
+                    notes.append(f"trimmed to the first {limit / rate:.4g} s")
+                    break
+        except (av.FFmpegError, ValueError) as error:
+            if not chunks:
+                raise
+            notes.append(
+                f"decoding stopped after {total / rate:.2f} s ({one_line(error)}); kept that"
+            )
+    if not chunks:
+        return np.zeros((0, 1), np.float32), max(rate, 1), notes
+    return np.concatenate(chunks, axis=1).T[:limit], rate, notes
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's message on one line, without the library's prefixes."""
+    text = " ".join(str(error).split(":")[-1].split()).strip(" '.")
+    if text.startswith("File does not exist"):  # libsndfile's words for no decodable data
+        return "no decodable data"
+    return text or type(error).__name__
 
 
 def _decode(
     source: str | bytes, name: str, limit_seconds: float
 ) -> tuple[np.ndarray, int, list[str]]:
-    """Decode a path or bytes with soundfile, falling back to librosa; errors as AudioError."""
+    """Decode a path or bytes by content: libsndfile, else FFmpeg; every failure an AudioError.
+
+    Content that is known not to be audio (an image, an array, a document, text) is refused
+    before any decoder sees it; unknown content goes to libsndfile only.
+    """
     if isinstance(source, bytes):
         head = source[:512]
     else:
@@ -164,29 +229,26 @@ def _decode(
             head = file.read(512)
     if not head:
         raise AudioError(f"{name} is empty (0 bytes)")
+    kind = sniff(head)
+    if kind is not None and kind not in _AUDIO_KINDS:
+        raise AudioError(f"{name} is not audio: it looks like {describe(kind)}")
     try:
         return _decode_soundfile(
-            io.BytesIO(source) if isinstance(source, bytes) else source, limit_seconds
+            io.BytesIO(source) if isinstance(source, bytes) else source, name, limit_seconds
         )
+    except AudioError:
+        raise
     except Exception as error:  # libsndfile raises several kinds: all become AudioError
-        first = " ".join(str(error).split(":")[-1].split()).rstrip(".") or type(error).__name__
+        first = _reason(error)
+    if kind is None:
+        raise AudioError(f"{name} is not a recognised audio file ({first})")
     try:
-        if isinstance(source, bytes):
-            suffix = Path(name).suffix if Path(name).suffix.lower() in AUDIO_SUFFIXES else ""
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "audio" + suffix)
-                with open(path, "wb") as file:
-                    file.write(source)
-                return _decode_librosa(path, limit_seconds)
-        return _decode_librosa(source, limit_seconds)
-    except Exception:  # report libsndfile's reason below, the more useful one
+        return _decode_av(source, name, kind, limit_seconds)
+    except AudioError:
+        raise
+    except Exception:  # FFmpeg could not either: libsndfile's reason is the clearer one
         pass
-    kind = _describe_bytes(head)
-    if kind is not None:
-        raise AudioError(f"{name} is not audio: it looks like {kind}")
-    if head.startswith(_AUDIO_MAGIC) or "malformed" in first or "sync" in first:
-        raise AudioError(f"{name} is truncated or corrupt ({first})")
-    raise AudioError(f"{name} is not a recognised audio file ({first})")
+    raise AudioError(f"{name} is truncated or corrupt ({describe(kind)}: {first})")
 
 
 def read_audio(
@@ -198,10 +260,12 @@ def read_audio(
 ) -> Clip:
     """Read a sound file as a mono float32 :class:`Clip` at ``sample_rate``.
 
-    Decodes with soundfile (WAV, FLAC, OGG, MP3, ... as far as libsndfile can) and falls back
-    to ``librosa.load`` only for what soundfile cannot decode. Several channels are averaged
-    to mono, input longer than ``max_seconds`` is trimmed *before* resampling, and other rates
-    are resampled with ``librosa.resample`` (soxr); each of these adds a note to the clip.
+    The content decides how, never the name: known non-audio content (an image, an array,
+    text, ...) is refused, audio is decoded with libsndfile (WAV, FLAC, OGG, MP3, AIFF, ...)
+    and, where that fails, with FFmpeg through PyAV (M4A/AAC, Opus or Vorbis in WebM, ...),
+    all in memory (no temporary files). Several channels are averaged to mono, input longer
+    than ``max_seconds`` is trimmed *before* resampling, and other rates are resampled with
+    ``librosa.resample`` (soxr); each of these adds a note to the clip.
 
     Arguments:
         source: A path, the file's bytes, or a binary file object (e.g. an upload).
@@ -214,7 +278,8 @@ def read_audio(
 
     Raises:
         AudioError: For a missing, empty, truncated or corrupt file, one that is not audio,
-            NaN or infinite samples, silence (peak below 1e-4) or less than 0.1 s of sound.
+            in-memory input over :data:`MAX_BYTES`, an implausible sample rate, NaN or
+            infinite samples, silence (peak below 1e-4) or less than 0.1 s of sound.
     """
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
@@ -240,12 +305,16 @@ def read_audio(
             raise ValueError("source must be opened in binary mode")
     else:
         raise TypeError(f"source must be a path, bytes or a binary file, got {type(source)}")
+    if isinstance(data, bytes):
+        check_size(len(data), MAX_BYTES, name, AudioError)
 
     try:
         frames, rate, notes = _decode(data, name, max_seconds)
     except OSError as error:
         raise AudioError(f"cannot read {name}: {error.strerror or error}") from None
-    if frames.size == 0 or rate < 1:
+    except MemoryError:
+        raise AudioError(f"{name} is too large to decode") from None
+    if frames.size == 0:
         raise AudioError(f"{name} contains no samples")
     if not np.isfinite(frames).all():
         raise AudioError(f"{name} contains NaN or infinite samples")
@@ -387,6 +456,90 @@ def _windows(waveform: np.ndarray, frame_size: int, length: int) -> np.ndarray:
     return frames[: count * length].reshape(count, length, frame_size)
 
 
+@dataclass(frozen=True)
+class ClipPlan:
+    """How one clip is cut for training: the sequence length and where each part lies.
+
+    Arguments:
+        length: Frames per training sequence.
+        spans: ``{"train": (start, end), "valid": ..., "test": ...}`` in frames, end excluded:
+            consecutive, not overlapping, each holding at least one sequence.
+        frame_size: Samples per frame.
+        sample_rate: Samples per second.
+        sentence: The choice in words, for a caption.
+    """
+
+    length: int
+    spans: dict[str, tuple[int, int]]
+    frame_size: int
+    sample_rate: int
+    sentence: str
+
+    def seconds(self, part: str) -> tuple[float, float]:
+        """Where ``part`` lies in the clip, (start, end) in seconds."""
+        start, end = self.spans[part]
+        return start * self.frame_size / self.sample_rate, end * self.frame_size / self.sample_rate
+
+
+def clip_plan(
+    n_samples: int,
+    *,
+    sample_rate: int = 8000,
+    frame_size: int = 80,
+    length: int = 50,
+    name: str = "the clip",
+) -> ClipPlan:
+    """The sequence length and the train/valid/test spans of one clip split by time.
+
+    The last tenth of the clip's whole frames tests and the tenth before it validates (the end
+    of the clip is held out); the rest trains. Sequences are ``length`` frames long, or as long
+    as a tenth of the clip when that is shorter (down to :data:`MIN_LENGTH` frames): a short
+    recording then still gives every part a sequence, and training at least eight.
+
+    Example:
+        >>> plan = clip_plan(24000)  # 3 s at 8 kHz, frames of 80 samples (10 ms)
+        >>> plan.length, plan.spans
+        (30, {'train': (0, 240), 'valid': (240, 270), 'test': (270, 300)})
+
+    Arguments:
+        n_samples: The clip's length in samples.
+        sample_rate: Samples per second.
+        frame_size: Samples per frame.
+        length: Frames per sequence for a clip long enough (the longest chosen).
+        name: The clip's name, for the error message.
+
+    Raises:
+        AudioError: For a clip shorter than ``10 * min(MIN_LENGTH, length)`` frames (0.8 s at
+            8 kHz with frames of 80 samples); the message says how long it must be.
+    """
+    if frame_size < 1 or length < 1 or sample_rate < 1:
+        raise ValueError(
+            f"frame_size, length and sample_rate must be at least 1, got {frame_size}, "
+            f"{length}, {sample_rate}"
+        )
+    frames, frame_seconds = n_samples // frame_size, frame_size / sample_rate
+    held, shortest = frames // 10, min(MIN_LENGTH, length)
+    if held < shortest:
+        need = math.ceil(1000 * frame_seconds * 10 * shortest) / 1000
+        have = math.floor(1000 * n_samples / sample_rate) / 1000
+        raise AudioError(
+            f"{name} is too short to train on ({have:g} s); it needs at least {need:g} s, so "
+            f"that its last tenth and the tenth before it each hold a sequence of {shortest} "
+            f"frames ({shortest * frame_seconds:g} s)"
+        )
+    chosen = min(length, held)
+    cuts = (0, frames - 2 * held, frames - held, frames)
+    spans = {part: (cuts[i], cuts[i + 1]) for i, part in enumerate(SPLITS)}
+    train, valid, test = (frame_seconds * (end - start) for start, end in spans.values())
+    shortened = f", as {length} would not fit" if chosen < length else ""
+    sentence = (
+        f"{n_samples / sample_rate:.3g} s clip: sequences of {chosen} frames "
+        f"({chosen * frame_seconds:.3g} s{shortened}); train on the first {train:.3g} s, "
+        f"validate on the next {valid:.3g} s, hold out the last {test:.3g} s"
+    )
+    return ClipPlan(chosen, spans, frame_size, sample_rate, sentence)
+
+
 def _file_split(names: list[str], split: dict[str, list[str]] | None) -> dict[str, list[str]]:
     """Which clip names go to train, valid and test."""
     if split is None:  # deterministic: every 10th file (from the first) to test, the next to valid
@@ -430,8 +583,12 @@ def audio_split(
 ) -> SequenceSplit:
     r"""Train/valid/test sequences of frames, shape (N, ``length``, ``frame_size``) each.
 
-    With one clip the split is by time: the first 80 % trains, the next 10 % validates and the
-    last 10 % tests (the end of the clip is held out). With several clips the split is by file:
+    With one clip the split is by time (:func:`clip_plan`): the first 80 % trains, the next 10 %
+    validates and the last 10 % tests (the end of the clip is held out), and ``length`` is
+    shortened for a clip too short to give each part a sequence that long (a 3 s clip gets
+    sequences of 30 frames of 10 ms); ``info["length"]`` is the length used, ``info["spans"]``
+    where each part lies (in seconds) and ``info["plan"]`` the choice in words. With several
+    clips the split is by file:
     ``split`` (``{"train": [names], "valid": [...], "test": [...]}``) when given, else every
     10th file of the sorted names (starting with the first) tests and the file after it
     validates. Sequences are non-overlapping and never span two files.
@@ -448,8 +605,9 @@ def audio_split(
     ``from_frames(frames, emphasis)``.
 
     Raises:
-        AudioError: If a part would hold no complete sequence (the message says how much audio
-            it needs), if the clips differ in sample rate, or if ``split`` names unknown files.
+        AudioError: If one clip is too short to train on (see :func:`clip_plan`) or a part of
+            several clips would hold no complete sequence (the messages say how much audio is
+            needed), if the clips differ in sample rate, or if ``split`` names unknown files.
     """
     clips = [clips] if isinstance(clips, Clip) else list(clips)
     if not clips:
@@ -475,12 +633,16 @@ def audio_split(
     notes = [f"{clip.name}: {note}" for clip in clips for note in clip.notes]
     pieces: dict[str, list[np.ndarray]] = {part: [] for part in SPLITS}
     spans: dict[str, list[float]] = {}
+    plan = None
     if len(clips) == 1 and split is None:
         wave = noisy[names[0]]
-        cut = [0, int(0.8 * len(wave)), int(0.9 * len(wave)), len(wave)]
-        for i, part in enumerate(SPLITS):
-            pieces[part].append(wave[cut[i] : cut[i + 1]])
-            spans[part] = [cut[i] / rate, cut[i + 1] / rate]
+        plan = clip_plan(
+            len(wave), sample_rate=rate, frame_size=frame_size, length=length, name=names[0]
+        )
+        length = plan.length
+        for part, (start, end) in plan.spans.items():
+            pieces[part].append(wave[start * frame_size : end * frame_size])
+            spans[part] = list(plan.seconds(part))
         files = {part: [names[0]] for part in SPLITS}
         notes.append("split by time: first 80 % train, next 10 % valid, last 10 % test")
     else:
@@ -500,16 +662,10 @@ def audio_split(
         stacked = np.concatenate(windows) if windows else np.zeros((0, length, frame_size))
         if len(stacked) == 0:
             have = sum(len(w) for w in pieces[part]) / rate
-            need = (
-                f"; one clip needs at least {10 * window_seconds:.2f} s (the {part} part is "
-                "10 % of it)"
-                if len(clips) == 1 and split is None and part != "train"
-                else ""
-            )
             raise AudioError(
                 f"the {part} split has {have:.2f} s of audio in {len(pieces[part])} file(s) but "
                 f"one sequence needs {window_seconds:.2f} s in one file ({length} frames × "
-                f"{frame_size} samples at {rate} Hz){need}"
+                f"{frame_size} samples at {rate} Hz)"
             )
         tensors[part] = torch.from_numpy(stacked.astype(np.float32))
         seconds[part] = round(len(stacked) * window_seconds, 3)
@@ -523,8 +679,9 @@ def audio_split(
         "seconds": seconds,
         "notes": notes,
     }
-    if spans:
+    if plan is not None:
         info["spans"] = spans  # where each part lies in the clip, in seconds
+        info["plan"] = plan.sentence
     name = names[0] if len(clips) == 1 else f"{len(clips)} clips"
     return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
 
@@ -550,7 +707,7 @@ def load_audio_data(
 ) -> SequenceSplit:
     """The data spec ``audio:PATH?rate=..&frame=..&length=..&emphasis=..``: a file or a folder.
 
-    A folder contributes every .wav/.flac/.ogg/.mp3 file directly inside it (sorted); its
+    A folder contributes every .wav/.flac/.ogg/.mp3/.m4a file directly inside it (sorted); its
     ``split.json`` (``{"train": [...], "valid": [...], "test": [...]}``), if present, fixes the
     split by file. A relative PATH that does not exist in the working directory is also looked
     up in the project folder, so ``audio:assets/speech`` works from anywhere.
@@ -559,7 +716,7 @@ def load_audio_data(
         path: A sound file or a folder.
         rate: Sample rate to resample to (Hz).
         frame: Samples per frame, the target dimension d.
-        length: Frames per training sequence.
+        length: Frames per training sequence (shorter for one short clip: see :func:`clip_plan`).
         emphasis: Pre-emphasis coefficient in [0, 1) (see :func:`pre_emphasis`).
         seed: Seed of the dequantisation noise.
 

@@ -30,12 +30,21 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, looks_like, one_line, sniff
+from frmdn.data.errors import DataError
+
+if TYPE_CHECKING:
+    import av
+
 __all__ = [
     "FRAME_GENERATORS",
+    "MAX_BYTES",
     "MAX_FRAMES",
+    "MAX_FRAME_PIXELS",
     "FrameDataError",
     "FrameSplit",
     "bouncing_balls",
@@ -48,10 +57,20 @@ __all__ = [
 MAX_FRAMES = 600
 """Longer videos are trimmed to their first ``MAX_FRAMES`` frames (with a note)."""
 
+MAX_BYTES = MAX_UPLOAD_BYTES
+"""In-memory input (bytes, an upload) above this many bytes is refused before decoding."""
+
+MAX_FRAME_PIXELS = 4096 * 4096
+"""Videos whose frames have more pixels are refused (a frame is checked before conversion)."""
+
 _MAX_SIZE = 256
+# Kinds of content (frmdn.data.content.sniff) that are sound, and that may be video; any other
+# known kind is refused without decoding, unknown content goes to FFmpeg.
+_SOUND_KINDS = {"wav", "flac", "mp3", "aac", "aiff", "au"}
+_VIDEO_KINDS = {"mp4", "matroska", "avi", "gif", "ogg"}
 
 
-class FrameDataError(ValueError):
+class FrameDataError(DataError):
     """Frames that cannot be used (not a video, empty, corrupt, too short, ...)."""
 
 
@@ -272,27 +291,36 @@ def _square(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def read_video(
-    path: str | os.PathLike | bytes, *, size: int = 48, max_frames: int = MAX_FRAMES
+    path: str | os.PathLike | bytes,
+    *,
+    size: int = 48,
+    max_frames: int = MAX_FRAMES,
+    name: str | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Decode a video into greyscale square frames, uint8 (T, size, size), and notes.
 
-    Decodes the first video stream with PyAV (FFmpeg: MP4, AVI, MKV, WebM, MOV, GIF, ...),
-    converts each frame to greyscale, centre-crops it to a square and resizes it to
-    ``size`` × ``size`` by area averaging. Videos longer than ``max_frames`` frames are
-    trimmed; a stream that breaks off mid-way keeps the frames decoded so far. Each change is
-    described in the returned notes.
+    The content decides, not the name: sound, images, arrays and documents are refused with
+    a message naming what they are; anything else goes to FFmpeg (through PyAV: MP4, AVI,
+    MKV, WebM, MOV, GIF, ...), in memory for bytes. The first video stream is decoded, each
+    frame converted to greyscale, centre-cropped to a square and resized to ``size`` ×
+    ``size`` by area averaging. Videos longer than ``max_frames`` frames are trimmed; a stream
+    that breaks off mid-way keeps the frames decoded so far. Each change is described in the
+    returned notes.
 
     Arguments:
-        path: A video file path, or the file's bytes (e.g. an upload).
+        path: A video file path, or the file's bytes (e.g. an upload; at most
+            :data:`MAX_BYTES`).
         size: The side of the returned frames in pixels.
         max_frames: Keep at most this many frames.
+        name: The name for messages (default: the file name, or ``"the video data"``).
 
     Returns:
         (frames, notes): frames uint8 (T, size, size), notes a list of strings.
 
     Raises:
-        FrameDataError: For a missing or empty file, one that is not a video (or has no video
-            stream), or one from which no frame decodes.
+        FrameDataError: For a missing, empty or too large file, one that is not a video (or
+            has no video stream), frames larger than :data:`MAX_FRAME_PIXELS`, or one from
+            which no frame decodes.
     """
     import av
 
@@ -301,47 +329,36 @@ def read_video(
     if max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
     if isinstance(path, (bytes, bytearray, memoryview)):
-        name, data = "the video data", bytes(path)
+        name, data = name or "the video data", bytes(path)
         if not data:
-            raise FrameDataError("the video is empty (0 bytes)")
-        source: str | io.BytesIO = io.BytesIO(data)
+            raise FrameDataError(f"{name} is empty (0 bytes)")
+        check_size(len(data), MAX_BYTES, name, FrameDataError)
+        head, source = data[:512], io.BytesIO(data)
     else:
         file = Path(path)
-        name = file.name
+        name = name or file.name
         if not file.exists():
             raise FrameDataError(f"no such video file: {path}")
         if file.is_dir():
             raise FrameDataError(f"{path} is a folder, not a video file")
         if file.stat().st_size == 0:
             raise FrameDataError(f"{name} is empty (0 bytes)")
-        source = str(file)
-    notes: list[str] = []
-    frames: list[np.ndarray] = []
-    shape = None
+        with open(file, "rb") as opened:
+            head, source = opened.read(512), str(file)
+    kind = sniff(head)
+    if kind in _SOUND_KINDS:
+        raise FrameDataError(f"{name} has no video stream ({looks_like(kind)})")
+    if kind is not None and kind not in _VIDEO_KINDS:
+        raise FrameDataError(f"{name} is not a video ({looks_like(kind)})")
     try:
         container = av.open(source, mode="r")
-    except (av.FFmpegError, OSError, ValueError) as error:
-        raise FrameDataError(f"{name} is not a readable video ({_reason(error)})") from None
+    except Exception as error:  # FFmpeg refuses unknown content with errors of many kinds
+        raise FrameDataError(f"{name} is not a readable video ({one_line(error)})") from None
     with container:
         if not container.streams.video:
-            raise FrameDataError(f"{name} has no video stream (audio only?)")
-        stream = container.streams.video[0]
-        try:
-            for frame in container.decode(stream):
-                if len(frames) == max_frames:
-                    notes.append(f"trimmed to the first {max_frames} frames")
-                    break
-                grey = frame.to_ndarray(format="gray")  # (H, W) uint8
-                shape = grey.shape
-                frames.append(_square(grey, size))
-        except (av.FFmpegError, OSError, ValueError) as error:
-            if not frames:
-                raise FrameDataError(f"{name} is corrupt ({_reason(error)})") from None
-            notes.append(
-                f"decoding stopped after {len(frames)} frames ({_reason(error)}); kept those"
-            )
-    if not frames or shape is None:
-        raise FrameDataError(f"{name} holds no decodable video frames")
+            what = looks_like(kind) if kind else "audio only?"
+            raise FrameDataError(f"{name} has no video stream ({what})")
+        frames, shape, notes = _decode_frames(container, name, size, max_frames)
     h, w = shape
     if h != w:
         side = min(h, w)
@@ -351,9 +368,37 @@ def read_video(
     return np.stack(frames), notes
 
 
-def _reason(error: Exception) -> str:
-    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return " ".join(str(text).split()).rstrip(".")
+def _decode_frames(
+    container: av.container.InputContainer, name: str, size: int, max_frames: int
+) -> tuple[list[np.ndarray], tuple[int, int], list[str]]:
+    """Square greyscale frames of the first video stream, the source frame shape and notes."""
+    notes: list[str] = []
+    frames: list[np.ndarray] = []
+    shape = (0, 0)
+    try:
+        for frame in container.decode(container.streams.video[0]):
+            if len(frames) == max_frames:
+                notes.append(f"trimmed to the first {max_frames} frames")
+                break
+            if frame.width * frame.height > MAX_FRAME_PIXELS:
+                raise FrameDataError(
+                    f"{name} has {frame.width}×{frame.height} frames; at most "
+                    f"{MAX_FRAME_PIXELS:,} pixels a frame are decoded"
+                )
+            grey = frame.to_ndarray(format="gray")  # (H, W) uint8
+            shape = grey.shape
+            frames.append(_square(grey, size))
+    except FrameDataError:
+        raise
+    except Exception as error:  # FFmpeg's decoding errors are of many kinds
+        if not frames:
+            raise FrameDataError(f"{name} is corrupt ({one_line(error)})") from None
+        notes.append(
+            f"decoding stopped after {len(frames)} frames ({one_line(error)}); kept those"
+        )
+    if not frames:
+        raise FrameDataError(f"{name} holds no decodable video frames")
+    return frames, shape, notes
 
 
 def video_sequences(frames: np.ndarray, *, length: int = 16) -> np.ndarray:

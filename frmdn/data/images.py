@@ -24,7 +24,8 @@ discrete code length of the 8-bit image: :math:`-\log P(k) \leq -\mathbb{E}_u \l
 D \log 256` nats for :math:`D` pixels. :func:`bits_per_dim` does this conversion from the
 model's per-row log-densities, so models stay unaware of the transform.
 
-:func:`read_images` reads user data (``.npz``/``.npy`` arrays or a folder of PNG/JPEG files),
+:func:`read_images` reads user data by its content (``.npz``/``.npy`` arrays, a PNG/JPEG image
+or a folder of them; a path or an upload's bytes),
 :func:`image_split` and :func:`load_image_data` (the ``images:digits`` / ``images:PATH`` data
 spec) build the :class:`~frmdn.data.splits.SequenceSplit`, and :func:`to_pixels` turns model
 output back into uint8 images.
@@ -38,15 +39,19 @@ References:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, looks_like, megabytes, one_line, sniff
+from frmdn.data.errors import DataError
 from frmdn.data.splits import SequenceSplit, dequantize
 
 __all__ = [
@@ -54,6 +59,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LEVELS",
     "LOGIT_LAMBDA",
+    "MAX_ARRAY_BYTES",
+    "MAX_BYTES",
     "MAX_IMAGES",
     "MAX_PIXELS",
     "MAX_SIDE",
@@ -88,10 +95,16 @@ MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """The files :func:`read_images` picks up in a folder."""
 
+MAX_BYTES = MAX_UPLOAD_BYTES
+"""In-memory input (bytes, an upload) above this many bytes is refused before decoding."""
+
+MAX_ARRAY_BYTES = 2**28
+"""An .npy/.npz array whose header declares more bytes (256 MB) is refused before it is read."""
+
 _MIN_SIDE = 2
 
 
-class ImageDataError(ValueError):
+class ImageDataError(DataError):
     """Image data that cannot be used (missing, empty, wrong shape or type, too large, ...)."""
 
 
@@ -128,38 +141,105 @@ def _resolve(argument: str | os.PathLike) -> Path:
     return candidate
 
 
-def _load_array(path: Path) -> np.ndarray:
-    """The array in a .npy file or an .npz archive, never unpickling anything."""
-    pickled = (
-        f"{path.name} holds Python objects (a pickled array); only plain numeric arrays are "
-        "read, never unpickled"
-    )
-    with open(path, "rb") as file:
-        head = file.read(6)
-    if not head.startswith((b"\x93NUMPY", b"PK\x03\x04")):
-        raise ImageDataError(f"{path.name} is not a numpy .npy/.npz file (unknown content)")
+def _read_npy(file: BinaryIO, name: str) -> np.ndarray:
+    """The array of one .npy stream, its header checked before any data is read or allocated."""
+    version = np.lib.format.read_magic(file)
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    if version not in readers:
+        raise ImageDataError(f"{name} is a .npy file of format {version}, which is not read")
+    shape, fortran, dtype = readers[version](file)
+    if dtype.hasobject:
+        raise ImageDataError(
+            f"{name} holds Python objects (a pickled array); only plain numeric arrays are "
+            "read, never unpickled"
+        )
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_ARRAY_BYTES:
+        raise ImageDataError(
+            f"{name} holds a {dtype} array of shape {shape}, {megabytes(size)} when read; "
+            f"the limit is {megabytes(MAX_ARRAY_BYTES)}"
+        )
+    data = file.read(size)
+    if len(data) < size:
+        raise ImageDataError(
+            f"{name} is not a readable numpy file (truncated: {len(data)} of the {size} bytes "
+            "its header declares)"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    return array.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _load_array(file: BinaryIO, kind: str, name: str) -> np.ndarray:
+    """The array in a .npy file or an .npz archive (``kind`` "npy" or "zip"), never unpickled.
+
+    A header declaring more than :data:`MAX_ARRAY_BYTES` is refused before anything is
+    allocated, so a small archive of zeros that would expand to gigabytes costs nothing.
+    """
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            return np.asarray(loaded)
-        with loaded:
-            keys = list(loaded.keys())
-            if not keys:
-                raise ImageDataError(f"{path.name} holds no arrays")
+        if kind == "npy":
+            return _read_npy(file, name)
+        with zipfile.ZipFile(file) as archive:
+            members = [m for m in archive.namelist() if m.endswith(".npy")]
+            keys = [m.removesuffix(".npy") for m in members]
+            if not members:
+                raise ImageDataError(f"{name} is a ZIP archive without .npy arrays, not an .npz")
             if "images" not in keys and len(keys) > 1:
                 raise ImageDataError(
-                    f"{path.name} holds several arrays ({', '.join(keys[:5])}); name the "
+                    f"{name} holds several arrays ({', '.join(keys[:5])}); name the "
                     "images array 'images'"
                 )
-            return np.asarray(loaded["images" if "images" in keys else keys[0]])
+            with archive.open("images.npy" if "images" in keys else members[0]) as member:
+                return _read_npy(member, name)
     except ImageDataError:
         raise
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ImageDataError(pickled) from None
-        raise ImageDataError(f"{path.name} is not a readable numpy file ({error})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ImageDataError(f"{path.name} is not a readable numpy file ({error})") from None
+    except Exception as error:  # zipfile, zlib and numpy's header errors are of many kinds
+        raise ImageDataError(f"{name} is not a readable numpy file ({one_line(error)})") from None
+
+
+def _read_picture(file: BinaryIO, name: str) -> np.ndarray:
+    """One PNG or JPEG image as greyscale uint8 (1, H, W), its size checked before decoding."""
+    from PIL import Image
+
+    try:
+        with Image.open(file, formats=["PNG", "JPEG"]) as opened:
+            _check_side(*opened.size, name)
+            grey = opened.convert("L")
+    except ImageDataError:
+        raise
+    except Exception as error:  # Pillow raises many kinds for a damaged file
+        raise ImageDataError(f"{name} is not a readable image ({one_line(error)})") from None
+    return np.asarray(grey, dtype=np.uint8)[None]
+
+
+def _check_side(width: int, height: int, name: str) -> None:
+    """Refuse images larger than :data:`MAX_SIDE` or smaller than 2 pixels on a side."""
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ImageDataError(
+            f"{name} is {width}×{height} pixels; images may be at most {MAX_SIDE}×{MAX_SIDE} "
+            "(one row is one time step): shrink them first"
+        )
+    if width < _MIN_SIDE or height < _MIN_SIDE:
+        raise ImageDataError(f"{name} is only {width}×{height} pixels")
+
+
+def _read_file(file: BinaryIO, name: str, notes: list[str]) -> np.ndarray:
+    """Images (N, H, W) uint8 from one file, told apart by its content, not its name."""
+    head = file.read(512)
+    file.seek(0)
+    if not head:
+        raise ImageDataError(f"{name} is empty (0 bytes)")
+    kind = sniff(head)
+    if kind in ("npy", "zip"):
+        return _to_greyscale_uint8(_load_array(file, kind, name), name, notes)
+    if kind in ("png", "jpeg"):
+        return _read_picture(file, name)
+    raise ImageDataError(
+        f"{name} is not supported: it is not a numpy .npy/.npz array (N, H, W) or a PNG/JPEG "
+        f"image ({looks_like(kind)})"
+    )
 
 
 def _to_greyscale_uint8(array: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
@@ -231,10 +311,8 @@ def _crop_resize(image: object, width: int, height: int) -> object:
 
 def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
     """The PNG/JPEG files in a folder as greyscale uint8 (N, H, W), sized like the first."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - Pillow comes with streamlit
-        raise ImageDataError("reading image folders needs Pillow (pip install pillow)") from None
+    from PIL import Image
+
     files = sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
@@ -248,22 +326,17 @@ def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
     resized = 0
     for file in files:
         try:
-            with Image.open(file) as opened:
+            with Image.open(file, formats=["PNG", "JPEG"]) as opened:
+                if size is None:  # the first image sets the size: checked before decoding
+                    _check_side(*opened.size, file.name)
+                    size = opened.size
                 grey = opened.convert("L")
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except ImageDataError:
+            raise
+        except Exception as error:  # Pillow raises many kinds for a damaged file
             kind = "empty" if file.stat().st_size == 0 else "not a readable image"
-            raise ImageDataError(f"{file.name} is {kind} ({error})") from None
-        if size is None:
-            size = grey.size
-            width, height = size
-            if width > MAX_SIDE or height > MAX_SIDE:
-                raise ImageDataError(
-                    f"{file.name} is {width}×{height} pixels; images may be at most "
-                    f"{MAX_SIDE}×{MAX_SIDE} (one row is one time step): shrink them first"
-                )
-            if width < _MIN_SIDE or height < _MIN_SIDE:
-                raise ImageDataError(f"{file.name} is only {width}×{height} pixels")
-        elif grey.size != size:
+            raise ImageDataError(f"{file.name} is {kind} ({one_line(error)})") from None
+        if grey.size != size:
             grey = _crop_resize(grey, *size)
             resized += 1
         images.append(np.asarray(grey, dtype=np.uint8))
@@ -275,48 +348,55 @@ def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
     return np.stack(images)
 
 
-def read_images(path: str | os.PathLike, *, notes: list[str] | None = None) -> np.ndarray:
+def read_images(
+    source: str | os.PathLike | bytes,
+    *,
+    notes: list[str] | None = None,
+    name: str | None = None,
+) -> np.ndarray:
     """Read a stack of greyscale 8-bit images, shape (N, H, W) uint8.
 
-    Accepted input:
+    A file is read by its content, whatever its name says:
 
-    - a ``.npy`` file or ``.npz`` archive holding an (N, H, W) array (an archive's array named
-      ``images``, else its only array), read with ``allow_pickle=False``: object arrays are
-      refused, never unpickled. uint8 is used as is; other integers in 0-255, floats in
-      [0, 1] (scaled by 255) and (N, H, W, 1/3/4) channel-last arrays (to greyscale) are
-      converted with a note;
-    - a folder of PNG/JPEG files (sorted by name, decoded with Pillow, converted to
-      greyscale); images of another size than the first are centre-cropped to its aspect
-      ratio and resized to it, with a note.
+    - a ``.npy`` array or an ``.npz`` archive holding an (N, H, W) array (an archive's array
+      named ``images``, else its only array). Only plain numeric arrays are read, never
+      unpickled, and a header declaring more than :data:`MAX_ARRAY_BYTES` is refused before
+      anything is allocated. uint8 is used as is; other integers in 0-255, floats in [0, 1]
+      (scaled by 255) and (N, H, W, 1/3/4) channel-last arrays (to greyscale) are converted
+      with a note;
+    - one PNG or JPEG image, converted to greyscale: a stack of one.
 
-    More than :data:`MAX_IMAGES` images, or more than :data:`MAX_PIXELS` pixels in all, are
-    trimmed to the first ones with a note.
+    A folder contributes its PNG/JPEG files (sorted by name, decoded with Pillow, converted to
+    greyscale); images of another size than the first are centre-cropped to its aspect ratio
+    and resized to it, with a note. More than :data:`MAX_IMAGES` images, or more than
+    :data:`MAX_PIXELS` pixels in all, are trimmed to the first ones with a note.
 
     Arguments:
-        path: An .npy/.npz file or a folder.
+        source: An .npy/.npz/PNG/JPEG file, a folder, or a file's bytes (e.g. an upload; at
+            most :data:`MAX_BYTES`).
         notes: If given, human-readable notes on what was changed are appended to it.
+        name: The name for messages (default: the file name, or ``"the upload"``).
 
     Raises:
-        ImageDataError: For a missing path, an unreadable or pickled file, no images, a wrong
-            shape or dtype, or images larger than :data:`MAX_SIDE` × :data:`MAX_SIDE`.
+        ImageDataError: For a missing path, an unreadable, pickled, too large or unsupported
+            file, no images, a wrong shape or dtype, or images larger than :data:`MAX_SIDE` ×
+            :data:`MAX_SIDE`.
     """
     notes = [] if notes is None else notes
-    source = _resolve(path)
-    if not source.exists():
-        raise ImageDataError(f"no such image file or folder: {path}")
-    if source.is_dir():
-        images = _read_folder(source, notes)
-        name = source.name or str(path)
-    elif source.suffix.lower() in (".npy", ".npz"):
-        if source.stat().st_size == 0:
-            raise ImageDataError(f"{source.name} is empty (0 bytes)")
-        name = source.name
-        images = _to_greyscale_uint8(_load_array(source), name, notes)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or "the upload"
+        check_size(len(source), MAX_BYTES, name, ImageDataError)
+        images = _read_file(io.BytesIO(source), name, notes)
     else:
-        raise ImageDataError(
-            f"{source.name} is not supported: give an .npz/.npy array (N, H, W) or a folder "
-            f"of {'/'.join(IMAGE_SUFFIXES)} files"
-        )
+        path = _resolve(source)
+        if not path.exists():
+            raise ImageDataError(f"no such image file or folder: {source}")
+        name = name or path.name or str(source)
+        if path.is_dir():
+            images = _read_folder(path, notes)
+        else:
+            with open(path, "rb") as file:
+                images = _read_file(file, name, notes)
     count, height, width = images.shape
     if height > MAX_SIDE or width > MAX_SIDE:
         raise ImageDataError(
