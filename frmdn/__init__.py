@@ -8,6 +8,7 @@ References:
 __version__ = "0.1.0"
 
 from frmdn.checkpoint import CheckpointError, load
+from frmdn.checkpoint_archive import load_archive
 from frmdn.mixture import LowRankPrecisionGMM
 from frmdn.model import FRMDN, RMDN, ModelConfig, SequenceDensityModel
 from frmdn.train import FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit
@@ -26,4 +27,5 @@ __all__ = [
     "evaluate_nll",
     "fit",
     "load",
+    "load_archive",
 ]

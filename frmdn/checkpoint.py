@@ -4,6 +4,13 @@ A checkpoint is a directory holding ``config.json`` (model class, hyper-paramete
 normalisation, training metrics, library version, the weights' SHA-256) and
 ``model.safetensors``. Loading parses JSON and safetensors only, so a hostile file can at worst
 be refused; it never runs code.
+
+``config.json`` is the commit point of a save: its hash names the weights that belong to it.
+While a save replaces ``model.safetensors``, the previous weights stay in the directory as
+``.model-<sha256>.safetensors`` until the new config is in place, and loading reads that file
+when the config names it, so a save killed at any moment leaves the old or the new checkpoint,
+never a mix. The parsing and checks here also serve zipped uploads
+(:mod:`frmdn.checkpoint_archive`).
 """
 
 from __future__ import annotations
@@ -12,22 +19,32 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import load_file
+from safetensors.torch import save as serialize
 
 from frmdn.model import ModelConfig, SequenceDensityModel, build_model
 
 __all__ = [
     "CheckpointError",
+    "build_checked",
+    "committed_weights",
     "load",
+    "model_config",
+    "parse_config",
+    "parse_metadata",
+    "parse_weights",
     "read_config",
     "read_metadata",
     "read_weights",
+    "restore",
     "save",
     "write_checkpoint",
 ]
@@ -36,6 +53,9 @@ FORMAT = "frmdn-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+PREVIOUS_WEIGHTS = ".model-{}.safetensors"  # committed weights kept aside during a save
+LEFTOVERS = (PREVIOUS_WEIGHTS.format("*"), f".{WEIGHTS_FILE}.*.tmp", f".{CONFIG_FILE}.*.tmp")
+SHA256 = re.compile("[0-9a-f]{64}")
 MAX_CONFIG_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 2_000_000_000
 MAX_PARAMETERS = 250_000_000
@@ -56,16 +76,21 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, unsafe or inconsistent."""
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via ``write(tmp_path)`` into the same directory, then rename over ``path``."""
+def _temp_path(path: Path) -> Path:
+    """A fresh empty file beside ``path``, named as :data:`LEFTOVERS` expects."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    return Path(tmp)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write via ``write(tmp_path)`` into the same directory, then rename over ``path``."""
+    tmp = _temp_path(path)
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
@@ -76,12 +101,61 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _read_capped(file: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``file``: enough to tell that it is over ``limit``."""
+    with open(file, "rb") as handle:
+        return handle.read(limit + 1)
+
+
+def _committed_hash(directory: Path) -> str | None:
+    """The weights hash that ``directory``'s config.json names, if it is readable and valid."""
+    try:
+        meta = json.loads(_read_capped(directory / CONFIG_FILE, MAX_CONFIG_BYTES))
+    except (OSError, ValueError):
+        return None
+    digest = meta.get("weights_sha256") if isinstance(meta, dict) else None
+    return digest if isinstance(digest, str) and SHA256.fullmatch(digest) else None
+
+
+def committed_weights(path: str | os.PathLike, meta: dict) -> Path:
+    """The weights file of checkpoint directory ``path`` that its config ``meta`` names: the
+    previous weights a save keeps aside until its config is in place (see the module
+    docstring), else ``model.safetensors``."""
+    digest = meta.get("weights_sha256")
+    if isinstance(digest, str) and SHA256.fullmatch(digest):
+        previous = Path(path) / PREVIOUS_WEIGHTS.format(digest)
+        if previous.is_file():
+            return previous
+    return Path(path) / WEIGHTS_FILE
+
+
+def _commit(directory: Path, new_weights: Path, text: str) -> None:
+    """Make ``new_weights`` and the config ``text`` the checkpoint in ``directory``.
+
+    The weights the current config names are first moved aside under their hash (unless an
+    interrupted save already did), so every state up to the config's rename loads the old
+    checkpoint and every later one the new; leftovers of this or killed saves go last.
+    """
+    weights = directory / WEIGHTS_FILE
+    committed = _committed_hash(directory)
+    if committed is not None and weights.is_file():
+        previous = directory / PREVIOUS_WEIGHTS.format(committed)
+        if not previous.is_file():
+            os.replace(weights, previous)
+    os.replace(new_weights, weights)
+    _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+    for pattern in LEFTOVERS:  # one writer per directory: these belong to no live save
+        for leftover in directory.glob(pattern):
+            leftover.unlink(missing_ok=True)
+
+
 def write_checkpoint(path: str | os.PathLike, module: torch.nn.Module, meta: dict) -> Path:
     """Write ``module``'s weights and ``meta`` (+ library version and weights hash) to ``path``.
 
     Shared by every kind of checkpoint (sequence models, VAEs). Non-finite weights are refused,
     ``meta`` must be JSON-serialisable (non-finite metric floats become null) and is checked
-    before anything is written, so a failed save leaves an existing checkpoint intact.
+    before anything is written, so a failed save leaves an existing checkpoint intact; a save
+    killed at any point leaves the old or the new checkpoint (see the module docstring).
     """
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -96,11 +170,14 @@ def write_checkpoint(path: str | os.PathLike, module: torch.nn.Module, meta: dic
         raise CheckpointError(f"metrics and data must be JSON-serialisable: {error}") from None
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / WEIGHTS_FILE
-    _atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    meta["weights_sha256"] = _sha256(weights)
-    text = json.dumps(meta, indent=2, allow_nan=False)
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+    new_weights = _temp_path(directory / WEIGHTS_FILE)
+    try:  # serialised here, not by save_file, whose own temporary file a kill would leave
+        raw = serialize(state)
+        new_weights.write_bytes(raw)
+        meta["weights_sha256"] = hashlib.sha256(raw).hexdigest()
+        _commit(directory, new_weights, json.dumps(meta, indent=2, allow_nan=False))
+    finally:
+        new_weights.unlink(missing_ok=True)
     return directory
 
 
@@ -145,8 +222,9 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def read_config(
-    path: str | os.PathLike,
+def parse_config(
+    raw: bytes,
+    source: str,
     *,
     fmt: str,
     version: int,
@@ -154,21 +232,16 @@ def read_config(
     what: str = "checkpoint",
     title: str = "FRMDN checkpoint",
 ) -> dict:
-    """The ``config.json`` of a checkpoint directory, checked for format, version and class.
-
-    Only JSON is parsed (size-limited); ``what`` and ``title`` name the kind in messages.
-    """
-    file = Path(path) / CONFIG_FILE
-    if not file.is_file():
-        raise CheckpointError(f"{path} is not a {what} directory (no {CONFIG_FILE})")
-    if file.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{file} is too large to be a {what} config")
+    """The bytes of a ``config.json`` (``source`` names it in messages), parsed as JSON only and
+    checked for size, format, version and class; ``what`` and ``title`` name the kind."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{source} is too large to be a {what} config")
     try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
+        meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{file} is not valid JSON: {error}") from None
+        raise CheckpointError(f"{source} is not valid JSON: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise CheckpointError(f"{file} is not an {title} config")
+        raise CheckpointError(f"{source} is not an {title} config")
     if meta.get("format_version") != version:
         raise CheckpointError(f"unsupported {what} format version {meta.get('format_version')}")
     if meta.get("model_class") not in classes:
@@ -178,25 +251,40 @@ def read_config(
     return meta
 
 
-def read_weights(
-    path: str | os.PathLike, meta: dict, expected: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """The safetensors weights of a checkpoint, checked against its hash and ``expected``.
+def read_config(
+    path: str | os.PathLike,
+    *,
+    fmt: str,
+    version: int,
+    classes: tuple[str, ...],
+    what: str = "checkpoint",
+    title: str = "FRMDN checkpoint",
+) -> dict:
+    """The ``config.json`` of a checkpoint directory, checked as in :func:`parse_config`."""
+    file = Path(path) / CONFIG_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{path} is not a {what} directory (no {CONFIG_FILE})")
+    raw = _read_capped(file, MAX_CONFIG_BYTES)
+    return parse_config(
+        raw, str(file), fmt=fmt, version=version, classes=classes, what=what, title=title
+    )
 
-    ``expected`` is the state dict of the freshly built module (names, shapes, dtypes).
-    Every floating tensor must be finite.
-    """
-    weights = Path(path) / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
-    if weights.stat().st_size > MAX_WEIGHTS_BYTES:
-        raise CheckpointError(f"{weights} is too large")
-    if _sha256(weights) != meta.get("weights_sha256"):
-        raise CheckpointError(f"{weights} does not match its config (corrupt or replaced)")
+
+def _checked_state(
+    source: str,
+    digest: str,
+    read: Callable[[], dict[str, torch.Tensor]],
+    meta: dict,
+    expected: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The tensors ``read`` parses from ``source`` (SHA-256 ``digest``), checked against the
+    config's hash and against ``expected`` (names, shapes, dtypes); all must be finite."""
+    if digest != meta.get("weights_sha256"):
+        raise CheckpointError(f"{source} does not match its config (corrupt or replaced)")
     try:
-        state = load_file(str(weights))
+        state = read()
     except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{weights} is not a valid safetensors file: {error}") from None
+        raise CheckpointError(f"{source} is not a valid safetensors file: {error}") from None
     if set(state) != set(expected):
         missing, extra = set(expected) - set(state), set(state) - set(expected)
         raise CheckpointError(
@@ -215,9 +303,32 @@ def read_weights(
     return state
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The validated ``config.json`` of the checkpoint directory ``path``."""
-    meta = read_config(path, fmt=FORMAT, version=FORMAT_VERSION, classes=("RMDN", "FRMDN"))
+def read_weights(
+    path: str | os.PathLike, meta: dict, expected: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The safetensors weights of a checkpoint directory, checked against its config's hash
+    and ``expected``, the state dict of the freshly built module (names, shapes, dtypes)."""
+    weights = committed_weights(path, meta)
+    if not weights.is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
+    if weights.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{weights} is too large")
+    return _checked_state(
+        str(weights), _sha256(weights), lambda: load_file(str(weights)), meta, expected
+    )
+
+
+def parse_weights(
+    raw: bytes, source: str, meta: dict, expected: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The bytes of a ``model.safetensors`` (``source`` names it), checked as in
+    :func:`read_weights`; parsed in memory."""
+    digest = hashlib.sha256(raw).hexdigest()
+    return _checked_state(source, digest, lambda: load_bytes(raw), meta, expected)
+
+
+def _check_settings(meta: dict) -> dict:
+    """``meta`` after checking that every model setting is a finite number within LIMITS."""
     for name, value in meta["config"].items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise CheckpointError(f"model setting {name!r} must be a number, got {value!r}")
@@ -226,6 +337,55 @@ def read_metadata(path: str | os.PathLike) -> dict:
         if isinstance(value, float) and not math.isfinite(value):
             raise CheckpointError(f"model setting {name} is not finite")
     return meta
+
+
+_MODEL_CHECKPOINT = {"fmt": FORMAT, "version": FORMAT_VERSION, "classes": ("RMDN", "FRMDN")}
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The validated ``config.json`` of the checkpoint directory ``path``."""
+    return _check_settings(read_config(path, **_MODEL_CHECKPOINT))
+
+
+def parse_metadata(raw: bytes, source: str) -> dict:
+    """The validated bytes of a model checkpoint's ``config.json`` (``source`` names it)."""
+    return _check_settings(parse_config(raw, source, **_MODEL_CHECKPOINT))
+
+
+def model_config(meta: dict, max_parameters: int = MAX_PARAMETERS) -> ModelConfig:
+    """The :class:`ModelConfig` of validated metadata; refused when it describes more than
+    ``max_parameters`` parameters (checked before anything is allocated)."""
+    try:
+        config = ModelConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"invalid model settings: {error}") from None
+    if config.parameter_bound() > max_parameters:
+        raise CheckpointError(f"model settings describe over {max_parameters:,} parameters")
+    return config
+
+
+def build_checked(meta: dict, config: ModelConfig) -> SequenceDensityModel:
+    """A fresh model for ``config``, whose class must be the one ``meta`` records."""
+    try:
+        model = build_model(config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"invalid model settings: {error}") from None
+    if type(model).__name__ != meta["model_class"]:
+        raise CheckpointError("model class does not match its settings")
+    return model
+
+
+def restore(
+    model: SequenceDensityModel,
+    meta: dict,
+    state: dict[str, torch.Tensor],
+    device: torch.device | str = "cpu",
+) -> SequenceDensityModel:
+    """``model`` with checked weights ``state`` and ``meta``'s metrics, data description and
+    library version as ``model.metadata``, on ``device``, in eval mode."""
+    model.load_state_dict(state)
+    model.metadata = {k: meta[k] for k in ("metrics", "data", "library_version") if k in meta}
+    return model.to(device).eval()
 
 
 def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> SequenceDensityModel:
@@ -237,19 +397,5 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> Sequenc
         CheckpointError: for a missing, corrupt, hostile or inconsistent checkpoint.
     """
     meta = read_metadata(path)
-    try:
-        config = ModelConfig.from_dict(meta["config"])
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"invalid model settings: {error}") from None
-    if config.parameter_bound() > MAX_PARAMETERS:
-        raise CheckpointError(f"model settings describe over {MAX_PARAMETERS:,} parameters")
-    try:
-        model = build_model(config)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"invalid model settings: {error}") from None
-    if type(model).__name__ != meta["model_class"]:
-        raise CheckpointError("model class does not match its settings")
-    state = read_weights(path, meta, model.state_dict())
-    model.load_state_dict(state)
-    model.metadata = {k: meta[k] for k in ("metrics", "data", "library_version") if k in meta}
-    return model.to(device).eval()
+    model = build_checked(meta, model_config(meta))
+    return restore(model, meta, read_weights(path, meta, model.state_dict()), device)

@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frmdn.checkpoint import (
-    WEIGHTS_FILE,
     CheckpointError,
+    committed_weights,
     read_config,
     read_weights,
     write_checkpoint,
@@ -256,7 +256,7 @@ def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> Fra
         raise CheckpointError(f"invalid VAE settings: {error}") from None
     with torch.device("meta"):  # count parameters without allocating them
         expected = FrameVAE(config).state_dict()
-    weights = directory / WEIGHTS_FILE
+    weights = committed_weights(directory, meta)
     if (
         weights.is_file()
         and 4 * sum(v.numel() for v in expected.values()) > weights.stat().st_size

@@ -196,15 +196,38 @@ def test_save_refuses_non_finite_weights_and_keeps_existing(checkpoint: Path) ->
 def test_failed_weights_write_leaves_no_temp_file(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(state: dict, filename: str) -> None:
-        Path(filename).write_bytes(b"half a file")
+    def broken(state: dict) -> bytes:
         raise OSError("disk full")
 
-    monkeypatch.setattr(frmdn.checkpoint, "save_file", broken)
+    monkeypatch.setattr(frmdn.checkpoint, "serialize", broken)
     with pytest.raises(OSError, match="disk full"):
         save(_model("rmdn-d2", seed=9), checkpoint)
     assert sorted(os.listdir(checkpoint)) == [CONFIG, WEIGHTS]
     _assert_same(_model(), load(checkpoint))
+
+
+def test_failed_config_write_keeps_the_old_checkpoint(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New weights in place but the config not (as a crash between the two would leave it):
+    the config still names the old weights, kept aside under their hash, so they load."""
+    replace = os.replace
+
+    def no_config(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+        if Path(destination).name == CONFIG:
+            raise OSError("disk full")
+        replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", no_config)
+    with pytest.raises(OSError, match="disk full"):
+        save(_model("rmdn-d2", seed=5), checkpoint)
+    monkeypatch.undo()
+    assert any(name.startswith(".model-") for name in os.listdir(checkpoint))
+    _assert_same(_model(), load(checkpoint))
+    other = _model("rmdn-d2", seed=6)
+    save(other, checkpoint)  # and the next save commits and tidies up
+    _assert_same(other, load(checkpoint))
+    assert sorted(os.listdir(checkpoint)) == [CONFIG, WEIGHTS]
 
 
 def test_unserialisable_metrics_leave_existing_checkpoint_intact(checkpoint: Path) -> None:
