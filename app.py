@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frmdn.device import default_device, describe_device
+from frmdn.device import default_device, describe_device, set_threads
+from ui.jobs import job_runner
+from ui.navigation import mark_routed
 
 DEFAULT_SEED = 0
 DIAGRAM = r"""
@@ -131,6 +133,7 @@ def home() -> None:
 
 def sidebar() -> None:
     """Settings shared by every page: the compute device and the global random seed."""
+    set_threads(1)  # views run in this script thread; the cores belong to the job workers
     device = default_device()
     st.session_state["device"] = str(device)
     if "seed" not in st.session_state:  # a shared link (?seed=...) sets the first value
@@ -138,8 +141,15 @@ def sidebar() -> None:
             st.session_state["seed"] = min(max(int(st.query_params.get("seed", "")), 0), 2**31 - 1)
         except ValueError:
             st.session_state["seed"] = DEFAULT_SEED
+    slots = job_runner().settings
     with st.sidebar:
         st.markdown(f"**Device:** {describe_device(device)}")
+        st.caption(
+            f"Training and generation run in {slots.workers} background "
+            f"slot{'s' * (slots.workers > 1)} of {slots.threads_per_job} "
+            f"thread{'s' * (slots.threads_per_job > 1)} each, shared by everyone on this "
+            "server; more runs wait in a queue."
+        )
         st.number_input(
             "Global seed",
             min_value=0,
@@ -161,7 +171,8 @@ PAGES = [
 ]
 
 # On a fresh server a deep link (/toy?...) first runs its page file without this script;
-# ui/navigation.py (imported by every page) reruns it through here.
+# every page calls ui.navigation.serve_pages_through_app, which reruns it through here.
+mark_routed()
 page = st.navigation(PAGES)
 sidebar()
 page.run()

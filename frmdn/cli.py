@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,12 +21,15 @@ import torch
 
 from frmdn.checkpoint import CheckpointError, load, read_metadata
 from frmdn.data import SCHEMES, load_data
+from frmdn.device import idle_cores, set_threads
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
 from frmdn.train import TrainConfig, evaluate_nll
 from frmdn.views import split_bits_per_dim
 
 __all__ = ["main"]
+
+THREADS_ENV = "FRMDN_THREADS"
 
 
 class UsageError(Exception):
@@ -42,6 +46,31 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
     return number
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help=f"torch CPU threads (default: ${THREADS_ENV}, else the cores not busy with "
+        "other work by the load average; under torchrun 1 per process)",
+    )
+
+
+def _threads(args: argparse.Namespace) -> tuple[int, str]:
+    """The thread count to use and where it came from (for the message on stderr)."""
+    if args.threads is not None:
+        return args.threads, "--threads"
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if text:
+        try:
+            return _positive(text), f"${THREADS_ENV}"
+        except (ValueError, argparse.ArgumentTypeError):
+            raise UsageError(f"{THREADS_ENV} must be a whole number >= 1, got {text!r}") from None
+    if "LOCAL_RANK" in os.environ:  # torchrun: one process per core or GPU
+        return 1, "one per torchrun process"
+    return idle_cores(), "the idle cores"
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +97,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    _add_threads_option(parser)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -95,6 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, type=Path)
     evaluate.add_argument("--data", default=None, help="default: the checkpoint's own data")
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    _add_threads_option(evaluate)
 
     sample = commands.add_parser(
         "sample",
@@ -117,6 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
+    _add_threads_option(sample)
     return parser
 
 
@@ -160,6 +192,7 @@ def _train(args: argparse.Namespace) -> None:
     model = _build(args, split.dim)
     config = _config(args)
     if not args.quiet:
+        print(args.threads_note, file=sys.stderr)
         print(f"training {type(model).__name__} on {args.data} ...", file=sys.stderr)
     row = train_on_split(model, split, config, args.data, args.out, not args.quiet)
     print(json.dumps({"checkpoint": str(args.out)} | asdict(row)))
@@ -174,6 +207,8 @@ def _compare(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
 
+    if not args.quiet:
+        print(args.threads_note, file=sys.stderr)
     rows = compare(
         args.data,
         _config(args),
@@ -360,6 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
         args = _build_parser().parse_args(argv)
+        threads, origin = _threads(args)
+        set_threads(threads)
+        args.threads_note = (
+            f"frmdn: {threads} torch thread{'s' * (threads > 1)} ({origin}); change with "
+            f"--threads N or {THREADS_ENV}=N"
+        )
         commands = {"train": _train, "compare": _compare, "eval": _eval, "sample": _sample}
         commands[args.command](args)
     except (UsageError, CheckpointError, ValueError, OSError, RuntimeError) as error:

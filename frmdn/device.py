@@ -20,11 +20,12 @@ def default_device() -> torch.device:
 
 
 def describe_device(device: torch.device | str) -> str:
-    """A short human-readable name, e.g. ``"CPU (2 threads)"`` or ``"CUDA: NVIDIA H100"``."""
+    """A short human-readable name, e.g. ``"CPU (2 cores)"`` or ``"CUDA: NVIDIA H100"``."""
     device = torch.device(device)
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    cores = available_cores()
+    return f"CPU ({cores} core{'s' * (cores > 1)})"
 
 
 def available_cores() -> int:

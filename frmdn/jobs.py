@@ -27,17 +27,19 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import pickle
+import socket
+import subprocess
+import sys
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import torch.multiprocessing as mp
-
-from frmdn.device import available_cores, set_threads
+from frmdn.device import available_cores
 
 __all__ = [
     "Job",
@@ -156,16 +158,18 @@ class Job:
 class JobContext:
     """What a running job can do: report progress and learn that it should stop."""
 
-    def __init__(self, job_id: int, results: Any, stop: Any) -> None:
-        self._job_id, self._results, self._stop = job_id, results, stop
+    def __init__(
+        self, job_id: int, send: Callable[[tuple], None], stopped: Callable[[int], bool]
+    ) -> None:
+        self._job_id, self._send, self._stopped = job_id, send, stopped
 
     def report(self, payload: Any) -> None:
         """Send ``payload`` to the submitter (it replaces the previous report)."""
-        self._results.put(("progress", self._job_id, payload))
+        self._send(("progress", self._job_id, payload))
 
     def should_stop(self) -> bool:
         """True once the submitter cancelled this job: stop soon and return what you have."""
-        return self._stop.is_set()
+        return self._stopped(self._job_id)
 
 
 def square(context: JobContext, value: float) -> float:
@@ -173,35 +177,50 @@ def square(context: JobContext, value: float) -> float:
     return value * value
 
 
-def _serve(threads: int, tasks: Any, results: Any, stop: Any) -> None:
-    """A worker process: run jobs one after another with ``threads`` torch threads."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    set_threads(threads)
-    while True:
-        task = tasks.get()
-        if task is None:
-            return
-        job_id, fn, args = task
-        try:
-            value = fn(JobContext(job_id, results, stop), *args)
-        except BaseException as error:  # noqa: BLE001 - report every failure, keep serving
-            line = f"{type(error).__name__}: {error}".splitlines()[0]
-            results.put(("failed", job_id, (line, traceback.format_exc())))
-        else:
-            results.put(("done", job_id, value))
-
-
 class _Worker:
-    """One worker process with its task queue and stop flag, and the job it is running."""
+    """One worker process (``python -m frmdn.job_worker``), its connection and current job.
 
-    def __init__(self, context: Any, threads: int, results: Any) -> None:
-        self.tasks = context.SimpleQueue()
-        self.stop = context.Event()
-        self.process = context.Process(
-            target=_serve, args=(threads, self.tasks, results, self.stop), daemon=True
-        )
-        self.process.start()
+    A fresh interpreter, not a fork or spawn of this process: a Streamlit server runs its
+    pages as ``__main__``, which multiprocessing would re-run in every child.
+    """
+
+    def __init__(self, threads: int) -> None:
+        ours, theirs = socket.socketpair()
+        environ = os.environ | {
+            "OMP_NUM_THREADS": str(threads),
+            # the same imports as here (a job names its function by module and name)
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "frmdn.job_worker", str(theirs.fileno()), str(threads)],
+                pass_fds=[theirs.fileno()],
+                env=environ,
+                stdin=subprocess.DEVNULL,
+            )
+        self.connection = Connection(ours.detach())
+        self._send_lock = threading.Lock()
         self.job: Job | None = None
+
+    def send(self, message: tuple) -> None:
+        with self._send_lock:
+            self.connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self, timeout: float) -> None:
+        try:
+            self.send(("exit",))
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+        self.connection.close()
 
 
 class JobRunner:
@@ -213,9 +232,6 @@ class JobRunner:
 
     def __init__(self, settings: PoolSettings | None = None) -> None:
         self.settings = settings or PoolSettings.from_machine()
-        self._context = mp.get_context("forkserver")
-        self._context.set_forkserver_preload(["torch", "frmdn.jobs", "frmdn.live_training"])
-        self._results = self._context.SimpleQueue()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._pending: deque[tuple[Job, Callable, tuple]] = deque()
@@ -230,7 +246,7 @@ class JobRunner:
         self._reader.start()
 
     def _start_worker(self) -> _Worker:
-        return _Worker(self._context, self.settings.threads_per_job, self._results)
+        return _Worker(self.settings.threads_per_job)
 
     # ----------------------------------------------------------------- submitting
     def submit(self, fn: Callable, *args: Any, owner: str, label: str = "") -> Job:
@@ -266,7 +282,10 @@ class JobRunner:
                     return
             for worker in self._workers:
                 if worker.job is job:
-                    worker.stop.set()
+                    try:
+                        worker.send(("stop", job.id))
+                    except OSError:  # the worker died: the dispatcher reports it
+                        pass
 
     def set_owner_check(self, alive: Callable[[str], bool] | None) -> None:
         """Every few seconds, cancel the unfinished jobs of owners for which ``alive`` says
@@ -300,19 +319,12 @@ class JobRunner:
             while self._pending:
                 self._finish(self._pending.popleft()[0], CANCELLED, error="the server stopped")
             workers = list(self._workers)
-        for worker in workers:
-            worker.stop.set()
-            worker.tasks.put(None)
-        for worker in workers:
-            worker.process.join(timeout)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(timeout)
-            if worker.job is not None:
-                self._finish(worker.job, CANCELLED, error="the server stopped")
-        self._results.put(None)  # wakes the reader so it can exit
-        self._reader.join(timeout)
         self._dispatcher.join(timeout)
+        self._reader.join(timeout)
+        for worker in workers:
+            worker.close(timeout)
+            if worker.job is not None and worker.job.active:
+                self._finish(worker.job, CANCELLED, error="the server stopped")
 
     # ----------------------------------------------------------------- background threads
     def _finish(self, job: Job, status: str, *, result: Any = None, error: str = "") -> None:
@@ -324,23 +336,28 @@ class JobRunner:
         while not self._closed.wait(0.05):
             with self._lock:
                 for index, worker in enumerate(self._workers):
-                    if not worker.process.is_alive():
+                    if not worker.alive:
                         if worker.job is not None and worker.job.active:
                             self._finish(
                                 worker.job,
                                 FAILED,
                                 error=f"the worker process died (exit code "
-                                f"{worker.process.exitcode}; out of memory?)",
+                                f"{worker.process.returncode}; out of memory?)",
                             )
+                        worker.connection.close()
                         worker = self._workers[index] = self._start_worker()
                     if worker.job is not None and not worker.job.active:
                         worker.job = None
                     if worker.job is None and self._pending:
                         job, fn, args = self._pending.popleft()
-                        worker.stop.clear()
                         worker.job = job
                         job.status, job.started = RUNNING, time.monotonic()
-                        worker.tasks.put((job.id, fn, args))
+                        try:
+                            worker.send(("run", job.id, fn, args))
+                        except OSError:  # it died meanwhile: the next round reports it
+                            pass
+                        except Exception as error:  # noqa: BLE001 - e.g. unpicklable arguments
+                            self._finish(job, FAILED, error=f"could not start: {error}")
                 now = time.monotonic()
                 old = now - self.settings.forget_after
                 for job in [j for j in self._jobs.values() if (j.finished or now) < old]:
@@ -362,22 +379,26 @@ class JobRunner:
 
     def _read(self) -> None:
         """Apply what the workers send: progress, done, failed."""
-        while True:
-            message = self._results.get()
-            if message is None:
-                return
-            kind, job_id, payload = message
+        while not self._closed.is_set():
             with self._lock:
-                job = self._jobs.get(job_id)
-                if job is None or not job.active:
+                connections = {w.connection: w for w in self._workers if not w.connection.closed}
+            for connection in wait(list(connections), timeout=0.1):
+                try:
+                    kind, job_id, payload = pickle.loads(connection.recv_bytes())
+                except (EOFError, OSError):  # the worker died: the dispatcher replaces it
+                    connection.close()
                     continue
-                if kind == "progress":
-                    job.progress = payload
-                    job.progress_count += 1
-                elif kind == "done":
-                    self._finish(job, DONE, result=payload)
-                elif kind == "failed":
-                    self._finish(job, FAILED, error=payload[0])
+                with self._lock:
+                    job = self._jobs.get(job_id)
+                    if job is None or not job.active:
+                        continue
+                    if kind == "progress":
+                        job.progress = payload
+                        job.progress_count += 1
+                    elif kind == "done":
+                        self._finish(job, DONE, result=payload)
+                    elif kind == "failed":
+                        self._finish(job, FAILED, error=payload)
 
 
 _shared: JobRunner | None = None

@@ -299,12 +299,18 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
 
     def finish(self) -> FitResult:
-        """End training (if still running) and restore the best validation weights."""
+        """End training (if still running) and restore the best validation weights (the
+        initial ones for a run that diverged before its first validation)."""
         if not self.done:
             self._stop("stopped by user")
-        if self.result.history:
+        if self.result.history or self.diverged:
             self.model.load_state_dict(self._best_state)
         return self.result
+
+    @property
+    def diverged(self) -> bool:
+        """True when training gave up on non-finite losses."""
+        return self.result.stop_reason.startswith("non-finite")
 
 
 def fit(

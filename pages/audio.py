@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,13 @@ import torch
 
 import frmdn
 from frmdn import plots, views
+from frmdn.checkpoint_archive import data_info
 from frmdn.data import SequenceSplit
 from frmdn.data.audio import (
     AudioError,
     Clip,
     audio_split,
+    clip_plan,
     from_frames,
     full_scale,
     load_audio_data,
@@ -31,8 +32,23 @@ from frmdn.data.audio import (
     wav_bytes,
 )
 from frmdn.experiments import build_pair
+from frmdn.generation import continue_side_by_side
 from frmdn.train import TrainConfig
-from ui.training import CHUNK, session_run, session_seed, start_run, training_controls
+from ui.checkpoint_upload import checkpoint_upload
+from ui.jobs import job_result
+from ui.navigation import serve_pages_through_app
+from ui.training import (
+    CHUNK,
+    session_device,
+    session_run,
+    session_seed,
+    settings_note,
+    start_run,
+    trained_here,
+    training_controls,
+    views_wait_for_training,
+    weights_token,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
@@ -115,27 +131,33 @@ def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, 
     }
 
 
-@st.cache_data(show_spinner="Generating…", max_entries=32)
 def generate(
-    _models: dict,
-    _frames: torch.Tensor,
-    prime_steps: int,
+    models: dict,
+    prime: torch.Tensor,
     steps: int,
     temperature: float,
     seed: int,
     emphasis: float,
     bound: float,
-    token: str,
-    clip_key: str,
-) -> dict[str, np.ndarray]:
-    """Each model's continuation of the clip's first ``prime_steps`` frames, as a waveform."""
-    prime = _frames[:prime_steps]
-    return {
-        name: from_frames(
-            views.continuation(model, prime, steps, temperature, seed, bound), emphasis
-        )
-        for name, model in _models.items()
-    }
+    key: str,
+) -> dict[str, np.ndarray] | None:
+    """Each model's continuation of ``prime`` (T0, frame) as a waveform, made by the server's
+    job runner (off this script thread); None while it is being made (the page says so)."""
+    frames = job_result(
+        "audio_generation",
+        f"{key}|{len(prime)}|{steps}|{temperature}|{seed}|{bound}",
+        continue_side_by_side,
+        {name: (model.config, model.state_dict()) for name, model in models.items()},
+        prime,
+        steps,
+        temperature,
+        seed,
+        bound,
+        what="Generating both continuations",
+    )
+    if frames is None:
+        return None
+    return {name: from_frames(value, emphasis) for name, value in frames.items()}
 
 
 def generation_bound(run: dict) -> float:
@@ -230,8 +252,8 @@ def source_panel() -> Source | None:
         source = None
         if choice == SOURCES[1]:
             file = st.file_uploader(
-                "Sound file (WAV, FLAC, OGG or MP3; up to 10 minutes are used)",
-                type=["wav", "flac", "ogg", "mp3"],
+                "Sound file (WAV, FLAC, OGG, MP3 or M4A; up to 10 minutes are used)",
+                type=["wav", "flac", "ogg", "mp3", "m4a"],
                 key="audio_upload",
             )
             source = own_source("upload", file) if file is not None else None
@@ -250,7 +272,18 @@ def source_panel() -> Source | None:
             st.caption(
                 f"**{clip.name}**: {clip.seconds:.2f} s at {clip.sample_rate} Hz, mono ({notes})."
             )
+            if source.run_key != "bundled":
+                plan_caption(clip)
     return source
+
+
+def plan_caption(clip: Clip) -> None:
+    """Say how training cuts one's own clip (a short one gets shorter sequences)."""
+    try:
+        plan = clip_plan(len(clip.waveform), sample_rate=RATE, frame_size=FRAME, length=LENGTH)
+    except AudioError:  # too short: "Training is off" below says how long it must be
+        return
+    st.caption(f"Training on it: {plan.sentence}.")
 
 
 # ----------------------------------------------------------------------------- models
@@ -361,22 +394,12 @@ def load_pretrained(run: dict) -> None:
 
 def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str]:
     """The split to train on for this source, or None and the reason it cannot be had."""
-    if source.run_key == "bundled":
-        try:
-            return bundled_split(FRAME, LENGTH, EMPHASIS), ""
-        except AudioError as error:
-            return None, str(error)
-    # a short clip gets shorter sequences, so that its last 10 % still holds one
-    n_frames = len(source.clip.waveform) // FRAME
-    length = min(LENGTH, n_frames // 10)
-    if length < 10:
-        return None, (
-            f"{source.clip.name} is too short to train on ({source.clip.seconds:.1f} s); "
-            f"it needs at least {100 * FRAME / RATE:.0f} s"
-        )
     try:
+        if source.run_key == "bundled":
+            return bundled_split(FRAME, LENGTH, EMPHASIS), ""
+        # one clip: the library shortens the sequences of a short one (clip_plan)
         split = audio_split(
-            source.clip, frame_size=FRAME, length=length, seed=seed, emphasis=EMPHASIS
+            source.clip, frame_size=FRAME, length=LENGTH, seed=seed, emphasis=EMPHASIS
         )
         return split, ""
     except AudioError as error:
@@ -404,7 +427,7 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
         eval_every=CHUNK,
         patience=0,
         seed=settings["seed"],
-        device="cpu",
+        device=session_device(),
     )
     start_run(
         run, pair, split.train, split.valid, config, f"trained in this session on {source.label}"
@@ -414,15 +437,7 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
         if source.run_key == "bundled"
         else "Train: the first 80 % of the clip; held-out: its last 10 %."
     )
-    run.update(id=uuid.uuid4().hex, split=split, parts=parts, emphasis=EMPHASIS)
-
-
-def model_token(run: dict) -> str:
-    """Changes whenever the models' weights may have changed (cache key)."""
-    if "trainers" not in run:
-        return run.get("token", "none")
-    trainers = run["trainers"].values()
-    return f"{run['id']}:{sum(t.result.steps for t in trainers)}:{all(t.done for t in trainers)}"
+    run.update(split=split, parts=parts, emphasis=EMPHASIS)
 
 
 # ----------------------------------------------------------------------------- views
@@ -431,7 +446,7 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
     split = run.get("split")
     scores = {name: {"clip": float(nll.mean())} for name, nll in clip_nll.items()}
     if split is not None:
-        for name, parts in split_scores(models, split, model_token(run)).items():
+        for name, parts in split_scores(models, split, weights_token(run)).items():
             scores[name] |= parts
     frame = next(iter(models.values())).config.dim
     gaps = views.overfitting_gaps(scores, frame, held_out="held-out")
@@ -522,16 +537,16 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
     )
     generated = generate(
         models,
-        frames,
-        prime_steps,
+        frames[:prime_steps].clone(),
         steps,
         temperature,
         seed,
         emphasis,
         bound,
-        model_token(run),
-        source.key,
+        f"{weights_token(run)}|{source.key}",
     )
+    if generated is None:
+        return
     loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
     if loud:
         st.caption(
@@ -605,8 +620,7 @@ def clip_nll_view(
         f"{source.clip.name}{cut}. Peaks are onsets and sounds a model did not expect; "
         "silence is cheap for both."
     )
-    trained_here = "trainers" in run and run.get("split") is not None
-    spans = run["split"].info.get("spans", {}) if trained_here else {}
+    spans = run["split"].info.get("spans", {}) if trained_here(run) and "split" in run else {}
     parts = []
     for part, label in (("valid", "valid (early stopping)"), ("test", "held-out")):
         if part in spans and spans[part][0] < shown:
@@ -646,7 +660,17 @@ def clip_nll_view(
     )
 
 
+def upload_nll(model: frmdn.SequenceDensityModel) -> float:
+    """Held-out NLL of an uploaded model on the bundled test speech, pre-emphasised as the model
+    records (0 or EMPHASIS: each other value would cache another copy of the speech)."""
+    emphasis = data_info(model.metadata).get("emphasis", 0.0)
+    if emphasis not in (0.0, EMPHASIS):
+        raise ValueError(f"this page scores models trained with pre-emphasis 0 or {EMPHASIS}")
+    return frmdn.evaluate_nll(model, bundled_split(FRAME, LENGTH, float(emphasis)).test)
+
+
 # ----------------------------------------------------------------------------- page
+serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Audio: listen to RMDN vs FRMDN")
 st.markdown(
     "Raw speech, 8000 samples per second, cut into frames of 80 samples (10 ms). Each model "
@@ -700,18 +724,19 @@ if source is not None:
         st.caption(f"Training is off: {why_not}.")
     if "models" not in run:
         load_pretrained(run)
-    if not pretrained_available() and "trainers" not in run:
+    if not pretrained_available() and not trained_here(run):
         st.info(
             "Pretrained speech models are not bundled in this copy of the app "
             "(assets/pretrained/speech-rmdn and speech-frmdn). Press **Train both** to train an "
             "RMDN and an FRMDN here: under a minute at the default settings.",
             icon=":material/info:",
         )
+    settings_note(run, settings)
     training_controls(run, key="audio")
     models = run.get("models")
 
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
-if models and source is not None:
+if models and source is not None and not views_wait_for_training(run):
     frame = models["FRMDN"].config.dim
     limit = int(MAX_VIEW_SECONDS * RATE) // frame
     emphasis = run.get("emphasis", 0.0)
@@ -719,10 +744,18 @@ if models and source is not None:
     if len(frames) < 2:
         st.warning(f"{source.clip.name} is shorter than two {frame}-sample frames.")
     else:
-        nll, projections = clip_views(models, frames, model_token(run), source.key)
+        nll, projections = clip_views(models, frames, weights_token(run), source.key)
         scoreboard(models, run, source, nll)
         listen_view(models, run, source, frames, seed)
         clip_nll_view(models, run, source, frames, nll, projections)
 
+if bundled_split_files():
+    checkpoint_upload(
+        "audio",
+        expect={"kind": "audio", "dim": FRAME, "sample_rate": RATE},
+        evaluate=upload_nll,
+        pretrained=pretrained_pair,
+        data_label="the bundled held-out speech (nats per 80-sample frame)",
+    )
 st.divider()
 st.caption(CREDIT)

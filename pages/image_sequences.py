@@ -16,7 +16,17 @@ import frmdn
 from frmdn import plots, views
 from frmdn.data.frames import FrameDataError, load_frames, read_video, video_sequences
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
-from ui.training import CHUNK, model_settings, session_run, start_pair_run, training_controls
+from ui.checkpoint_upload import checkpoint_upload
+from ui.navigation import serve_pages_through_app
+from ui.training import (
+    CHUNK,
+    model_settings,
+    session_run,
+    settings_note,
+    start_pair_run,
+    training_controls,
+    views_wait_for_training,
+)
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
@@ -25,7 +35,6 @@ UPLOAD = "Upload a video"
 LENGTH = 16  # frames per sequence, as the pretrained models were trained
 SIZE = 48  # frame side in pixels, as the bundled VAEs encode
 SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 GIF_MS = 160
 state = st.session_state
 
@@ -103,14 +112,7 @@ def source_panel() -> tuple[str, bytes | None]:
     if upload is None:
         st.info(f"No video uploaded yet: showing the {label.lower()} generator.")
         return scene, None
-    data = upload.getvalue()
-    if len(data) > MAX_UPLOAD_BYTES:
-        st.error(
-            f"The video is {len(data) / 2**20:.0f} MB; the limit is "
-            f"{MAX_UPLOAD_BYTES // 2**20} MB. Showing the generator instead."
-        )
-        return scene, None
-    return scene, data
+    return scene, upload.getvalue()  # read_video checks its size (frames.MAX_BYTES) and content
 
 
 def settings_panel() -> dict:
@@ -273,6 +275,7 @@ def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> 
 
 
 # ----------------------------------------------------------------------------- page
+serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Image sequences: world-model style")
 st.markdown(
     "As in *World Models*, a convolutional VAE compresses each 48 × 48 frame into a "
@@ -326,11 +329,20 @@ if split is not None:
             f"Pretrained sequence models for {scene} are not available yet "
             f"({run['missing']}). Press **Train both** to train them here (under a minute)."
         )
+    settings_note(run, settings)
     training_controls(run, key="seq")
 
 models = run.get("models")
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
-if models and split is not None and vae is not None:
+if models and split is not None and vae is not None and not views_wait_for_training(run):
     animation_view(models, raw, split, vae, settings["seed"])
     latent_view(models, split)
     scoreboard(models, split, run.get("seconds", {}))
+if split is not None:
+    checkpoint_upload(
+        "seq",
+        expect={"kind": "frames", "dim": split.dim, "vae": split.info["vae"]},
+        evaluate=lambda model: frmdn.evaluate_nll(model, split.test),
+        pretrained=lambda: pretrained_pair(scene),
+        data_label=f"the {len(split.test)} held-out latent sequences of {split.name}",
+    )

@@ -13,7 +13,17 @@ import streamlit as st
 import frmdn
 from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
-from ui.training import CHUNK, model_settings, start_pair_run, training_controls
+from ui.checkpoint_upload import checkpoint_upload
+from ui.navigation import serve_pages_through_app
+from ui.training import (
+    CHUNK,
+    model_settings,
+    settings_note,
+    start_pair_run,
+    training_controls,
+    views_wait_for_training,
+    weights_token,
+)
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
@@ -107,7 +117,7 @@ def scores(run: dict, split: frmdn.data.SequenceSplit) -> dict:
     """The run's scores, recomputed only when its models have trained further."""
     if run.get("pretrained"):
         return pretrained_scores(run["data_seed"])
-    key = tuple(t.result.steps for t in run["trainers"].values())
+    key = weights_token(run)
     if run.get("scores_key") != key:
         run["scores"] = compute_scores(run["models"], split)
         run["scores_key"] = key
@@ -241,6 +251,7 @@ def surprise_view(split: frmdn.data.SequenceSplit, scored: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- page
+serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Single images: pixels as a sequence")
 st.markdown(
     "A 28 × 28 digit becomes a sequence of **28 rows of 28 pixels**. At each step the LSTM "
@@ -265,11 +276,12 @@ if train_col.button(
     start_training(run, settings, digits_split(settings["seed"]))
 if "models" not in run:
     load_pretrained(run)
+settings_note(run, settings)
 training_controls(run, key="img")
 
 models = run.get("models")
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
-if models:
+if models and not views_wait_for_training(run):
     split = digits_split(run["data_seed"])
     if run.get("pretrained"):
         with st.expander("How the pretrained models were trained"):
@@ -279,3 +291,12 @@ if models:
     completion_view(models, split, settings["seed"])
     score_view(models, scored, run.get("seconds", {}))
     surprise_view(split, scored)
+digits = digits_split(run.get("data_seed", settings["seed"]))
+checkpoint_upload(
+    "img",
+    expect={"kind": "images", "dim": 28},
+    evaluate=lambda model: views.split_bits_per_dim(model, digits.test, digits.info),
+    pretrained=pretrained_pair,
+    data_label=f"the {len(digits.test)} held-out digits",
+    metric="test bits/dim",
+)

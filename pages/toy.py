@@ -13,11 +13,21 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
-from ui.training import session_run, session_seed, start_pair_run, training_controls
+from ui.checkpoint_upload import checkpoint_upload
+from ui.navigation import serve_pages_through_app
+from ui.training import (
+    session_run,
+    session_seed,
+    settings_note,
+    start_pair_run,
+    training_controls,
+    views_wait_for_training,
+)
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MODELS = ("RMDN", "FRMDN")
-DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0}
+DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0, "steps": 1000}
+STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
 state = st.session_state
 
 
@@ -42,13 +52,15 @@ def _url_int(key: str, low: int, high: int) -> int:
 
 
 def init_from_url() -> None:
-    """First visit: take data set, K and rank from the URL (app.py reads the seed)."""
+    """First visit: take data set, K, rank and steps from the URL (app.py reads the seed)."""
     if state.get("toy_url_read"):
         return
     name = st.query_params.get("data", DEFAULTS["data"])
     state["toy_data"] = name if name in TOY_NAMES else DEFAULTS["data"]
     state["toy_K"] = _url_int("K", 1, 10)
     state["toy_rank"] = _url_int("rank", 0, 2)
+    steps = _url_int("steps", 1, STEP_OPTIONS[-1])
+    state["toy_steps"] = steps if steps in STEP_OPTIONS else DEFAULTS["steps"]
     state["toy_url_read"] = True
 
 
@@ -75,12 +87,12 @@ def settings_panel() -> dict:
         rank = right.number_input("Precision rank r", 0, 2, key="toy_rank")
         flow_layers = left.number_input("Flow couplings", 1, 8, 4, key="toy_flow")
         hidden = right.select_slider("LSTM width", [16, 32, 64, 128], 64, key="toy_hidden")
-        steps = st.select_slider(
-            "Training steps", [100, 250, 500, 1000, 1500, 2000], 1000, key="toy_steps"
-        )
+        steps = st.select_slider("Training steps", STEP_OPTIONS, key="toy_steps")
     # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
     seed = session_seed(default=_url_int("seed", 0, 2**31 - 1))
-    st.query_params.update({"data": name, "K": str(K), "rank": str(rank), "seed": str(seed)})
+    st.query_params.update(
+        {"data": name, "K": str(K), "rank": str(rank), "steps": str(steps), "seed": str(seed)}
+    )
     st.caption(spec.description)
     return dict(
         name=name,
@@ -193,6 +205,7 @@ def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> 
 
 
 # ----------------------------------------------------------------------------- page
+serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Toy 2D sequences")
 st.markdown(
     "Each sequence hops around the plane; the models predict a distribution for the **next** "
@@ -213,11 +226,12 @@ if train_col.button(
     start_training(run, settings, split)
 if "models" not in run:
     load_pretrained(run, settings["name"])
+settings_note(run, settings)
 training_controls(run, key="toy")
 
 models = run.get("models")
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
-if models:
+if models and not views_wait_for_training(run):
     last = split.test.shape[1] - 1
     pick_col, step_col = st.columns(2)
     sequence = pick_col.slider("Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq")
@@ -226,3 +240,10 @@ if models:
     density_view(models, split, sequence, step)
     samples_view(models, split, settings["seed"])
     scoreboard(models, split, run.get("seconds", {}))
+checkpoint_upload(
+    "toy",
+    expect={"kind": "toy", "dim": 2},
+    evaluate=lambda model: frmdn.evaluate_nll(model, split.test),
+    pretrained=lambda: pretrained_pair(settings["name"]),
+    data_label=f"the {len(split.test)} toy:{settings['name']} test sequences",
+)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -31,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # One torch thread everywhere: the suite often shares its cores with other jobs, and
+    # torch's default (one thread per core) then runs 10-100x slower. The CLI and the job
+    # workers read the same setting from the environment.
+    for name in ("FRMDN_THREADS", "FRMDN_THREADS_PER_JOB", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    torch.set_num_threads(1)
     device = torch.device(config.getoption("--device"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError(f"--device {device} was asked for but CUDA is not available")

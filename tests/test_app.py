@@ -70,22 +70,16 @@ def test_seed_widget_updates_session_state() -> None:
     assert at.session_state["seed"] == 1234
 
 
-def test_a_page_run_before_app_py_ever_ran_reruns_through_app(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_page_run_before_app_py_ever_ran_reruns_through_app() -> None:
     """A page file run on its own (Streamlit's legacy ``pages/`` mode) reruns through app.py.
 
     ``AppTest`` resets ``PagesManager.uses_pages_directory`` before every run, and switching page
     before the first run makes Streamlit run ``pages/toy.py`` without app.py, as a fresh server
-    does for a deep link; ``ui`` is dropped from ``sys.modules`` so its import runs the guard.
+    does for a deep link; the page's first call, ``serve_pages_through_app``, reroutes it.
     """
-    import sys
-
     from streamlit.runtime.pages_manager import PagesManager
 
     assert hasattr(PagesManager, "uses_pages_directory"), "Streamlit changed: see ui/navigation.py"
-    for name in [m for m in sys.modules if m == "ui" or m.startswith("ui.")]:
-        monkeypatch.delitem(sys.modules, name)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.query_params["seed"] = "3"
     at.switch_page("pages/toy.py")

@@ -100,6 +100,23 @@ def test_train_without_quiet_keeps_stdout_to_one_line(
     assert code == 0
     assert _one_json_line(stdout)["data"] == "toy:clusters"
     assert "training RMDN on toy:clusters" in stderr
+    # the suite sets FRMDN_THREADS=1 (conftest.py): the CLI says so and how to change it
+    assert "frmdn: 1 torch thread ($FRMDN_THREADS); change with --threads N" in stderr
+
+
+def test_threads_flag_sets_torch_threads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = [a for a in TINY if a != "--quiet"]
+    code, _, stderr = _run(
+        capsys, "train", "--data", "toy:ring", "--out", tmp_path, *argv, "--threads", "2"
+    )
+    assert code == 0 and "frmdn: 2 torch threads (--threads)" in stderr
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
+    monkeypatch.setenv("FRMDN_THREADS", "lots")
+    code, out, err = _run(capsys, "train", "--data", "toy:ring", "--out", tmp_path, *TINY)
+    _assert_clean_error(code, out, err, "FRMDN_THREADS must be a whole number")
 
 
 # ------------------------------------------------------------------ eval

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from apptest_pages import button, open_page
+from apptest_pages import button, live_run, open_page, pause_early, settle
 from streamlit.testing.v1 import AppTest
 
 PAGE = "pages/toy.py"
@@ -17,6 +17,10 @@ def open_toy(query: dict[str, str] | None = None) -> AppTest:
 
 def scores(at: AppTest):
     return at.dataframe[-1].value
+
+
+def progress_texts(at: AppTest) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
 
 
 def test_pretrained_views_render_without_training() -> None:
@@ -67,18 +71,58 @@ def test_widgets_change_the_views() -> None:
     assert at.slider(key="toy_step_15").max == 15
 
 
-def test_live_training_steps_and_updates_the_scoreboard() -> None:
+def test_live_training_pauses_steps_stops_and_continues() -> None:
+    at = open_toy()
+    at.select_slider(key="toy_steps").set_value(1000).run()
+    at.select_slider(key="toy_hidden").set_value(16).run()
+    button(at, "Train both").click().run()
+    assert "trained in this session" in at.sidebar.markdown[-1].value
+    pause_early(at)  # AppTest cannot run the polling timer: each rerun is one poll
+    paused = live_run(at).steps
+    assert 25 <= paused < 1000 and paused % 25 == 0
+    assert any(f"Paused at step {paused}" in t for t in progress_texts(at))
+    before = scores(at)["held-out NLL (nats/step)"].copy()
+    for _ in range(2):
+        button(at, "Step").click().run()
+        settle(at)
+    assert live_run(at).steps == paused + 50
+    after = scores(at)
+    assert after["held-out NLL (nats/step)"].lt(before).all()
+    assert after["training time (s)"].gt(0).all()
+
+    button(at, "Stop").click().run()
+    settle(at)
+    status = " ".join(progress_texts(at))
+    assert f"Training stopped at step {paused + 50} of 1000" in status, status
+    assert "best validation weights" in status
+    assert button(at, "Continue").disabled is False
+    button(at, "Continue").click().run()
+    pause_early(at, min_steps=paused + 75)
+    assert live_run(at).steps >= paused + 75
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_a_link_with_other_settings_says_the_models_on_screen_differ() -> None:
+    at = open_toy({"data": "ring", "K": "5", "rank": "2"})
+    notes = " ".join(i.value for i in at.info)
+    assert "K 3 (panel: 5)" in notes and "rank r 1 (panel: 2)" in notes, notes
+
+
+def test_a_diverging_model_is_reported_and_its_last_good_weights_kept(monkeypatch) -> None:
+    import functools
+
+    from frmdn.train import TrainConfig
+
+    # a learning rate of 100 makes the FRMDN's loss non-finite within a few steps
+    monkeypatch.setattr("ui.training.TrainConfig", functools.partial(TrainConfig, lr=100.0))
     at = open_toy()
     at.select_slider(key="toy_steps").set_value(100).run()
     at.select_slider(key="toy_hidden").set_value(16).run()
     button(at, "Train both").click().run()
-    assert "trained in this session" in at.sidebar.markdown[-1].value
-    button(at, "Pause").click().run()  # AppTest cannot run timers: step by hand
-    before = scores(at)["held-out NLL (nats/step)"].copy()
-    for _ in range(4):  # 4 x 25 steps = the whole budget
-        button(at, "Step").click().run()
-        assert not at.exception, [e.value for e in at.exception]
-    after = scores(at)
-    assert after["held-out NLL (nats/step)"].lt(before).all()
-    assert after["training time (s)"].gt(0).all()
-    assert button(at, "Step").disabled and button(at, "Play").disabled
+    settle(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "FRMDN diverged at step" in warnings, warnings
+    assert "its initial weights are kept" in warnings or "best weights from step" in warnings
+    assert not at.error and not at.exception
+    nll = scores(at).loc["FRMDN", "held-out NLL (nats/step)"]
+    assert 0 < nll < 10  # the kept weights still score like an early model

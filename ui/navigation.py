@@ -12,13 +12,13 @@ app.py never runs for that session: no ``st.set_page_config`` (narrow layout), n
 
 ``streamlit run`` has no setting and no start-up hook to turn the switch off before the first
 session, and the legacy path never runs app.py, so the fix sits in the first project code that
-path does run: every page imports :mod:`ui`, whose ``__init__`` calls
-:func:`serve_pages_through_app`. That clears the switch exactly as ``st.navigation`` does and
-reruns; the rerun keeps the page (its hash comes from the same ``url_path``) and the query string,
-and now runs app.py, which routes to the page. Importing runs the check once per process, which
-is enough: the switch is set when the first session opens and, once cleared, stays cleared, and
-a server first imports :mod:`ui` inside a script run. (Two sessions that open at the same moment
-on a fresh server may leave the second one's first run legacy; its next rerun is normal.)
+path does run: every page calls :func:`serve_pages_through_app` before it draws anything. In a
+session whose runs have never gone through app.py (app.py calls :func:`mark_routed`), it clears
+the switch exactly as ``st.navigation`` does and reruns, once; the rerun keeps the page (its
+hash comes from the same ``url_path``) and the query string, and now runs app.py, which routes
+to the page. Deciding per session, not by the process-wide switch alone, also reroutes a
+session that opened in legacy mode at the same moment as another one cleared the switch (a
+class opening a shared link on a freshly started server).
 """
 
 from __future__ import annotations
@@ -27,23 +27,26 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+ROUTED = "_frmdn_routed_through_app"  # session state: app.py has run in this session
+REROUTED = "_frmdn_rerouted"  # session state: this session was sent through app.py once
 
-def running_without_app_navigation() -> bool:
-    """True while this process has not run app.py's ``st.navigation`` and pages run on their own.
 
-    Reads a Streamlit internal; should a Streamlit upgrade drop it, this is False (the fix turns
-    itself off, the app still runs) and the deep-link browser tests in tests/test_browser.py fail.
-    """
-    return bool(getattr(PagesManager, "uses_pages_directory", False))
+def mark_routed() -> None:
+    """Record that this session's runs go through app.py's navigation (app.py calls it)."""
+    st.session_state[ROUTED] = True
 
 
 def serve_pages_through_app() -> None:
-    """Rerun through app.py when Streamlit runs a page file by itself (its legacy ``pages/`` mode).
+    """Rerun through app.py when Streamlit ran this page file by itself (its legacy ``pages/``
+    mode) in a session that app.py has never routed; at most once per session.
 
-    Call it before a page draws anything. Outside a script run, and once app.py's
-    ``st.navigation`` has run in this process, it does nothing.
+    Call it before a page draws anything. Outside a script run it does nothing.
     """
-    if get_script_run_ctx(suppress_warning=True) is None or not running_without_app_navigation():
+    if get_script_run_ctx(suppress_warning=True) is None:
         return
+    state = st.session_state
+    if state.get(ROUTED) or state.get(REROUTED):
+        return
+    state[REROUTED] = True
     PagesManager.uses_pages_directory = False  # what st.navigation does before anything else
     st.rerun()

@@ -1,19 +1,70 @@
-"""Live side-by-side training of an RMDN and an FRMDN: play, pause, step, stop and progress.
+"""Live side-by-side training of an RMDN and an FRMDN as a background job, with its controls.
 
-A *run* is a plain dict kept in ``st.session_state`` (models, their Trainers, source, timings),
-so a page can keep one per data set and training survives reruns and page switches.
+A *run* is a plain dict kept in ``st.session_state`` (models, source, timings and, once trained
+here, a :class:`LiveRun`), so a page keeps one per data set and training survives reruns and
+page switches. Training never runs in the page's script thread: **Train both** submits a job
+to the server's shared :class:`~frmdn.jobs.JobRunner` (a few single-threaded worker processes),
+and the page polls it. When the workers are busy the run waits in a queue and the page says
+where it stands, instead of every session slowing everyone down.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+import uuid
+from dataclasses import dataclass, field
+
 import streamlit as st
 from torch import Tensor
 
-from frmdn import SequenceDensityModel, TrainConfig, Trainer, plots
+from frmdn import SequenceDensityModel, TrainConfig, plots
 from frmdn.data import SequenceSplit
 from frmdn.experiments import build_pair
+from frmdn.jobs import Job, QueueFull
+from frmdn.live_training import (
+    ModelProgress,
+    TrainingRequest,
+    progress_of,
+    train_side_by_side,
+)
+from frmdn.train import SequenceData
+from ui.jobs import job_runner, owner, queue_sentence
 
 CHUNK = 25  # training steps per live update, per model
+POLL_SECONDS = 1.0  # how often a page polls its job while it is queued or running
+MAX_TRAINED_RUNS = 3  # trained pairs one session keeps; older ones go back to pretrained
+
+
+@dataclass
+class LiveRun:
+    """A pair trained in this session: its request, progress, saved states and current job."""
+
+    request: TrainingRequest
+    totals: int
+    states: dict[str, dict] | None = None
+    progress: dict[str, ModelProgress] = field(default_factory=dict)
+    job: Job | None = None
+    intent: str = "play"  # what the user asked last: play, step, pause or stop
+    stopped: bool = False  # Stop was pressed: the best weights are shown
+    version: int = 0  # bumped whenever the models' weights change (cache keys)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # unique across sessions
+    error: str = ""
+    seen_progress: int = field(default=0, repr=False)
+    synced_by_page: bool = field(default=False, repr=False)  # the fragment need not poll
+    loss_chart: tuple[int, object] | None = field(default=None, repr=False)  # (stamp, figure)
+
+    @property
+    def steps(self) -> int:
+        return min((p.steps for p in self.progress.values()), default=0)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.progress) and all(p.done for p in self.progress.values())
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.active
 
 
 def session_run(page: str, key: str) -> dict:
@@ -26,6 +77,13 @@ def session_seed(default: int = 0) -> int:
     """The global seed; app.py owns its widget, so a page run on its own (AppTest) uses
     ``default``."""
     return int(st.session_state["seed"]) if "seed" in st.session_state else default
+
+
+def session_device() -> str:
+    """The device the sidebar names (app.py), or the best available one."""
+    from frmdn.device import default_device
+
+    return str(st.session_state.get("device") or default_device())
 
 
 def model_settings(key: str, *, hidden_options: list[int], default_steps: int, note: str) -> dict:
@@ -54,18 +112,66 @@ def model_settings(key: str, *, hidden_options: list[int], default_steps: int, n
     )
 
 
+def models_settings(models: dict[str, SequenceDensityModel]) -> dict[str, int]:
+    """K, rank, LSTM width and flow couplings of the models on screen (from their configs)."""
+    rmdn, frmdn_model = models["RMDN"].config, models["FRMDN"].config
+    return dict(
+        K=rmdn.n_components,
+        rank=rmdn.rank,
+        hidden=rmdn.hidden_size,
+        flow_layers=frmdn_model.flow_layers,
+    )
+
+
+def settings_note(run: dict, settings: dict) -> None:
+    """Say so when the models on screen were made with other settings than the panel shows
+    (e.g. a shared link with ``K=5`` over the pretrained K = 3 models)."""
+    models = run.get("models")
+    if not models:
+        return
+    shown = models_settings(models)
+    labels = {"K": "K", "rank": "rank r", "hidden": "LSTM width", "flow_layers": "flow couplings"}
+    differ = [
+        f"{labels[k]} {shown[k]} (panel: {settings[k]})"
+        for k in labels
+        if k in settings and settings[k] != shown[k]
+    ]
+    if differ:
+        st.info(
+            f"The models on screen ({run.get('source', 'loaded')}) have "
+            + ", ".join(differ)
+            + ". Press **Train both** to train a pair with the panel's settings.",
+            icon=":material/tune:",
+        )
+
+
 def start_run(
     run: dict,
     models: dict[str, SequenceDensityModel],
-    train: Tensor,
-    valid: Tensor,
+    train: SequenceData,
+    valid: SequenceData,
     config: TrainConfig,
     source: str,
 ) -> None:
-    """Replace ``run`` by freshly built ``models``, each with its own Trainer, playing."""
-    trainers = {name: Trainer(model, train, valid, config) for name, model in models.items()}
+    """Replace ``run`` by freshly built ``models`` and submit their training as a job."""
+    request = TrainingRequest(
+        {name: (m.config, copy.deepcopy(m.state_dict())) for name, m in models.items()},
+        train,
+        valid,
+        config,
+        chunk=CHUNK,
+    )
+    _cancel(run)
     run.clear()
-    run.update(models=models, trainers=trainers, playing=True, seconds={}, source=source)
+    run.update(
+        models=models,
+        source=source,
+        seconds={},
+        settings=models_settings(models),
+        live=LiveRun(request, config.steps),
+    )
+    _keep_few_trained_runs(run)
+    _submit(run, "play")
 
 
 def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str) -> None:
@@ -82,73 +188,236 @@ def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str)
     for model in pair.values():
         model.standardize_on(split.train)
     config = TrainConfig(
-        steps=settings["steps"], eval_every=CHUNK, patience=0, seed=settings["seed"], device="cpu"
+        steps=settings["steps"],
+        eval_every=CHUNK,
+        patience=0,
+        seed=settings["seed"],
+        device=session_device(),
     )
     start_run(run, pair, split.train, split.valid, config, source)
 
 
-def advance(run: dict, n_steps: int = CHUNK) -> None:
-    """Train every model ``n_steps`` further; a finished one gets its best weights back."""
-    for trainer in run["trainers"].values():
-        if trainer.run(n_steps):
-            trainer.finish()
-    run["seconds"] = {m: t.result.elapsed for m, t in run["trainers"].items()}
+def trained_here(run: dict) -> bool:
+    """True when the run's models were trained (or are training) in this session."""
+    return "live" in run
+
+
+def weights_token(run: dict) -> str:
+    """Changes whenever the models' weights may have changed (for cache keys)."""
+    live = run.get("live")
+    return f"{live.id}:{live.version}" if live is not None else run.get("token", "pretrained")
+
+
+def _keep_few_trained_runs(run: dict) -> None:
+    """Remember ``run`` as trained; free the oldest trained pairs beyond MAX_TRAINED_RUNS."""
+    trained = st.session_state.setdefault("trained_runs", [])
+    trained[:] = [r for r in trained if r is not run and "live" in r] + [run]
+    while len(trained) > MAX_TRAINED_RUNS:
+        old = trained.pop(0)
+        _cancel(old)
+        old.clear()  # the page loads its pretrained pair again on the next visit
+
+
+def _cancel(run: dict) -> None:
+    live = run.get("live")
+    if live is not None and live.job is not None:
+        live.job.cancel()
+
+
+def _submit(run: dict, intent: str) -> None:
+    """Queue the run's next training job (``intent``: play to the end, or step one chunk)."""
+    live: LiveRun = run["live"]
+    if live.busy:  # one job per run: a second would continue from stale states
+        return
+    request = TrainingRequest(
+        live.request.models,
+        live.request.train,
+        live.request.valid,
+        live.request.config,
+        states=live.states,
+        max_steps=CHUNK if intent == "step" else None,
+        chunk=CHUNK,
+    )
+    try:
+        live.job = job_runner().submit(
+            train_side_by_side, request, owner=owner(), label=run.get("source", "")
+        )
+    except QueueFull as error:
+        live.error = str(error)
+        return
+    live.intent, live.stopped, live.error = intent, False, ""
+
+
+def _apply_weights(run: dict, states: dict[str, dict], best: bool) -> None:
+    """Load each model's best (``best``) or current weights from trainer ``states``."""
+    for name, state in states.items():
+        run["models"][name].load_state_dict(state["best"] if best else state["model"])
+    run["live"].version += 1
+
+
+def _apply_snapshot(run: dict, weights: dict[str, dict[str, Tensor]]) -> None:
+    """Load the current weights a running job sent."""
+    for name, state in weights.items():
+        run["models"][name].load_state_dict(state)
+    run["live"].version += 1
+
+
+def sync(run: dict) -> None:
+    """Bring ``run`` up to date with its job: progress, live weights, the final states."""
+    live: LiveRun | None = run.get("live")
+    if live is None or live.job is None:
+        return
+    job = live.job
+    report = job.progress
+    if report is not None and job.progress_count != live.seen_progress:
+        live.seen_progress = job.progress_count
+        live.progress = report["models"]
+        if report["weights"] is not None:
+            _apply_snapshot(run, report["weights"])
+    if job.active:
+        return
+    live.job, live.seen_progress = None, 0
+    if job.status == "failed":
+        live.error = f"Training failed: {job.error}. The weights shown are from step {live.steps}."
+        return
+    if job.status == "done":
+        live.states = job.result
+        for name, state in job.result.items():
+            live.progress[name] = progress_of(state["result"], live.totals, state["done"])
+            run["seconds"][name] = state["result"].elapsed
+    live.stopped = live.intent == "stop"
+    if live.states is not None:
+        _apply_weights(run, live.states, best=live.stopped)
+
+
+def views_wait_for_training(run: dict) -> bool:
+    """True (and a note on the page) while the run is queued or training: the views would
+    show a half-trained pair and cost the shared server a full redraw; they return when the
+    run finishes, pauses or stops."""
+    live = run.get("live")
+    if live is None or live.job is None:
+        return False
+    st.info(
+        "The views below return when training finishes, or when you pause or stop it.",
+        icon=":material/hourglass_top:",
+    )
+    return True
 
 
 def training_done(run: dict) -> bool:
-    return all(t.done for t in run["trainers"].values())
+    live = run.get("live")
+    return live is not None and live.done
+
+
+def _button(column: object, label: str, icon: str, disabled: bool, help: str) -> bool:
+    return column.button(label, icon=icon, disabled=disabled, width="stretch", help=help)
 
 
 def training_controls(run: dict, key: str) -> None:
-    """Play / pause / step / stop buttons and the live progress fragment (if training)."""
-    if "trainers" not in run:
+    """Play / pause / step / stop buttons, what the run is doing, and the live progress."""
+    live: LiveRun | None = run.get("live")
+    if live is None:
         return
-    done = training_done(run)
-    playing = run.get("playing", False) and not done
-    play, pause, step, stop, _ = st.columns([1, 1, 1, 1, 4])
-    if play.button(
-        "Play", icon=":material/play_arrow:", disabled=playing or done, width="stretch"
+    sync(run)
+    busy, done = live.busy, live.done
+    play, pause, step, stop, _ = st.columns([1.2, 1, 1, 1, 3.8])
+    if _button(
+        play,
+        "Continue" if live.stopped else "Play",
+        ":material/play_arrow:",
+        busy or done,
+        "Train on to the step budget",
     ):
-        run["playing"] = True
+        _submit(run, "play")
         st.rerun()
-    if pause.button("Pause", icon=":material/pause:", disabled=not playing, width="stretch"):
-        run["playing"] = False
+    if _button(pause, "Pause", ":material/pause:", not busy, "Pause after this chunk"):
+        live.intent = "pause"
+        live.job.cancel()
+        live.job.wait(timeout=30)
+        sync(run)
         st.rerun()
-    if step.button(
-        "Step",
-        icon=":material/skip_next:",
-        disabled=playing or done,
-        width="stretch",
-        help=f"Train {CHUNK} more steps",
-    ):
-        advance(run)
-    if stop.button(
+    if _button(step, "Step", ":material/skip_next:", busy or done, f"Train {CHUNK} more steps"):
+        _submit(run, "step")
+        st.rerun()
+    if _button(
+        stop,
         "Stop",
-        icon=":material/stop:",
-        disabled=done,
-        width="stretch",
-        help="End training now and keep the best weights so far",
+        ":material/stop:",
+        done or (not busy and live.stopped),
+        "End training now and show the best weights so far",
     ):
-        for trainer in run["trainers"].values():
-            trainer.finish()
-        run["playing"] = False
+        live.intent = "stop"
+        if live.job is not None:
+            live.job.cancel()
+            live.job.wait(timeout=30)
+            sync(run)
+        else:
+            live.stopped = True
+            if live.states is not None:
+                _apply_weights(run, live.states, best=True)
         st.rerun()
-    st.fragment(run_every=0.3 if playing else None)(_progress)(run, key)
+    if live.error:
+        st.warning(live.error, icon=":material/warning:")
+    live.synced_by_page = True
+    st.fragment(run_every=POLL_SECONDS if busy else None)(_progress)(run, key)
+
+
+def _status(live: LiveRun) -> str:
+    """One sentence on what the run is doing now."""
+    job = live.job
+    if job is not None and job.status == "queued":
+        return queue_sentence(job)
+    if job is not None:
+        return f"Training: step {live.steps} of {live.totals}."
+    if live.done:
+        return f"Training finished at step {live.steps}; the best validation weights are shown."
+    if live.stopped:
+        best = ", ".join(
+            f"{name} from step {p.best_step}" for name, p in live.progress.items() if p.best_step
+        )
+        return (
+            f"Training stopped at step {live.steps} of {live.totals}. Shown: the best validation "
+            f"weights ({best or 'the initial weights: no evaluation yet'}). **Continue** "
+            "resumes from step "
+            f"{live.steps}."
+        )
+    return f"Paused at step {live.steps} of {live.totals}: the current weights are shown."
 
 
 def _progress(run: dict, key: str) -> None:
-    """The live part: steps the models while playing, then redraws progress and losses."""
-    trainers = run["trainers"]
-    if run.get("playing") and not training_done(run):
-        advance(run)
-        if training_done(run):
-            run["playing"] = False
-            st.rerun(scope="app")
-    first = next(iter(trainers.values()))
-    total = first.config.steps
-    st.progress(min(first.result.steps / total, 1.0), text=f"Step {first.result.steps} / {total}")
-    for name, trainer in trainers.items():
-        if trainer.result.stop_reason.startswith("non-finite"):
-            st.error(f"{name}: {trainer.result.stop_reason}. Its best weights so far are kept.")
-    histories = {name: t.result.history for name, t in trainers.items()}
-    st.plotly_chart(plots.loss_figure(histories), key=f"{key}_loss")
+    """The live part: polls the job, then redraws status, progress and losses."""
+    live: LiveRun = run["live"]
+    if live.synced_by_page:  # part of a whole-page run that has just polled
+        live.synced_by_page = False
+    else:
+        had_job = live.job is not None  # not live.busy: the job's status changes by itself
+        sync(run)
+        if had_job and live.job is None:
+            st.rerun(scope="app")  # the final weights: redraw every view
+    st.progress(min(live.steps / live.totals, 1.0), text=_status(live))
+    for name, progress in live.progress.items():
+        if progress.diverged:
+            best = (
+                f"its best weights from step {progress.best_step} (validation NLL "
+                f"{progress.best_valid_nll:.3f}) are shown"
+                if math.isfinite(progress.best_valid_nll)
+                else "its initial weights are kept"
+            )
+            st.warning(
+                f"{name} diverged at step {progress.steps} (the loss was not a number in "
+                f"10 batches in a row); {best}. Lower the learning rate or the step budget, "
+                "or check the data.",
+                icon=":material/warning:",
+            )
+    if any(p.history for p in live.progress.values()):
+        st.plotly_chart(_loss_chart(live), key=f"{key}_loss")
+
+
+def _loss_chart(live: LiveRun) -> object:
+    """The loss curves, rebuilt only when new progress came in (the page polls every second,
+    and a room of sessions polling would otherwise keep a core busy drawing the same chart)."""
+    stamp = hash(tuple(len(p.history) for p in live.progress.values()))
+    if live.loss_chart is None or live.loss_chart[0] != stamp:
+        histories = {name: p.history for name, p in live.progress.items()}
+        live.loss_chart = (stamp, plots.loss_figure(histories))
+    return live.loss_chart[1]
