@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from frmdn.precision import full_precision
+
 __all__ = [
     "AffineCoupling",
     "ElementwiseAffine",
@@ -40,9 +42,11 @@ class Flow(nn.Module):
 class IdentityFlow(Flow):
     """:math:`z = y`, zero log-determinant: the flow of a plain RMDN."""
 
+    @full_precision
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return y, y.new_zeros(y.shape[:-1])
 
+    @full_precision
     def inverse(self, z: Tensor) -> Tensor:
         return z
 
@@ -59,10 +63,12 @@ class ElementwiseAffine(Flow):
         self.shift = nn.Parameter(torch.zeros(dim))
         self.log_scale = nn.Parameter(torch.zeros(dim))
 
+    @full_precision
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         z = (y + self.shift) * self.log_scale.exp()
         return z, self.log_scale.sum().expand(y.shape[:-1])
 
+    @full_precision
     def inverse(self, z: Tensor) -> Tensor:
         return z * (-self.log_scale).exp() - self.shift
 
@@ -83,6 +89,7 @@ class SinhArcsinh(Flow):
         self.skew = nn.Parameter(torch.zeros(dim))
         self.log_tail = nn.Parameter(torch.zeros(dim))
 
+    @full_precision
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         tail = self.log_tail.exp()
         inner = tail * torch.asinh(y) - self.skew  # (*, d)
@@ -90,6 +97,7 @@ class SinhArcsinh(Flow):
         ladj = self.log_tail + torch.log(torch.cosh(inner)) - 0.5 * torch.log1p(y.square())
         return z, ladj.sum(-1)
 
+    @full_precision
     def inverse(self, z: Tensor) -> Tensor:
         return torch.sinh((torch.asinh(z) + self.skew) / self.log_tail.exp())
 
@@ -139,12 +147,14 @@ class AffineCoupling(Flow):
         shift, raw_scale = self.conditioner(part_a).chunk(2, dim=-1)  # (*, |B|) each
         return shift, self.scale_bound * torch.tanh(raw_scale / self.scale_bound)
 
+    @full_precision
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         part_a, part_b = y[..., self.index_a], y[..., self.index_b]
         shift, log_scale = self._shift_and_log_scale(part_a)
         z = torch.cat([part_a, part_b * log_scale.exp() + shift], dim=-1)[..., self.unorder]
         return z, log_scale.sum(-1)
 
+    @full_precision
     def inverse(self, z: Tensor) -> Tensor:
         part_a, part_b = z[..., self.index_a], z[..., self.index_b]
         shift, log_scale = self._shift_and_log_scale(part_a)
@@ -160,6 +170,7 @@ class FlowStack(Flow):
         super().__init__(layers[0].dim)
         self.layers = nn.ModuleList(layers)
 
+    @full_precision
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         ladj = y.new_zeros(y.shape[:-1])
         for layer in self.layers:
@@ -167,6 +178,7 @@ class FlowStack(Flow):
             ladj = ladj + layer_ladj
         return y, ladj
 
+    @full_precision
     def inverse(self, z: Tensor) -> Tensor:
         for layer in reversed(self.layers):
             z = layer.inverse(z)

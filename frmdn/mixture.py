@@ -9,6 +9,8 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
+from frmdn.precision import at_least_float32, full_precision
+
 __all__ = ["LowRankPrecisionGMM", "draw_component", "draw_gaussian"]
 
 
@@ -74,10 +76,11 @@ class LowRankPrecisionGMM(Distribution):
         batch_shape = torch.broadcast_shapes(
             logits.shape[:-1], loc.shape[:-2], diag.shape[:-2], factor.shape[:-3]
         )
-        self.logits = logits.expand(*batch_shape, K)
-        self.loc = loc.expand(*batch_shape, K, d)
-        self.diag = diag.expand(*batch_shape, K, d)
-        self.factor = factor.expand(*batch_shape, *factor.shape[-3:])
+        # parameters made under autocast (bf16) are kept in float32; float64 stays float64
+        self.logits = at_least_float32(logits).expand(*batch_shape, K)
+        self.loc = at_least_float32(loc).expand(*batch_shape, K, d)
+        self.diag = at_least_float32(diag).expand(*batch_shape, K, d)
+        self.factor = at_least_float32(factor).expand(*batch_shape, *factor.shape[-3:])
         super().__init__(batch_shape, torch.Size((d,)), validate_args=validate_args)
 
     @property
@@ -96,12 +99,19 @@ class LowRankPrecisionGMM(Distribution):
     @lazy_property
     def capacitance_tril(self) -> Tensor:
         """Cholesky factor of :math:`C = I + U^T D^{-1} U`, shape :math:`(*, K, r, r)`."""
-        scaled = self.factor.transpose(-1, -2) / self.diag.unsqueeze(-2)  # (*, K, r, d)
-        eye = torch.eye(self.rank, dtype=scaled.dtype, device=scaled.device)
-        return torch.linalg.cholesky(scaled @ self.factor + eye)  # (*, K, r, r)
+        with torch.autocast(self.loc.device.type, enabled=False):
+            scaled = self.factor.transpose(-1, -2) / self.diag.unsqueeze(-2)  # (*, K, r, d)
+            eye = torch.eye(self.rank, dtype=scaled.dtype, device=scaled.device)
+            return torch.linalg.cholesky(scaled @ self.factor + eye)  # (*, K, r, r)
 
+    @full_precision
     def component_log_prob(self, z: Tensor) -> Tensor:
-        """Log-density of ``z`` (shape :math:`(*, d)`) under each component, :math:`(*, K)`."""
+        """Log-density of ``z`` (shape :math:`(*, d)`) under each component, :math:`(*, K)`.
+
+        Always in full precision (float32, or float64 for float64 parameters), also inside an
+        autocast region: the log-determinant and quadratic form lose nats in bf16.
+        """
+        z = z.to(self.loc.dtype)
         if self._validate_args:
             self._validate_sample(z)
         delta = z.unsqueeze(-2) - self.loc  # (*, K, d)
@@ -117,10 +127,12 @@ class LowRankPrecisionGMM(Distribution):
             half_log_density = half_log_density.reshape(shape)
         return half_log_density - 0.5 * d * math.log(2 * math.pi)
 
+    @full_precision
     def log_prob(self, z: Tensor) -> Tensor:
         """Mixture log-density of ``z`` (shape :math:`(*, d)`), shape :math:`(*)`."""
         return torch.logsumexp(self.log_weights + self.component_log_prob(z), dim=-1)
 
+    @full_precision
     def responsibilities(self, z: Tensor) -> Tensor:
         """Posterior component probabilities :math:`p(k \\mid z)`, shape :math:`(*, K)`."""
         return torch.softmax(self.log_weights + self.component_log_prob(z), dim=-1)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from frmdn.flows import Flow, IdentityFlow, realnvp
 from frmdn.mixture import LowRankPrecisionGMM, draw_component, draw_gaussian
 from frmdn.pitch import PitchPredictor
+from frmdn.precision import at_least_float32
 
 __all__ = ["FRMDN", "RMDN", "ModelConfig", "SequenceDensityModel"]
 
@@ -217,10 +218,11 @@ class SequenceDensityModel(nn.Module):
         return h, c  # (layers, B, H) each
 
     def _raw_mixture(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The head's outputs for LSTM outputs (*, H), in float32: logits (*, K), means
-        (*, K, d), raw precision diagonals (*, K, d) and raw factors (*, K, r, d)."""
+        """The head's outputs for LSTM outputs (*, H), at least in float32 (bf16 under autocast
+        is widened; a float64 model stays float64): logits (*, K), means (*, K, d), raw
+        precision diagonals (*, K, d) and raw factors (*, K, r, d)."""
         K, d, r = self.config.n_components, self.config.dim, self.config.rank
-        out = self.head(self.dropout(hidden)).float()  # (*, K(1 + 2d + dr))
+        out = at_least_float32(self.head(self.dropout(hidden)))  # (*, K(1 + 2d + dr))
         lead = out.shape[:-1]
         logits, loc, raw_diag, raw_factor = out.split([K, K * d, K * d, K * d * r], dim=-1)
         return (
@@ -241,7 +243,7 @@ class SequenceDensityModel(nn.Module):
         return diag, raw_factor * torch.rsqrt(1 + norm / c.max_precision)
 
     def _mixture_from_hidden(self, hidden: Tensor) -> LowRankPrecisionGMM:
-        """Mixture parameters from LSTM outputs (B, T, H), computed in float32."""
+        """Mixture parameters from LSTM outputs (B, T, H), at least in float32."""
         logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
         diag, factor = self._precision(raw_diag, raw_factor)
         # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
@@ -258,6 +260,13 @@ class SequenceDensityModel(nn.Module):
         if temperature != 1:  # covariances times the temperature
             diag, factor = diag / temperature, factor / math.sqrt(temperature)
         return draw_gaussian(loc[rows, component], diag, factor.mT)
+
+    def _here(self, values: Tensor | None) -> Tensor | None:
+        """``values`` on this model's device and in its float dtype (data usually arrive as
+        float32 CPU tensors; the model may live on a GPU or in float64)."""
+        if values is None:
+            return None
+        return values.to(device=self.start.device, dtype=self.start.dtype)
 
     def _check_targets(self, y: Tensor) -> None:
         if y.dim() != 3 or y.shape[-1] != self.config.dim:
@@ -282,6 +291,7 @@ class SequenceDensityModel(nn.Module):
         """Per-step mixtures, standardised targets u and what the mixtures model: u - o with
         the pitch predictor's guess o, else u itself; tensors (B, T, d)."""
         self._check_targets(y)
+        y, x = self._here(y), self._here(x)
         u = self.normalize(y)
         hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
         gmm = self._mixture_from_hidden(hidden)
@@ -316,9 +326,8 @@ class SequenceDensityModel(nn.Module):
 
     def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
         """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
-        with torch.autocast(u.device.type, enabled=False):  # the flow stays float32 under bf16
-            z, ladj = self.flow(u)  # (*, d), (*)
-        return gmm.log_prob(z.float()) + ladj.float() - self.data_scale.log().sum()
+        z, ladj = self.flow(u)  # (*, d), (*): the flow and the mixture run in full precision
+        return gmm.log_prob(z) + ladj - self.data_scale.log().sum()
 
     @torch.no_grad()
     def next_step_log_prob(
@@ -342,6 +351,7 @@ class SequenceDensityModel(nn.Module):
             or points.shape[-1] != d
         ):
             raise ValueError(f"history must be (T0, {d}) and points (M, {d})")
+        history, points, x = self._here(history), self._here(points), self._here(x)
         padded = torch.cat([history, history.new_zeros(1, d)]).unsqueeze(0)  # (1, T0 + 1, d)
         u = self.normalize(padded)
         cond = None if x is None else x.unsqueeze(0)

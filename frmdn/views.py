@@ -61,9 +61,9 @@ def latent_points(model: SequenceDensityModel, y: Tensor, max_points: int = 4000
     d = y.shape[-1]
     keep = slice(0, max_points)
     return LatentPoints(
-        y.reshape(-1, d)[keep].numpy(),
-        z.reshape(-1, d)[keep].numpy(),
-        component.reshape(-1)[keep].numpy(),
+        y.reshape(-1, d)[keep].cpu().numpy(),
+        z.reshape(-1, d)[keep].cpu().numpy(),
+        component.reshape(-1)[keep].cpu().numpy(),
     )
 
 
@@ -90,7 +90,7 @@ def step_components(
         means = means * scale + model.data_shift
         covariances = covariances * scale[:, None] * scale[None, :]
     return [
-        Component(float(w), m.numpy(), c.numpy())
+        Component(float(w), m.cpu().numpy(), c.cpu().numpy())
         for w, m, c in zip(weights, means, covariances, strict=True)
     ]
 
@@ -119,7 +119,7 @@ def density_grid(
     grid_x, grid_y = np.meshgrid(xs, ys)  # (R, R) each, [y, x]
     points = torch.from_numpy(np.stack([grid_x.ravel(), grid_y.ravel()], axis=-1))
     log_density = model.next_step_log_prob(history, points)
-    return xs, ys, log_density.reshape(resolution, resolution).numpy()
+    return xs, ys, log_density.reshape(resolution, resolution).cpu().numpy()
 
 
 @torch.no_grad()
@@ -156,17 +156,17 @@ def flow_grid_lines(
             axis=-1,
         )
         lines += [x_const, y_const]
-    stacked = torch.from_numpy(np.stack(lines))  # (L, P, 2)
+    stacked = torch.from_numpy(np.stack(lines)).to(model.data_shift)  # (L, P, 2)
     z, _ = model.flow(model.normalize(stacked))
-    return [(line, z_line) for line, z_line in zip(lines, z.numpy(), strict=True)]
+    return [(line, z_line) for line, z_line in zip(lines, z.cpu().numpy(), strict=True)]
 
 
 @torch.no_grad()
 def to_latent(model: SequenceDensityModel, y: Tensor) -> np.ndarray:
     """Latents z = f(u) of data-space points y (*, d), as numpy."""
     model.eval()
-    z, _ = model.flow(model.normalize(y))
-    return z.numpy()
+    z, _ = model.flow(model.normalize(y.to(model.data_shift)))
+    return z.cpu().numpy()
 
 
 def data_bounds(y: Tensor, margin: float = 0.15) -> tuple[float, float, float, float]:
@@ -216,7 +216,7 @@ def per_step_nll(model: SequenceDensityModel, sequence: Tensor) -> np.ndarray:
     if sequence.dim() != 2 or sequence.shape[-1] != model.config.dim:
         raise ValueError(f"sequence must be (T, {model.config.dim}), got {tuple(sequence.shape)}")
     model.eval()
-    return -model.log_prob(sequence.unsqueeze(0))[0].double().numpy()
+    return -model.log_prob(sequence.unsqueeze(0))[0].double().cpu().numpy()
 
 
 @torch.no_grad()
@@ -240,7 +240,7 @@ def continuation(
     torch.manual_seed(seed)
     start = prime.unsqueeze(0) if prime.shape[0] else None  # (1, T0, d)
     generated = model.sample(1, steps, prime=start, temperature=temperature, bound=bound)[0]
-    return torch.cat([prime.to(generated), generated]).numpy()
+    return torch.cat([prime.to(generated), generated]).cpu().numpy()
 
 
 def spectrogram_db(
