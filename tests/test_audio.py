@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +35,6 @@ from frmdn.data.audio import (
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
 PRETRAINED = ROOT / "assets" / "pretrained"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def sine(freq: float = 440.0, seconds: float = 1.0, rate: int = 8000, amp: float = 0.5):

@@ -9,7 +9,7 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,14 +23,6 @@ from frmdn.checkpoint import LIMITS, load, read_metadata, save
 from frmdn.model import SequenceDensityModel
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _perturbed(model: SequenceDensityModel, seed: int = 1) -> SequenceDensityModel:

@@ -11,7 +11,7 @@ import pickle
 import random
 import struct
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,14 +24,6 @@ from frmdn import FRMDN, RMDN, CheckpointError, load_archive
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 DATA = {"spec": "toy:ring", "info": {"kind": "toy", "noise": 0.05}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(seed: int = 0) -> FRMDN:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,6 @@ from frmdn.data.latents import bundled_vae, load_frame_latents, resolve_vae_path
 from frmdn.vae import FrameVAE, VAEConfig, encode_frames, load_vae
 
 TINY = VAEConfig(size=16, latent_dim=3, channels=(4, 8))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

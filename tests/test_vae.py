@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,6 @@ from frmdn.vae import (
 TINY = VAEConfig(size=16, latent_dim=4, channels=(4, 8))
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _frames(n: int = 6, t: int = 3, size: int = 16, seed: int = 0) -> np.ndarray:
