@@ -34,6 +34,7 @@ from frmdn.model import ModelConfig, SequenceDensityModel, build_model
 
 __all__ = [
     "CheckpointError",
+    "atomic_write",
     "build_checked",
     "committed_weights",
     "load",
@@ -83,7 +84,7 @@ def _temp_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write via ``write(tmp_path)`` into the same directory, then rename over ``path``."""
     tmp = _temp_path(path)
     try:
@@ -143,7 +144,7 @@ def _commit(directory: Path, new_weights: Path, text: str) -> None:
         if not previous.is_file():
             os.replace(weights, previous)
     os.replace(new_weights, weights)
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+    atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
     for pattern in LEFTOVERS:  # one writer per directory: these belong to no live save
         for leftover in directory.glob(pattern):
             leftover.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
+from frmdn.resume import load_training_state
 from frmdn.train import TrainConfig, evaluate_nll
 from frmdn.views import split_bits_per_dim
 
@@ -106,9 +107,16 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train an RMDN or FRMDN and save a checkpoint")
-    train.add_argument("--data", required=True, help=data_help)
+    train.add_argument("--data", help=data_help)
     train.add_argument("--model", choices=("rmdn", "frmdn"), default="frmdn")
-    train.add_argument("--out", required=True, type=Path, help="checkpoint directory")
+    train.add_argument("--out", type=Path, help="checkpoint directory")
+    train.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the killed run whose checkpoint directory is DIR, with its own data, "
+        "model and optimiser settings (a run saves its state after every evaluation)",
+    )
     train.add_argument("--dropout", type=float, default=0.0)
     train.add_argument("--input-noise", type=float, default=0.0)
     train.add_argument("--layers", type=_positive, default=1, help="LSTM depth")
@@ -187,15 +195,28 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> None:
-    split = load_data(args.data, seed=args.seed)
-    torch.manual_seed(args.seed)
-    model = _build(args, split.dim)
-    config = _config(args)
+    if args.resume is not None:
+        if args.data is not None or args.out is not None:
+            raise UsageError("--resume DIR takes the data and output directory from DIR")
+        state, config, data = load_training_state(args.resume)
+        spec, out, model = data["spec"], args.resume, load(args.resume)
+        split = load_data(spec, seed=data["seed"])
+        what = f"resuming {type(model).__name__} on {spec} at step {state['result'].steps}"
+    else:
+        if args.data is None or args.out is None:
+            raise UsageError("train needs --data and --out (or --resume DIR)")
+        split = load_data(args.data, seed=args.seed)
+        torch.manual_seed(args.seed)
+        spec, out, state = args.data, args.out, None
+        model, config = _build(args, split.dim), _config(args)
+        what = f"training {type(model).__name__} on {spec}"
     if not args.quiet:
         print(args.threads_note, file=sys.stderr)
-        print(f"training {type(model).__name__} on {args.data} ...", file=sys.stderr)
-    row = train_on_split(model, split, config, args.data, args.out, not args.quiet)
-    print(json.dumps({"checkpoint": str(args.out)} | asdict(row)))
+        print(f"{what} ...", file=sys.stderr)
+    row = train_on_split(
+        model, split, config, spec, out, not args.quiet, resumable=True, state=state
+    )
+    print(json.dumps({"checkpoint": str(out)} | asdict(row)))
 
 
 def _compare(args: argparse.Namespace) -> None:

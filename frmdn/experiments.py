@@ -11,7 +11,8 @@ import torch
 
 from frmdn.data import SequenceSplit, load_data
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
-from frmdn.train import TrainConfig, evaluate_nll, fit
+from frmdn.resume import has_checkpoint, remove_training_state, save_training_state
+from frmdn.train import TrainConfig, Trainer, evaluate_nll, fit
 
 __all__ = ["ComparisonRow", "build_pair", "compare", "markdown_table", "train_on_split"]
 
@@ -70,11 +71,40 @@ def train_on_split(
     spec: str,
     out: Path | None = None,
     progress_bar: bool = False,
+    *,
+    resumable: bool = False,
+    state: dict | None = None,
 ) -> ComparisonRow:
-    """Standardise on the training split, fit, score on valid and test, optionally save."""
+    """Standardise on the training split, fit, score on valid and test, optionally save.
+
+    With ``resumable`` (and ``out``) the run writes its training state into ``out`` after
+    every validation pass (:mod:`frmdn.resume`), so a killed run continues from there with
+    ``state``; the state is removed once training has finished.
+    """
     model.standardize_on(split.train)
+    data = {
+        "spec": spec,
+        "seed": config.seed,
+        "info": split.info,
+        "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
+    }
+    save_state = None
+    if resumable and out is not None:
+
+        def save_state(trainer: Trainer) -> None:
+            if not has_checkpoint(out):  # the settings a resumed run rebuilds the model from
+                model.save(out, data=data)
+            save_training_state(out, trainer, data=data)
     start = time.perf_counter()
-    result = fit(model, split.train, split.valid, config, progress_bar=progress_bar)
+    result = fit(
+        model,
+        split.train,
+        split.valid,
+        config,
+        progress_bar=progress_bar,
+        state=state,
+        save_state=save_state,
+    )
     seconds = time.perf_counter() - start
     if not result.history:
         raise RuntimeError(f"training {type(model).__name__} failed: {result.stop_reason}")
@@ -95,13 +125,9 @@ def train_on_split(
             "seconds": seconds,
             "num_parameters": model.num_parameters(),
         }
-        data = {
-            "spec": spec,
-            "seed": config.seed,
-            "info": split.info,
-            "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
-        }
         model.save(out, metrics=metrics, data=data)
+        if save_state is not None:
+            remove_training_state(out)
     return row
 
 

@@ -322,6 +322,8 @@ def fit(
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress_bar: bool = False,
+    state: dict | None = None,
+    save_state: Callable[[Trainer], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, early-stopping on ``valid``; returns what happened.
 
@@ -336,8 +338,13 @@ def fit(
         callback: Called with a :class:`Progress` after each validation pass.
         should_stop: Polled before each step; return True to stop (e.g. ``event.is_set``).
         progress_bar: Show a tqdm bar on stderr (for the CLI).
+        state: A :meth:`Trainer.state_dict` to continue from (a resumed run).
+        save_state: Called with the trainer after each validation pass (e.g.
+            :func:`frmdn.resume.save_training_state`), so a killed run can resume.
     """
     trainer = Trainer(model, train, valid, config)
+    if state is not None:
+        trainer.load_state_dict(state)
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
@@ -351,8 +358,14 @@ def fit(
         if callback is not None:
             callback(progress)
 
-    while not trainer.run(trainer.config.eval_every, report, should_stop):
-        pass
+    if bar is not None:
+        bar.update(trainer.result.steps)
+    while not trainer.done and not trainer.run(trainer.config.eval_every, report, should_stop):
+        if save_state is not None:
+            save_state(trainer)
     if bar is not None:
         bar.close()
-    return trainer.finish()
+    result = trainer.finish()
+    if save_state is not None:
+        save_state(trainer)  # done, with the best weights: a resume has nothing left to do
+    return result
