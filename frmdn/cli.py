@@ -22,6 +22,7 @@ import torch
 from frmdn.checkpoint import CheckpointError, load, read_metadata
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
+from frmdn.distributed import main_process
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
 from frmdn.resume import load_training_state
@@ -210,13 +211,15 @@ def _train(args: argparse.Namespace) -> None:
         spec, out, state = args.data, args.out, None
         model, config = _build(args, split.dim), _config(args)
         what = f"training {type(model).__name__} on {spec}"
-    if not args.quiet:
+    if not args.quiet and main_process():
         print(args.threads_note, file=sys.stderr)
         print(f"{what} ...", file=sys.stderr)
+    main = main_process()
     row = train_on_split(
-        model, split, config, spec, out, not args.quiet, resumable=True, state=state
+        model, split, config, spec, out, main and not args.quiet, resumable=True, state=state
     )
-    print(json.dumps({"checkpoint": str(out)} | asdict(row)))
+    if main:
+        print(json.dumps({"checkpoint": str(out)} | asdict(row)))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -430,4 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if torch.distributed.is_initialized():  # under torchrun
+            torch.distributed.destroy_process_group()
     return 0

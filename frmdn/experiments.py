@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from frmdn.data import SequenceSplit, load_data
+from frmdn.distributed import main_process
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
 from frmdn.resume import has_checkpoint, remove_training_state, save_training_state
 from frmdn.train import TrainConfig, Trainer, evaluate_nll, fit
@@ -88,6 +89,8 @@ def train_on_split(
         "info": split.info,
         "sizes": {k: len(getattr(split, k)) for k in ("train", "valid", "test")},
     }
+    if not main_process():  # under torchrun, rank 0 alone writes files
+        out = None
     save_state = None
     if resumable and out is not None:
 

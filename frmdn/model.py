@@ -324,6 +324,10 @@ class SequenceDensityModel(nn.Module):
         gmm, _, residual = self._residuals(y, x)
         return self._density(gmm, residual)
 
+    def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """:meth:`log_prob`: calling the model (e.g. through DistributedDataParallel) scores y."""
+        return self.log_prob(y, x)
+
     def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
         """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
         z, ladj = self.flow(u)  # (*, d), (*): the flow and the mixture run in full precision

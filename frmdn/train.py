@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 
 from frmdn.device import default_device
+from frmdn.distributed import from_environment
 from frmdn.model import SequenceDensityModel
 
 __all__ = ["FitResult", "Progress", "TrainConfig", "Trainer", "evaluate_nll", "fit"]
@@ -164,7 +166,15 @@ class Trainer:
     ) -> None:
         self.config = config or TrainConfig()
         self.device = _resolve_device(self.config.device)
+        self.group = from_environment()  # None unless torchrun started several processes
+        if self.group is not None and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.group.local_rank)
         self.model = model.to(self.device)
+        self.network: torch.nn.Module = self.model  # what the training forward runs through
+        if self.group is not None:
+            self.group.check_batch(min(self.config.batch_size, len(_split(train)[0])))
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.model, device_ids=ids)
         self.train_y, self.train_x = _split(train)
         self.valid = valid
         _check(train, model, "training")
@@ -186,16 +196,21 @@ class Trainer:
     def _loss(self) -> Tensor:
         n = self.train_y.shape[0]
         index = torch.randint(n, (min(self.config.batch_size, n),), generator=self.generator)
+        if self.group is not None:  # every rank drew the same global batch: take its slice
+            index = self.group.shard(index)
         y = self.train_y[index].to(self.device)
         x = None if self.train_x is None else self.train_x[index].to(self.device)
         with _autocast(self.device):
-            return -self.model.log_prob(y, x).mean()
+            return -self.network(y, x).mean()
 
     def _step(self) -> None:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss()
-        if torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if self.group is not None:  # skip a batch on every rank, or on none
+            finite = not self.group.any(not finite)
+        if finite:
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
             if torch.isfinite(norm):
@@ -208,7 +223,13 @@ class Trainer:
         self._bad_in_a_row += 1
 
     def _report(self, callback: Callable[[Progress], None] | None) -> None:
-        valid_nll = evaluate_nll(self.model, self.valid)
+        if self.group is None:
+            valid_nll = evaluate_nll(self.model, self.valid)
+        else:  # rank 0 evaluates; every rank takes the same early-stopping decision
+            main = self.group.is_main
+            valid_nll = self.group.broadcast(
+                evaluate_nll(self.model, self.valid) if main else math.nan
+            )
         train_nll = sum(self._window) / len(self._window) if self._window else math.nan
         self._window = []
         progress = Progress(self.result.steps, train_nll, valid_nll, self.result.elapsed)
@@ -240,7 +261,10 @@ class Trainer:
         for _ in range(n_steps):
             if self.done:
                 break
-            if should_stop is not None and should_stop():
+            stop = should_stop is not None and should_stop()
+            if self.group is not None and should_stop is not None:
+                stop = self.group.any(stop)  # a stop on any rank stops them all
+            if stop:
                 self._stop("stopped by user")
                 break
             self._step()
