@@ -7,6 +7,7 @@ Run with ``streamlit run app.py``. Each other page lives in ``pages/<name>.py`` 
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
 from frmdn.device import default_device, describe_device, set_threads
 from ui.jobs import job_runner
@@ -134,8 +135,7 @@ def home() -> None:
 def sidebar() -> None:
     """Settings shared by every page: the compute device and the global random seed."""
     set_threads(1)  # views run in this script thread; the cores belong to the job workers
-    device = default_device()
-    st.session_state["device"] = str(device)
+    best = default_device()
     if "seed" not in st.session_state:  # a shared link (?seed=...) sets the first value
         try:
             st.session_state["seed"] = min(max(int(st.query_params.get("seed", "")), 0), 2**31 - 1)
@@ -143,6 +143,19 @@ def sidebar() -> None:
             st.session_state["seed"] = DEFAULT_SEED
     slots = job_runner().settings
     with st.sidebar:
+        if best.type == "cuda":  # training runs there unless the user picks the CPU
+            choice = st.radio(
+                "Training device",
+                [str(best), "cpu"],
+                format_func=lambda name: describe_device(name),
+                key="device_choice",
+                help="Where Train both trains and generates. The CPU is slower for large "
+                "models but leaves the GPU to others.",
+            )
+            device = torch.device(choice)
+        else:
+            device = best
+        st.session_state["device"] = str(device)
         st.markdown(f"**Device:** {describe_device(device)}")
         st.caption(
             f"Training and generation run in {slots.workers} background "

@@ -12,6 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 EXPECTED = {
+    "bench_distributed": {"machine", "run", "throughput"},
     "bench_mixture": {"machine", "config", "log_prob_vs_reference", "flop_rate", "rank_table"},
     "bench_training": {"machine", "run", "training", "generation", "targets"},
     "voicing": {"machine", "run", "real", "speech-frmdn T=1"},
