@@ -182,9 +182,15 @@ class SequenceDensityModel(nn.Module):
 
     def standardize_on(self, y: Tensor) -> None:
         """Set the normalisation to the per-dimension mean and std of training targets y
-        (..., d); the std is floored at 1e-6 so a constant dimension cannot divide by zero."""
-        flat = y.reshape(-1, self.config.dim)
-        self.set_normalization(flat.mean(0), flat.std(0).clamp_min(1e-6))
+        (..., d), or of sequences read from disk (anything with ``moments()``, e.g.
+        :class:`~frmdn.data.stream.DiskSequences`); the std is floored at 1e-6 so a constant
+        dimension cannot divide by zero."""
+        if hasattr(y, "moments"):
+            mean, std = y.moments()
+        else:
+            flat = y.reshape(-1, self.config.dim)
+            mean, std = flat.mean(0), flat.std(0)
+        self.set_normalization(mean, std.clamp_min(1e-6))
 
     def normalize(self, y: Tensor) -> Tensor:
         return (y - self.data_shift) / self.data_scale

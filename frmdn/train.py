@@ -105,7 +105,9 @@ def _check(data: SequenceData, model: SequenceDensityModel, name: str) -> None:
             f"got {tuple(y.shape)}"
         )
     for part, values in (("targets", y), ("inputs x", x)):
-        if values is not None and not torch.isfinite(values).all():
+        if not isinstance(values, Tensor):  # None, or read from disk (checked when cached)
+            continue
+        if not torch.isfinite(values).all():
             raise ValueError(f"{name} {part} contain NaN or infinite values")
 
 

@@ -68,6 +68,8 @@ MIN_SECONDS = 0.1
 """Clips shorter than this are refused as too short."""
 
 MAX_BYTES = MAX_UPLOAD_BYTES
+STREAM_BYTES = 256 * 2**20
+"""Folders with more bytes of audio files than this are read from a decoded-audio cache."""
 """In-memory input (bytes, an upload) above this many bytes is refused before decoding; files
 on disk are streamed, and only their first ``max_seconds`` are decoded."""
 
@@ -686,6 +688,54 @@ def audio_split(
     return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
 
 
+def _streamed_split(
+    files: list[Path],
+    split: dict[str, list[str]] | None,
+    rate: int,
+    frame_size: int,
+    length: int,
+    emphasis: float,
+    seed: int,
+) -> SequenceSplit:
+    """A split by file whose parts read their sequences from the decoded-audio cache."""
+    from frmdn.data.stream import DiskSequences, cache_dir, cached_waveform
+
+    _check_emphasis(emphasis)
+    by_name = {file.name: file for file in files}
+    chosen = _file_split(sorted(by_name), split)
+    directory = cache_dir()
+    parts, seconds = {}, {}
+    window_seconds = frame_size * length / rate
+    for part in SPLITS:
+        waves = []
+        for name in chosen[part]:
+            cache, n, _ = cached_waveform(
+                by_name[name], rate=rate, emphasis=emphasis, seed=seed, directory=directory
+            )
+            waves.append((cache, n))
+        parts[part] = DiskSequences(waves, frame_size, length)
+        if len(parts[part]) == 0:
+            raise AudioError(
+                f"the {part} split has no complete sequence of {window_seconds:.2f} s in "
+                f"{len(waves)} file(s)"
+            )
+        seconds[part] = round(len(parts[part]) * window_seconds, 3)
+    info = {
+        "kind": "audio",
+        "sample_rate": rate,
+        "frame_size": frame_size,
+        "length": length,
+        "emphasis": emphasis,
+        "files": chosen,
+        "seconds": seconds,
+        "notes": [f"split by file; sequences read from the decoded-audio cache in {directory}"],
+        "streamed": True,
+    }
+    return SequenceSplit(
+        parts["train"], parts["valid"], parts["test"], f"{len(files)} clips", info
+    )
+
+
 def _resolve(path: str) -> Path:
     """``path``, or for a relative path missing here, the same path in the project folder."""
     candidate = Path(path).expanduser()
@@ -704,6 +754,7 @@ def load_audio_data(
     length: int = 50,
     emphasis: float = 0.0,
     seed: int = 0,
+    stream: int = -1,
 ) -> SequenceSplit:
     """The data spec ``audio:PATH?rate=..&frame=..&length=..&emphasis=..``: a file or a folder.
 
@@ -719,9 +770,13 @@ def load_audio_data(
         length: Frames per training sequence (shorter for one short clip: see :func:`clip_plan`).
         emphasis: Pre-emphasis coefficient in [0, 1) (see :func:`pre_emphasis`).
         seed: Seed of the dequantisation noise.
+        stream: For a folder, 1 reads sequences from an on-disk cache of the decoded audio
+            (:mod:`frmdn.data.stream`) instead of holding it in memory, 0 never does, and the
+            default (-1) does for folders over :data:`STREAM_BYTES` of files.
 
     Returns:
-        A split with tensors (N, ``length``, ``frame``); see :func:`audio_split`.
+        A split with tensors (N, ``length``, ``frame``); see :func:`audio_split`. A streamed
+        split holds :class:`~frmdn.data.stream.DiskSequences` instead, which index like them.
     """
     source = _resolve(path)
     if not source.exists():
@@ -743,6 +798,11 @@ def load_audio_data(
                 raise AudioError(f"{split_file} must hold an object with train, valid and test")
     else:
         files = [source]
+    big = sum(file.stat().st_size for file in files) > STREAM_BYTES
+    if len(files) > 1 and (stream == 1 or (stream == -1 and big)):
+        result = _streamed_split(files, split, rate, frame, length, emphasis, seed)
+        result.info["path"] = str(path)
+        return replace(result, name=source.name or str(path))
     clips = [read_audio(file, sample_rate=rate) for file in files]
     result = audio_split(
         clips, frame_size=frame, length=length, split=split, seed=seed, emphasis=emphasis
