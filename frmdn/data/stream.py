@@ -26,6 +26,7 @@ __all__ = ["DiskSequences", "cache_dir", "cached_waveform"]
 
 CACHE_ENV = "FRMDN_CACHE"
 FORMAT = "frmdn-audio-cache-1"  # part of every key: a new layout never reads an old file
+BLOCK = 2**18  # samples filtered and written at a time: a long file never doubles in memory
 
 
 def cache_dir() -> Path:
@@ -51,17 +52,23 @@ def cached_waveform(
     from frmdn.data.audio import LSB, pre_emphasis, read_audio
 
     directory = directory or cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(
         f"{FORMAT}|{_file_digest(path)}|{rate}|{emphasis}|{seed}".encode()
     ).hexdigest()[:32]
     target = directory / f"{key}.f32"
     if not target.is_file():
-        clip = read_audio(path, sample_rate=rate)
+        waveform = read_audio(path, sample_rate=rate).waveform  # (n,) float32, this file only
         generator = np.random.default_rng([seed, int(key[:8], 16)])
-        noisy = clip.waveform.astype(np.float64) + generator.uniform(0, LSB, clip.waveform.shape)
-        samples = pre_emphasis(noisy, emphasis).astype(np.float32)
         temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        samples.tofile(temporary)
+        previous = 0.0  # the filter's state: the sample before each block (0 before the first)
+        with open(temporary, "wb") as out:
+            for start in range(0, len(waveform), BLOCK):
+                block = waveform[start : start + BLOCK].astype(np.float64)
+                block += generator.uniform(0, LSB, block.shape)
+                filtered = pre_emphasis(np.concatenate([[previous], block]), emphasis)[1:]
+                filtered.astype(np.float32).tofile(out)
+                previous = block[-1]
         os.replace(temporary, target)  # a killed decode never leaves half a cache file
     return target, target.stat().st_size // 4, rate
 
