@@ -14,6 +14,15 @@ import pytest
 import torch
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DEVICE_ENV = "FRMDN_TEST_DEVICE"
+
+
+def test_device() -> str:
+    """The ``--device`` of this run, for module-level helpers (fixtures use ``device``)."""
+    return os.environ.get(DEVICE_ENV, "cpu")
+
+
+test_device.__test__ = False  # a helper, not a test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     device = torch.device(config.getoption("--device"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError(f"--device {device} was asked for but CUDA is not available")
+    os.environ[DEVICE_ENV] = str(device)  # for helpers outside fixtures (test_device())
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from conftest import test_device
 
 import frmdn.train
 from frmdn import FRMDN, RMDN, FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit
@@ -39,7 +40,9 @@ def _normalized(model: SequenceDensityModel, split: SequenceSplit) -> SequenceDe
 
 
 def _config(**changes: object) -> TrainConfig:
-    values = dict(steps=20, batch_size=16, lr=1e-2, eval_every=5, patience=0, device="cpu")
+    values = dict(
+        steps=20, batch_size=16, lr=1e-2, eval_every=5, patience=0, device=test_device()
+    )
     return TrainConfig(**(values | changes))
 
 

@@ -13,7 +13,8 @@ D = 8  # frame size of the tiny audio-like models
 
 
 @pytest.fixture(scope="module")
-def models():
+def models(device: torch.device):
+    """Tiny models on the ``--device`` of the run; the data the views get stay on the CPU."""
     torch.manual_seed(0)
     pair = {
         "RMDN": frmdn.RMDN(D, 3, 1, 16),
@@ -21,6 +22,7 @@ def models():
     }
     for model in pair.values():
         model.set_normalization(torch.zeros(D), torch.full((D,), 0.1))
+        model.to(device)
     return pair
 
 
