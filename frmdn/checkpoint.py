@@ -37,6 +37,7 @@ __all__ = [
     "atomic_write",
     "build_checked",
     "committed_weights",
+    "file_sha256",
     "load",
     "model_config",
     "parse_config",
@@ -94,7 +95,8 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -315,7 +317,7 @@ def read_weights(
     if weights.stat().st_size > MAX_WEIGHTS_BYTES:
         raise CheckpointError(f"{weights} is too large")
     return _checked_state(
-        str(weights), _sha256(weights), lambda: load_file(str(weights)), meta, expected
+        str(weights), file_sha256(weights), lambda: load_file(str(weights)), meta, expected
     )
 
 

@@ -36,25 +36,18 @@ def cache_dir() -> Path:
     return directory
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_waveform(
     path: Path, *, rate: int, emphasis: float, seed: int, directory: Path | None = None
 ) -> tuple[Path, int, int]:
     """The cache file of ``path`` decoded at ``rate``, dequantised (noise seeded by ``seed``)
     and pre-emphasised, written on first use; returns it, its sample count and sample rate."""
+    from frmdn.checkpoint import file_sha256
     from frmdn.data.audio import LSB, pre_emphasis, read_audio
 
     directory = directory or cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(
-        f"{FORMAT}|{_file_digest(path)}|{rate}|{emphasis}|{seed}".encode()
+        f"{FORMAT}|{file_sha256(path)}|{rate}|{emphasis}|{seed}".encode()
     ).hexdigest()[:32]
     target = directory / f"{key}.f32"
     if not target.is_file():
