@@ -304,11 +304,6 @@ def views_wait_for_training(run: dict) -> bool:
     return True
 
 
-def training_done(run: dict) -> bool:
-    live = run.get("live")
-    return live is not None and live.done
-
-
 def _button(column: object, label: str, icon: str, disabled: bool, help: str) -> bool:
     return column.button(label, icon=icon, disabled=disabled, width="stretch", help=help)
 
