@@ -98,6 +98,7 @@ def train_on_split(
             if not has_checkpoint(out):  # the settings a resumed run rebuilds the model from
                 model.save(out, data=data)
             save_training_state(out, trainer, data=data)
+
     start = time.perf_counter()
     result = fit(
         model,

@@ -248,18 +248,16 @@ def _submit(run: dict, intent: str) -> None:
     live.intent, live.stopped, live.error = intent, False, ""
 
 
-def _apply_weights(run: dict, states: dict[str, dict], best: bool) -> None:
-    """Load each model's best (``best``) or current weights from trainer ``states``."""
-    for name, state in states.items():
-        run["models"][name].load_state_dict(state["best"] if best else state["model"])
-    run["live"].version += 1
-
-
-def _apply_snapshot(run: dict, weights: dict[str, dict[str, Tensor]]) -> None:
-    """Load the current weights a running job sent."""
+def _show(run: dict, weights: dict[str, dict[str, Tensor]]) -> None:
+    """Load each model's ``weights`` into the copy on screen (new cache keys)."""
     for name, state in weights.items():
         run["models"][name].load_state_dict(state)
     run["live"].version += 1
+
+
+def _apply_weights(run: dict, states: dict[str, dict], best: bool) -> None:
+    """Show each model's best (``best``) or current weights from trainer ``states``."""
+    _show(run, {name: state["best" if best else "model"] for name, state in states.items()})
 
 
 def sync(run: dict) -> None:
@@ -273,7 +271,7 @@ def sync(run: dict) -> None:
         live.seen_progress = job.progress_count
         live.progress = report["models"]
         if report["weights"] is not None:
-            _apply_snapshot(run, report["weights"])
+            _show(run, report["weights"])
     if job.active:
         return
     live.job, live.seen_progress = None, 0

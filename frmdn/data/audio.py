@@ -671,7 +671,26 @@ def audio_split(
             )
         tensors[part] = torch.from_numpy(stacked.astype(np.float32))
         seconds[part] = round(len(stacked) * window_seconds, 3)
-    info = {
+    info = _split_info(rate, frame_size, length, emphasis, files, seconds, notes)
+    if plan is not None:
+        info["spans"] = spans  # where each part lies in the clip, in seconds
+        info["plan"] = plan.sentence
+    name = names[0] if len(clips) == 1 else f"{len(clips)} clips"
+    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
+
+
+def _split_info(
+    rate: int,
+    frame_size: int,
+    length: int,
+    emphasis: float,
+    files: dict[str, list[str]],
+    seconds: dict[str, float],
+    notes: list[str],
+) -> dict:
+    """The ``info`` of an audio split, in memory or streamed: what generation and scoring read
+    back (rate, framing, emphasis) and where each part came from."""
+    return {
         "kind": "audio",
         "sample_rate": rate,
         "frame_size": frame_size,
@@ -681,11 +700,6 @@ def audio_split(
         "seconds": seconds,
         "notes": notes,
     }
-    if plan is not None:
-        info["spans"] = spans  # where each part lies in the clip, in seconds
-        info["plan"] = plan.sentence
-    name = names[0] if len(clips) == 1 else f"{len(clips)} clips"
-    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
 
 
 def _streamed_split(
@@ -720,17 +734,9 @@ def _streamed_split(
                 f"{len(waves)} file(s)"
             )
         seconds[part] = round(len(parts[part]) * window_seconds, 3)
-    info = {
-        "kind": "audio",
-        "sample_rate": rate,
-        "frame_size": frame_size,
-        "length": length,
-        "emphasis": emphasis,
-        "files": chosen,
-        "seconds": seconds,
-        "notes": [f"split by file; sequences read from the decoded-audio cache in {directory}"],
-        "streamed": True,
-    }
+    notes = [f"split by file; sequences read from the decoded-audio cache in {directory}"]
+    info = _split_info(rate, frame_size, length, emphasis, chosen, seconds, notes)
+    info["streamed"] = True
     return SequenceSplit(
         parts["train"], parts["valid"], parts["test"], f"{len(files)} clips", info
     )
