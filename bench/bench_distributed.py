@@ -26,6 +26,7 @@ from bench_training import CONFIGS
 from timing import machine_info, print_machine, table, write_results
 
 from frmdn.device import set_threads
+from frmdn.distributed import leave
 from frmdn.model import FRMDN
 from frmdn.train import TrainConfig, Trainer
 
@@ -43,11 +44,14 @@ def worker(config_name: str, steps: int, warmup: int) -> None:
     y = torch.randn(SEQUENCES, length, model.config.dim)
     model.standardize_on(y)
     config = TrainConfig(steps=10**9, batch_size=batch, eval_every=10**9, patience=0)
-    trainer = Trainer(model, y, y[:8], config)
-    trainer.run(warmup)
-    start = time.perf_counter()
-    trainer.run(steps)
-    seconds = time.perf_counter() - start
+    try:
+        trainer = Trainer(model, y, y[:8], config)
+        trainer.run(warmup)
+        start = time.perf_counter()
+        trainer.run(steps)
+        seconds = time.perf_counter() - start
+    finally:
+        leave()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"steps_per_second": steps / seconds}))
 
@@ -61,7 +65,9 @@ def run(config_name: str, steps: int, warmup: int, processes: int, threads: int)
             f"--nproc_per_node={processes}", *command[1:],
         ]  # fmt: skip
     environ = os.environ | {"FRMDN_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run(command, env=environ, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, env=environ, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     line = next(line for line in done.stdout.splitlines() if line.startswith("{"))
     return json.loads(line)["steps_per_second"]
 

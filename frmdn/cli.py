@@ -22,6 +22,7 @@ import torch
 from frmdn.checkpoint import CheckpointError, load, read_metadata
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
+from frmdn.distributed import leave as leave_process_group
 from frmdn.distributed import main_process
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
 from frmdn.model import FRMDN, RMDN, SequenceDensityModel
@@ -434,6 +435,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     finally:
-        if torch.distributed.is_initialized():  # under torchrun
-            torch.distributed.destroy_process_group()
+        leave_process_group()  # under torchrun
     return 0

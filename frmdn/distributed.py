@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["Distributed", "from_environment", "main_process"]
+__all__ = ["Distributed", "from_environment", "leave", "main_process"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,14 @@ def from_environment() -> Distributed | None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ["LOCAL_RANK"]))
+
+
+def leave() -> None:
+    """Leave the process group if this process joined one. Every torchrun process must call
+    this before it exits: gloo's threads abort the interpreter (SIGABRT) when the group is
+    still alive at exit."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def main_process() -> bool:
