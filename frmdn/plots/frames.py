@@ -1,0 +1,114 @@
+"""Image-sequence figures: looping GIFs and filmstrips of frame sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from frmdn.plots.common import (
+    IMAGE_FIGURE_WIDTH,
+    PRIME_LINE_COLOR,
+    _base_layout,
+    _grey_image,
+    _image_axes,
+    _note,
+    model_color,
+)
+
+__all__ = ["filmstrip_figure", "frames_gif"]
+
+
+def frames_gif(
+    frames: np.ndarray, duration: int = 150, scale: int = 3, step_labels: bool = False
+) -> bytes:
+    """An endlessly looping animated GIF of greyscale frames (T, H, W) uint8, as bytes.
+
+    Each frame is enlarged ``scale`` times (nearest neighbour, so pixels stay sharp) and shown
+    for ``duration`` milliseconds; ``st.image(gif_bytes)`` plays it in a browser.
+    """
+    import io
+
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or len(frames) == 0:
+        raise ValueError(f"frames must have shape (T, H, W) with T >= 1, got {frames.shape}")
+    frames = np.clip(frames, 0, 255).astype(np.uint8)
+    size = (frames.shape[2] * scale, frames.shape[1] * scale)
+    images = [
+        Image.fromarray(f).resize(size, Image.Resampling.NEAREST).convert("P") for f in frames
+    ]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=max(int(duration), 20),
+        loop=0,
+        disposal=1,
+    )
+    return buffer.getvalue()
+
+
+def filmstrip_figure(
+    rows: Mapping[str, np.ndarray],
+    title: str | None = None,
+    prime_steps: int | None = None,
+    gap: int = 2,
+) -> go.Figure:
+    """Frame sequences as filmstrips, one row per source (e.g. Real | RMDN | FRMDN).
+
+    Arguments:
+        rows: Per source name, uint8 frames (T, H, W), drawn left to right in time.
+        title: Figure title.
+        prime_steps: If given, a dashed cyan line after this many frames of every strip marks
+            where the observed start ends and generation begins.
+        gap: Pixels between frames.
+    """
+    from frmdn.views import image_mosaic
+
+    names = list(rows)
+    if not names:
+        return _note(_base_layout(go.Figure(), title), "no frames")
+    first = np.asarray(rows[names[0]])
+    width = len(first) * (first.shape[2] + gap) - gap
+    strip_height = 0.96 * IMAGE_FIGURE_WIDTH * first.shape[1] / max(width, 1)
+    top, title_gap = (70 if title else 40), 40
+    inner = len(names) * strip_height + (len(names) - 1) * title_gap
+    height = int(np.clip(inner + top + 10, 160, 1200))
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        subplot_titles=names,
+        vertical_spacing=title_gap / max(inner, 1) if len(names) > 1 else 0.0,
+    )
+    for row, name in enumerate(names, start=1):
+        frames = np.asarray(rows[name])
+        mosaic = image_mosaic(frames, len(frames), gap)
+        fig.add_trace(
+            _grey_image(mosaic, f"{name}<br>"),
+            row=row,
+            col=1,
+        )
+        _image_axes(fig, 1, row=row)
+        if prime_steps:
+            x = prime_steps * (frames.shape[2] + gap) - gap / 2 - 0.5
+            fig.add_shape(
+                type="line",
+                x0=x,
+                x1=x,
+                y0=-0.5,
+                y1=frames.shape[1] - 0.5,
+                line={"color": PRIME_LINE_COLOR, "width": 2, "dash": "dash"},
+                row=row,
+                col=1,
+            )
+    for annotation, name in zip(fig.layout.annotations, names, strict=True):
+        annotation.font = {"size": 13, "color": model_color(name.split(" ")[0])}
+    _base_layout(fig, title, height=height)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": top, "b": 10})
+    return fig
