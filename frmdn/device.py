@@ -8,10 +8,18 @@ count explicitly (:func:`set_threads`).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 
-__all__ = ["available_cores", "default_device", "describe_device", "idle_cores", "set_threads"]
+__all__ = [
+    "available_cores",
+    "default_device",
+    "describe_device",
+    "idle_cores",
+    "on_cpu",
+    "set_threads",
+]
 
 
 def default_device() -> torch.device:
@@ -60,3 +68,15 @@ def set_threads(threads: int) -> int:
     except RuntimeError:  # already set, or parallel work has already started
         pass
     return threads
+
+
+def on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it (nested dicts, lists, tuples) copied to the CPU: what
+    a worker sends back, so the server never has to touch a GPU to read it."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(on_cpu(v) for v in value)
+    return value

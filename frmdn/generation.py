@@ -26,15 +26,17 @@ def continue_side_by_side(
     temperature: float,
     seed: int,
     bound: float | None,
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Per model (config and weights), the ``prime`` (T0, d) followed by ``steps`` generated
-    steps, (T0 + steps, d), each drawn from the same seed (see :func:`frmdn.views.continuation`).
+    steps, (T0 + steps, d), each drawn from the same seed (see :func:`frmdn.views.continuation`)
+    by the model on ``device``.
     """
     generated = {}
     for name, (config, weights) in models.items():
         if context.should_stop():
             break
-        model = build_model(config)
+        model = build_model(config).to(device)
         model.load_state_dict(weights)
         generated[name] = continuation(model, prime, steps, temperature, seed, bound)
     return generated

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from frmdn.device import on_cpu
 from frmdn.jobs import JobContext
 from frmdn.model import ModelConfig, SequenceDensityModel, build_model
 from frmdn.train import FitResult, Progress, SequenceData, TrainConfig, Trainer
@@ -114,8 +115,8 @@ def train_side_by_side(context: JobContext, request: TrainingRequest) -> dict[st
         taken += steps
         weights = None
         if time.monotonic() - last_weights >= request.weights_every:
-            weights = {n: t.model.state_dict() for n, t in trainers.items()}
+            weights = on_cpu({n: t.model.state_dict() for n, t in trainers.items()})
             last_weights = time.monotonic()
         summary = {n: progress_of(t.result, t.config.steps, t.done) for n, t in trainers.items()}
         context.report({"models": summary, "weights": weights})
-    return {name: trainer.state_dict() for name, trainer in trainers.items()}
+    return on_cpu({name: trainer.state_dict() for name, trainer in trainers.items()})

@@ -197,7 +197,7 @@ def pca_2d(x: Tensor) -> np.ndarray:
         >>> pca_2d(x).shape
         (3, 2)
     """
-    flat = torch.as_tensor(x).reshape(-1, x.shape[-1]).double()  # (N, D)
+    flat = torch.as_tensor(x).reshape(-1, x.shape[-1]).double().cpu()  # (N, D)
     out = np.zeros((flat.shape[0], 2))
     if flat.shape[0] < 2:
         return out

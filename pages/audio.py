@@ -31,12 +31,14 @@ from frmdn.data.audio import (
     to_frames,
     wav_bytes,
 )
+from frmdn.device import on_cpu
 from frmdn.experiments import build_pair
 from frmdn.generation import continue_side_by_side
 from frmdn.train import TrainConfig
 from ui.checkpoint_upload import checkpoint_upload
 from ui.jobs import job_result
 from ui.navigation import serve_pages_through_app
+from ui.pretrained import MODELS, PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
     CHUNK,
     session_device,
@@ -52,8 +54,6 @@ from ui.training import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
-PRETRAINED = ROOT / "assets" / "pretrained"
-MODELS = ("RMDN", "FRMDN")
 RATE = 8000  # Hz: every clip is read (and resampled) at this rate
 FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
@@ -104,11 +104,6 @@ def bundled_split(frame: int, length: int, emphasis: float) -> SequenceSplit:
     return load_audio_data(str(SPEECH), rate=RATE, frame=frame, length=length, emphasis=emphasis)
 
 
-@st.cache_resource(show_spinner="Loading the pretrained speech models…")
-def pretrained_pair() -> dict[str, frmdn.SequenceDensityModel]:
-    return {m: frmdn.load(PRETRAINED / f"speech-{m.lower()}") for m in MODELS}
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def uploaded_clip(data: bytes, name: str) -> Clip:
     return read_audio(data, sample_rate=RATE, name=name)
@@ -143,16 +138,18 @@ def generate(
 ) -> dict[str, np.ndarray] | None:
     """Each model's continuation of ``prime`` (T0, frame) as a waveform, made by the server's
     job runner (off this script thread); None while it is being made (the page says so)."""
+    device = session_device()
     frames = job_result(
         "audio_generation",
-        f"{key}|{len(prime)}|{steps}|{temperature}|{seed}|{bound}",
+        f"{key}|{len(prime)}|{steps}|{temperature}|{seed}|{bound}|{device}",
         continue_side_by_side,
-        {name: (model.config, model.state_dict()) for name, model in models.items()},
+        {name: (model.config, on_cpu(model.state_dict())) for name, model in models.items()},
         prime,
         steps,
         temperature,
         seed,
         bound,
+        device,
         what="Generating both continuations",
     )
     if frames is None:
@@ -359,7 +356,7 @@ def load_pretrained(run: dict) -> None:
     if not pretrained_available():
         return
     try:
-        models = pretrained_pair()
+        models = pretrained_pair("speech")
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained speech models: {error}. Train them instead.")
         return
@@ -722,6 +719,7 @@ if source is not None:
         start_training(run, settings, source, split)
     if split is None and why_not:
         st.caption(f"Training is off: {why_not}.")
+    place_on_session_device(run)
     if "models" not in run:
         load_pretrained(run)
     if not pretrained_available() and not trained_here(run):
@@ -754,7 +752,7 @@ if bundled_split_files():
         "audio",
         expect={"kind": "audio", "dim": FRAME, "sample_rate": RATE},
         evaluate=upload_nll,
-        pretrained=pretrained_pair,
+        pretrained=lambda: pretrained_pair("speech"),
         data_label="the bundled held-out speech (nats per 80-sample frame)",
     )
 st.divider()

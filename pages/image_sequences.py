@@ -6,7 +6,6 @@ Layout only: data, models, training, predictions and figures come from :mod:`frm
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -18,6 +17,7 @@ from frmdn.data.frames import FrameDataError, load_frames, read_video, video_seq
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
 from ui.checkpoint_upload import checkpoint_upload
 from ui.navigation import serve_pages_through_app
+from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
     CHUNK,
     model_settings,
@@ -28,8 +28,6 @@ from ui.training import (
     views_wait_for_training,
 )
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
-MODELS = ("RMDN", "FRMDN")
 SCENES = {"Moving digits": "moving-digits", "Bouncing balls": "bouncing-balls"}
 UPLOAD = "Upload a video"
 LENGTH = 16  # frames per sequence, as the pretrained models were trained
@@ -47,12 +45,6 @@ def scene_vae(scene: str) -> FrameVAE:
     if not path.is_dir():
         raise OSError(f"{path.relative_to(PRETRAINED.parents[1])} is missing")
     return load_vae(path)
-
-
-@st.cache_resource(show_spinner=False)
-def pretrained_pair(scene: str) -> dict[str, frmdn.SequenceDensityModel]:
-    """The bundled latent-sequence checkpoints of a scene (shared read-only by every session)."""
-    return {m: frmdn.load(PRETRAINED / f"frames-{scene}-{m.lower()}") for m in MODELS}
 
 
 @st.cache_data(show_spinner="Generating and encoding frames ...")
@@ -132,7 +124,7 @@ def settings_panel() -> dict:
 # ----------------------------------------------------------------------------- models
 def load_pretrained(run: dict, scene: str) -> None:
     try:
-        models = pretrained_pair(scene)
+        models = pretrained_pair(f"frames-{scene}")
     except (frmdn.CheckpointError, OSError) as error:
         run["missing"] = str(error).splitlines()[0]
         return
@@ -322,6 +314,7 @@ if split is not None:
         "Train both", icon=":material/model_training:", type="primary", width="stretch"
     ):
         start_training(run, settings, split, split.name)
+    place_on_session_device(run)
     if "models" not in run and "missing" not in run:
         load_pretrained(run, scene)
     if "models" not in run and "missing" in run:
@@ -343,6 +336,6 @@ if split is not None:
         "seq",
         expect={"kind": "frames", "dim": split.dim, "vae": split.info["vae"]},
         evaluate=lambda model: frmdn.evaluate_nll(model, split.test),
-        pretrained=lambda: pretrained_pair(scene),
+        pretrained=lambda: pretrained_pair(f"frames-{scene}"),
         data_label=f"the {len(split.test)} held-out latent sequences of {split.name}",
     )

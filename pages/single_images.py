@@ -5,8 +5,6 @@ Layout only: data, models, training, scores and figures come from :mod:`frmdn`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -15,9 +13,11 @@ from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
 from ui.checkpoint_upload import checkpoint_upload
 from ui.navigation import serve_pages_through_app
+from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
     CHUNK,
     model_settings,
+    session_device,
     settings_note,
     start_pair_run,
     training_controls,
@@ -25,12 +25,10 @@ from ui.training import (
     weights_token,
 )
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PRETRAINED_COMMAND = (
     "python -m frmdn compare --data images:digits --components 5 --rank 2 --hidden 128 "
     "--flow-layers 4 --flow-hidden 64 --steps 6000 --eval-every 200 --out-dir assets/pretrained"
 )
-MODELS = ("RMDN", "FRMDN")
 PRIME_ROWS = 14  # the top half of a 28-row digit
 N_GENERATED = 16
 N_COMPLETED = 6
@@ -46,15 +44,9 @@ def digits_split(seed: int) -> frmdn.data.SequenceSplit:
     return load_image_data("digits", seed=seed)
 
 
-@st.cache_resource(show_spinner=False)
-def pretrained_pair() -> dict[str, frmdn.SequenceDensityModel]:
-    """The bundled checkpoints (shared read-only by every session)."""
-    return {m: frmdn.load(PRETRAINED / f"images-digits-{m.lower()}") for m in MODELS}
-
-
 @st.cache_resource(show_spinner="Scoring the pretrained models ...")
-def pretrained_scores(seed: int) -> dict:
-    return compute_scores(pretrained_pair(), digits_split(seed))
+def pretrained_scores(seed: int, device: str) -> dict:
+    return compute_scores(pretrained_pair("images-digits"), digits_split(seed))
 
 
 def compute_scores(models: dict, split: frmdn.data.SequenceSplit) -> dict:
@@ -91,7 +83,7 @@ def settings_panel() -> dict:
 # ----------------------------------------------------------------------------- models
 def load_pretrained(run: dict) -> None:
     try:
-        models = pretrained_pair()
+        models = pretrained_pair("images-digits")
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained models: {error}. Train them instead.")
         return
@@ -116,7 +108,7 @@ def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -
 def scores(run: dict, split: frmdn.data.SequenceSplit) -> dict:
     """The run's scores, recomputed only when its models have trained further."""
     if run.get("pretrained"):
-        return pretrained_scores(run["data_seed"])
+        return pretrained_scores(run["data_seed"], session_device())
     key = weights_token(run)
     if run.get("scores_key") != key:
         run["scores"] = compute_scores(run["models"], split)
@@ -274,6 +266,7 @@ if train_col.button(
     "Train both", icon=":material/model_training:", type="primary", width="stretch"
 ):
     start_training(run, settings, digits_split(settings["seed"]))
+place_on_session_device(run)
 if "models" not in run:
     load_pretrained(run)
 settings_note(run, settings)
@@ -296,7 +289,7 @@ checkpoint_upload(
     "img",
     expect={"kind": "images", "dim": 28},
     evaluate=lambda model: views.split_bits_per_dim(model, digits.test, digits.info),
-    pretrained=pretrained_pair,
+    pretrained=lambda: pretrained_pair("images-digits"),
     data_label=f"the {len(digits.test)} held-out digits",
     metric="test bits/dim",
 )

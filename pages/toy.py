@@ -5,8 +5,6 @@ Layout only: data, models, training and figures come from :mod:`frmdn`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 import torch
 
@@ -15,6 +13,7 @@ from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
 from ui.checkpoint_upload import checkpoint_upload
 from ui.navigation import serve_pages_through_app
+from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
     session_run,
     session_seed,
@@ -24,8 +23,6 @@ from ui.training import (
     views_wait_for_training,
 )
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
-MODELS = ("RMDN", "FRMDN")
 DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0, "steps": 1000}
 STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
 state = st.session_state
@@ -35,12 +32,6 @@ state = st.session_state
 @st.cache_data(show_spinner=False)
 def toy_split(name: str, noise: float, length: int, seed: int) -> frmdn.data.SequenceSplit:
     return load_toy(name, noise=noise, length=length, seed=seed)
-
-
-@st.cache_resource(show_spinner=False)
-def pretrained_pair(name: str) -> dict[str, frmdn.SequenceDensityModel]:
-    """The bundled checkpoints for one toy set (shared read-only by every session)."""
-    return {m: frmdn.load(PRETRAINED / f"toy-{name}-{m.lower()}") for m in MODELS}
 
 
 # ----------------------------------------------------------------------------- settings
@@ -110,7 +101,7 @@ def settings_panel() -> dict:
 # ----------------------------------------------------------------------------- models
 def load_pretrained(run: dict, name: str) -> None:
     try:
-        models = pretrained_pair(name)
+        models = pretrained_pair(f"toy-{name}")
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained models: {error}. Train them instead.")
         return
@@ -181,7 +172,8 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
     n, length = 64, split.test.shape[1]
     torch.manual_seed(seed)
     generated = {
-        name: m.sample(n, length, temperature=temperature).numpy() for name, m in models.items()
+        name: m.sample(n, length, temperature=temperature).cpu().numpy()
+        for name, m in models.items()
     }
     figure = plots.trajectories_figure(split.test[:n].numpy(), generated, max_lines=2)
     st.plotly_chart(figure, width="stretch", key="toy_samples")
@@ -224,6 +216,7 @@ if train_col.button(
     "Train both", icon=":material/model_training:", type="primary", width="stretch"
 ):
     start_training(run, settings, split)
+place_on_session_device(run)
 if "models" not in run:
     load_pretrained(run, settings["name"])
 settings_note(run, settings)
@@ -244,6 +237,6 @@ checkpoint_upload(
     "toy",
     expect={"kind": "toy", "dim": 2},
     evaluate=lambda model: frmdn.evaluate_nll(model, split.test),
-    pretrained=lambda: pretrained_pair(settings["name"]),
+    pretrained=lambda: pretrained_pair(f"toy-{settings['name']}"),
     data_label=f"the {len(split.test)} toy:{settings['name']} test sequences",
 )

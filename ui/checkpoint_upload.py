@@ -17,6 +17,7 @@ import streamlit as st
 import frmdn
 from frmdn import SequenceDensityModel
 from frmdn.checkpoint_archive import MAX_ARCHIVE_BYTES
+from ui.training import session_device
 
 __all__ = ["checkpoint_upload"]
 
@@ -28,12 +29,17 @@ HOW_TO = (
 )
 
 
-def _load(data: bytes, digest: str, expect: dict) -> dict:
-    """This session's entry for an upload: the model, or the reason it was refused."""
+def _load(data: bytes, digest: str, expect: dict, device: str) -> dict:
+    """This session's entry for an upload: the model on ``device``, or the reason it was
+    refused."""
+    entry = {"digest": digest, "device": device}
     try:
-        return {"digest": digest, "model": frmdn.load_archive(data, expect=expect), "scores": {}}
+        return entry | {
+            "model": frmdn.load_archive(data, expect=expect, device=device),
+            "scores": {},
+        }
     except frmdn.CheckpointError as error:
-        return {"digest": digest, "error": str(error)}
+        return entry | {"error": str(error)}
 
 
 def _row(model: SequenceDensityModel, score: float, metric: str) -> dict:
@@ -83,11 +89,11 @@ def checkpoint_upload(
             st.session_state.pop(slot, None)  # frees the model of a removed upload
             return
         data = upload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
+        digest, device = hashlib.sha256(data).hexdigest(), session_device()
         entry = st.session_state.get(slot)
-        if entry is None or entry["digest"] != digest:
+        if entry is None or (entry["digest"], entry["device"]) != (digest, device):
             st.session_state.pop(slot, None)
-            entry = st.session_state[slot] = _load(data, digest, {"cond_dim": 0} | expect)
+            entry = st.session_state[slot] = _load(data, digest, {"cond_dim": 0} | expect, device)
         if "error" in entry:
             st.error(f"Cannot use {upload.name}: {entry['error']}", icon=":material/block:")
             return
