@@ -7,8 +7,9 @@ References:
 
 __version__ = "0.1.0"
 
-from frmdn.checkpoint import CheckpointError, load
+from frmdn.checkpoint import load
 from frmdn.checkpoint_archive import load_archive
+from frmdn.errors import CheckpointError
 from frmdn.mixture import LowRankPrecisionGMM
 from frmdn.model import FRMDN, RMDN, ModelConfig, SequenceDensityModel
 from frmdn.train import FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit

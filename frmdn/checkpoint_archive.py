@@ -1,6 +1,6 @@
 """Checkpoints uploaded as a zip archive: read in memory, validated, never unpickled.
 
-An archive holds exactly what :func:`frmdn.checkpoint.save` writes, ``config.json`` and
+An archive holds exactly what :func:`frmdn.checkpoint_files.save` writes, ``config.json`` and
 ``model.safetensors``, side by side at its root or in one folder (what zipping the checkpoint
 directory gives, e.g. ``zip -r ck.zip runs/ck``); folder entries and macOS Finder's
 ``__MACOSX/`` and ``.DS_Store`` are ignored. Nothing is extracted to disk: the two members are
@@ -19,17 +19,10 @@ from dataclasses import fields
 
 import torch
 
-from frmdn.checkpoint import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    CheckpointError,
-    build_checked,
-    model_config,
-    parse_metadata,
-    parse_weights,
-    restore,
-)
+from frmdn.checkpoint import build_checked, model_config, restore
+from frmdn.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, parse_metadata, parse_weights
 from frmdn.data.content import MAX_UPLOAD_BYTES
+from frmdn.errors import CheckpointError
 from frmdn.model import ModelConfig, SequenceDensityModel
 
 __all__ = ["data_info", "load_archive"]

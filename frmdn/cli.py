@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frmdn.checkpoint import CheckpointError, load, read_metadata
+from frmdn.checkpoint import load
+from frmdn.checkpoint_files import read_metadata
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
 from frmdn.distributed import leave as leave_process_group
 from frmdn.distributed import main_process
+from frmdn.errors import CheckpointError
 from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
-from frmdn.model import FRMDN, RMDN, SequenceDensityModel
+from frmdn.model import FRMDN, FRMDN_FLOW_LAYERS, RMDN, ModelConfig, SequenceDensityModel
 from frmdn.resume import load_training_state
 from frmdn.train import TrainConfig, evaluate_nll
 from frmdn.views import split_bits_per_dim
@@ -78,26 +80,33 @@ def _threads(args: argparse.Namespace) -> tuple[int, str]:
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     """Model size and optimisation options shared by ``train`` and ``compare``."""
-    parser.add_argument("--components", type=_positive, default=3, help="mixture components K")
-    parser.add_argument("--rank", type=int, default=1, help="low-rank precision part (0 = diag)")
-    parser.add_argument("--hidden", type=_positive, default=64, help="LSTM width")
-    parser.add_argument("--flow-layers", type=_positive, default=4, help="FRMDN couplings")
-    parser.add_argument("--flow-hidden", type=_positive, default=64)
-    parser.add_argument("--flow-depth", type=_positive, default=1)
+    model, training = ModelConfig, TrainConfig  # defaults live there, nowhere else
+    parser.add_argument(
+        "--components", type=_positive, default=model.n_components, help="mixture components K"
+    )
+    parser.add_argument(
+        "--rank", type=int, default=model.rank, help="low-rank precision part (0 = diag)"
+    )
+    parser.add_argument("--hidden", type=_positive, default=model.hidden_size, help="LSTM width")
+    parser.add_argument(
+        "--flow-layers", type=_positive, default=FRMDN_FLOW_LAYERS, help="FRMDN couplings"
+    )
+    parser.add_argument("--flow-hidden", type=_positive, default=model.flow_hidden)
+    parser.add_argument("--flow-depth", type=_positive, default=model.flow_depth)
     parser.add_argument(
         "--pitch-max-lag",
         type=int,
-        default=0,
+        default=model.pitch_max_lag,
         help="audio: subtract a pitch predictor's guess (periods up to this many samples, "
         "e.g. 160 at 8 kHz) before the flow (default 0: none)",
     )
-    parser.add_argument("--steps", type=_positive, default=2000)
-    parser.add_argument("--batch-size", type=_positive, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--eval-every", type=_positive, default=100)
-    parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=_positive, default=training.steps)
+    parser.add_argument("--batch-size", type=_positive, default=training.batch_size)
+    parser.add_argument("--lr", type=float, default=training.lr)
+    parser.add_argument("--weight-decay", type=float, default=training.weight_decay)
+    parser.add_argument("--eval-every", type=_positive, default=training.eval_every)
+    parser.add_argument("--patience", type=int, default=training.patience)
+    parser.add_argument("--seed", type=int, default=training.seed)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     _add_threads_option(parser)
@@ -119,9 +128,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="continue the killed run whose checkpoint directory is DIR, with its own data, "
         "model and optimiser settings (a run saves its state after every evaluation)",
     )
-    train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--input-noise", type=float, default=0.0)
-    train.add_argument("--layers", type=_positive, default=1, help="LSTM depth")
+    train.add_argument("--dropout", type=float, default=ModelConfig.dropout)
+    train.add_argument("--input-noise", type=float, default=ModelConfig.input_noise)
+    train.add_argument(
+        "--layers", type=_positive, default=ModelConfig.num_layers, help="LSTM depth"
+    )
     _add_training_options(train)
 
     comparison = commands.add_parser(
@@ -392,7 +403,6 @@ def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
     sequences side by side); returns the picture's shape."""
     from PIL import Image
 
-    from frmdn.plots import frames_gif
     from frmdn.views import image_mosaic
 
     if info["kind"] == "images":  # (n, H, W) rows of logit pixels -> a grid of digits
@@ -406,6 +416,13 @@ def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
 
         frames = decode_latents(load_vae(resolve_vae_path(info["vae"])), torch.from_numpy(samples))
         if out.suffix.lower() == ".gif":  # sequences side by side, animated over time
+            try:
+                from frmdn.plots import frames_gif
+            except ModuleNotFoundError as error:  # frmdn.plots imports Plotly: the app extra
+                raise UsageError(
+                    f"an animated GIF needs frmdn.plots, which needs {error.name}: "
+                    "pip install 'frmdn[app]', or write a .png"
+                ) from None
             strip = np.concatenate(list(frames), axis=-1)  # (T, H, n W)
             out.write_bytes(frames_gif(strip, scale=1))
             return list(strip.shape)

@@ -20,7 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from frmdn.checkpoint import CONFIG_FILE, CheckpointError, atomic_write
+from frmdn.checkpoint_files import CONFIG_FILE, atomic_write
+from frmdn.errors import CheckpointError
 from frmdn.train import FitResult, Progress, TrainConfig, Trainer
 
 __all__ = [

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from frmdn import RMDN
-from frmdn.checkpoint import read_metadata
+from frmdn.checkpoint_files import read_metadata
 from frmdn.cli import main
 from frmdn.data import load_data
 from frmdn.data.audio import (

@@ -18,8 +18,10 @@ from safetensors.torch import save_file
 
 import frmdn
 import frmdn.checkpoint
+import frmdn.checkpoint_files
 from frmdn import FRMDN, RMDN, CheckpointError, FitResult
-from frmdn.checkpoint import LIMITS, load, read_metadata, save
+from frmdn.checkpoint import load
+from frmdn.checkpoint_files import LIMITS, read_metadata, save
 from frmdn.model import SequenceDensityModel
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -191,7 +193,7 @@ def test_failed_weights_write_leaves_no_temp_file(
     def broken(state: dict) -> bytes:
         raise OSError("disk full")
 
-    monkeypatch.setattr(frmdn.checkpoint, "serialize", broken)
+    monkeypatch.setattr(frmdn.checkpoint_files, "serialize", broken)
     with pytest.raises(OSError, match="disk full"):
         save(_model("rmdn-d2", seed=9), checkpoint)
     assert sorted(os.listdir(checkpoint)) == [CONFIG, WEIGHTS]

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from frmdn import FRMDN, RMDN, load
-from frmdn.checkpoint import read_metadata
+from frmdn.checkpoint_files import read_metadata
 from frmdn.cli import main
 
 TINY = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from frmdn import load
-from frmdn.checkpoint import read_metadata
+from frmdn.checkpoint_files import read_metadata
 from frmdn.cli import main
 from frmdn.distributed import Distributed
 
@@ -27,8 +27,16 @@ def test_two_processes_train_exactly_as_one_with_the_same_global_batch(tmp_path:
     assert main([*ARGS, "--out", str(single)]) == 0
     run = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "frmdn", *ARGS, "--out", str(double),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "frmdn",
+            *ARGS,
+            "--out",
+            str(double),
         ],  # fmt: skip
         env=os.environ | {"FRMDN_THREADS": "1", "OMP_NUM_THREADS": "1"},
         capture_output=True,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from frmdn import FRMDN, RMDN
-from frmdn.checkpoint import load, read_metadata
+from frmdn.checkpoint import load
+from frmdn.checkpoint_files import read_metadata
 from frmdn.experiments import build_pair, compare, markdown_table
 from frmdn.train import TrainConfig
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from frmdn import load
-from frmdn.checkpoint import CheckpointError
 from frmdn.cli import main
 from frmdn.data.toy import load_toy
+from frmdn.errors import CheckpointError
 from frmdn.model import FRMDN
 from frmdn.resume import (
     STATE_FILE,

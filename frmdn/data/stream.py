@@ -41,7 +41,7 @@ def cached_waveform(
 ) -> tuple[Path, int, int]:
     """The cache file of ``path`` decoded at ``rate``, dequantised (noise seeded by ``seed``)
     and pre-emphasised, written on first use; returns it, its sample count and sample rate."""
-    from frmdn.checkpoint import file_sha256
+    from frmdn.checkpoint_files import file_sha256
     from frmdn.data.audio import LSB, pre_emphasis, read_audio
 
     directory = directory or cache_dir()
