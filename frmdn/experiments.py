@@ -11,7 +11,7 @@ import torch
 
 from frmdn.data import SequenceSplit, load_data
 from frmdn.distributed import main_process
-from frmdn.model import FRMDN, RMDN, SequenceDensityModel
+from frmdn.model import FRMDN, FRMDN_FLOW_LAYERS, RMDN, ModelConfig, SequenceDensityModel
 from frmdn.resume import has_checkpoint, remove_training_state, save_training_state
 from frmdn.train import TrainConfig, Trainer, evaluate_nll, fit
 
@@ -35,15 +35,15 @@ class ComparisonRow:
 def build_pair(
     dim: int,
     *,
-    n_components: int = 3,
-    rank: int = 1,
-    hidden_size: int = 64,
-    flow_layers: int = 4,
-    flow_hidden: int = 64,
-    flow_depth: int = 1,
-    pitch_max_lag: int = 0,
-    dropout: float = 0.0,
-    input_noise: float = 0.0,
+    n_components: int = ModelConfig.n_components,
+    rank: int = ModelConfig.rank,
+    hidden_size: int = ModelConfig.hidden_size,
+    flow_layers: int = FRMDN_FLOW_LAYERS,
+    flow_hidden: int = ModelConfig.flow_hidden,
+    flow_depth: int = ModelConfig.flow_depth,
+    pitch_max_lag: int = ModelConfig.pitch_max_lag,
+    dropout: float = ModelConfig.dropout,
+    input_noise: float = ModelConfig.input_noise,
     seed: int = 0,
 ) -> dict[str, SequenceDensityModel]:
     """An RMDN and an FRMDN with the same LSTM, mixture, regularisation and pitch predictor

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from frmdn.checkpoint_files import save as save_checkpoint
 from frmdn.flows import Flow, IdentityFlow, realnvp
 from frmdn.mixture import LowRankPrecisionGMM, draw_component, draw_gaussian
 from frmdn.pitch import PitchPredictor
@@ -46,7 +47,7 @@ class ModelConfig:
     """
 
     dim: int
-    n_components: int = 5
+    n_components: int = 3
     rank: int = 1
     hidden_size: int = 64
     num_layers: int = 1
@@ -132,6 +133,9 @@ class SequenceDensityModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        # What a checkpoint records beside the weights (metrics, data description, library
+        # version); filled by frmdn.load, empty for a fresh model.
+        self.metadata: dict = {}
         c = config
         self.flow: Flow = (
             realnvp(c.dim, c.flow_layers, c.flow_hidden, c.flow_depth, c.scale_bound)
@@ -473,10 +477,8 @@ class SequenceDensityModel(nn.Module):
     def save(
         self, path: str | os.PathLike, *, metrics: dict | None = None, data: dict | None = None
     ) -> Path:
-        """Save to a checkpoint directory (see :func:`frmdn.checkpoint.save`)."""
-        from frmdn.checkpoint import save
-
-        return save(self, path, metrics=metrics, data=data)
+        """Save to a checkpoint directory (see :func:`frmdn.checkpoint_files.save`)."""
+        return save_checkpoint(self, path, metrics=metrics, data=data)
 
     def num_parameters(self) -> dict[str, int]:
         """Parameter counts: recurrent part, mixture head, flow, pitch predictor and total."""
@@ -491,8 +493,15 @@ class SequenceDensityModel(nn.Module):
         return counts
 
 
+FLOW_SETTINGS = ("flow_layers", "flow_hidden", "flow_depth", "scale_bound")
+FRMDN_FLOW_LAYERS = 4  # an FRMDN's default couplings (ModelConfig's 0 means an RMDN)
+
+
 class RMDN(SequenceDensityModel):
     """Recurrent Mixture Density Network: a :class:`SequenceDensityModel` with no flow.
+
+    ``settings`` are :class:`ModelConfig` fields other than the flow's; their defaults are
+    ModelConfig's.
 
     Example:
         >>> model = RMDN(2, n_components=3, rank=1, hidden_size=16)
@@ -501,42 +510,19 @@ class RMDN(SequenceDensityModel):
     """
 
     def __init__(
-        self,
-        dim: int,
-        n_components: int = 5,
-        rank: int = 1,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        cond_dim: int = 0,
-        *,
-        min_precision: float = 1e-3,
-        max_precision: float = 1e4,
-        dropout: float = 0.0,
-        input_noise: float = 0.0,
-        pitch_max_lag: int = 0,
-        pitch_min_lag: int = 20,
+        self, dim: int, n_components: int = ModelConfig.n_components, **settings: float
     ) -> None:
-        super().__init__(
-            ModelConfig(
-                dim,
-                n_components,
-                rank,
-                hidden_size,
-                num_layers,
-                cond_dim,
-                flow_layers=0,
-                min_precision=min_precision,
-                max_precision=max_precision,
-                dropout=dropout,
-                input_noise=input_noise,
-                pitch_max_lag=pitch_max_lag,
-                pitch_min_lag=pitch_min_lag,
-            )
-        )
+        flow = [name for name in FLOW_SETTINGS if name in settings]
+        if flow:
+            raise TypeError(f"an RMDN has no flow; use FRMDN for {', '.join(flow)}")
+        super().__init__(ModelConfig(dim, n_components, **settings))
 
 
 class FRMDN(SequenceDensityModel):
     """Flow-based RMDN: targets pass through a RealNVP flow before the mixture.
+
+    ``settings`` are :class:`ModelConfig` fields; their defaults are ModelConfig's, except
+    ``flow_layers`` (:data:`FRMDN_FLOW_LAYERS`).
 
     Example:
         >>> model = FRMDN(2, n_components=3, rank=1, hidden_size=16, flow_layers=4)
@@ -547,52 +533,21 @@ class FRMDN(SequenceDensityModel):
     def __init__(
         self,
         dim: int,
-        n_components: int = 5,
-        rank: int = 1,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        cond_dim: int = 0,
+        n_components: int = ModelConfig.n_components,
         *,
-        flow_layers: int = 4,
-        flow_hidden: int = 64,
-        flow_depth: int = 1,
-        scale_bound: float = 2.0,
-        min_precision: float = 1e-3,
-        max_precision: float = 1e4,
-        dropout: float = 0.0,
-        input_noise: float = 0.0,
-        pitch_max_lag: int = 0,
-        pitch_min_lag: int = 20,
+        flow_layers: int = FRMDN_FLOW_LAYERS,
+        **settings: float,
     ) -> None:
         if flow_layers < 1:
             raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
-        super().__init__(
-            ModelConfig(
-                dim,
-                n_components,
-                rank,
-                hidden_size,
-                num_layers,
-                cond_dim,
-                flow_layers,
-                flow_hidden,
-                flow_depth,
-                scale_bound,
-                min_precision,
-                max_precision,
-                dropout,
-                input_noise,
-                pitch_max_lag,
-                pitch_min_lag,
-            )
-        )
+        super().__init__(ModelConfig(dim, n_components, flow_layers=flow_layers, **settings))
 
 
 def build_model(config: ModelConfig) -> SequenceDensityModel:
     """The RMDN or FRMDN that ``config`` describes (used when loading checkpoints)."""
     values = config.to_dict()
     if config.flow_layers == 0:
-        for name in ("flow_layers", "flow_hidden", "flow_depth", "scale_bound"):
+        for name in FLOW_SETTINGS:
             values.pop(name)
         return RMDN(**values)
     return FRMDN(**values)

@@ -45,7 +45,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 0.0
     clip_norm: float = 5.0
-    eval_every: int = 50
+    eval_every: int = 100
     patience: int = 10
     seed: int = 0
     max_bad_batches: int = 10

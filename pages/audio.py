@@ -32,20 +32,17 @@ from frmdn.data.audio import (
     wav_bytes,
 )
 from frmdn.device import on_cpu
-from frmdn.experiments import build_pair
 from frmdn.generation import continue_side_by_side
-from frmdn.train import TrainConfig
 from ui.checkpoint_upload import checkpoint_upload
 from ui.jobs import job_result
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import MODELS, PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
-    CHUNK,
     session_device,
     session_run,
     session_seed,
     settings_note,
-    start_run,
+    start_pair_run,
     trained_here,
     training_controls,
     views_wait_for_training,
@@ -59,6 +56,7 @@ FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
 EMPHASIS = 0.9  # pre-emphasis of the audio for models trained here (frmdn.data.audio)
 PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
+BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
 DEFAULT_TEMPERATURE = 0.9  # see the slider's help and bench/voicing.py
 DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
 TRAIN_SCORED = 256  # training sequences scored for the train NLL (evenly spaced)
@@ -404,31 +402,9 @@ def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str
 
 
 def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
-    pair = build_pair(
-        FRAME,
-        n_components=settings["K"],
-        rank=settings["rank"],
-        hidden_size=settings["hidden"],
-        flow_layers=settings["flow_layers"],
-        pitch_max_lag=PITCH_MAX_LAG if settings["pitch"] else 0,
-        dropout=settings["dropout"],
-        input_noise=settings["input_noise"],
-        seed=settings["seed"],
-    )
-    for model in pair.values():
-        model.standardize_on(split.train)
-    config = TrainConfig(
-        steps=settings["steps"],
-        batch_size=16,
-        weight_decay=settings["weight_decay"],
-        eval_every=CHUNK,
-        patience=0,
-        seed=settings["seed"],
-        device=session_device(),
-    )
-    start_run(
-        run, pair, split.train, split.valid, config, f"trained in this session on {source.label}"
-    )
+    pitch = {"pitch_max_lag": PITCH_MAX_LAG if settings["pitch"] else 0}
+    label = f"trained in this session on {source.label}"
+    start_pair_run(run, settings | pitch | {"batch_size": BATCH_SIZE}, split, label)
     parts = (
         BUNDLED_PARTS
         if source.run_key == "bundled"

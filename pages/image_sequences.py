@@ -30,6 +30,7 @@ from ui.training import (
 
 SCENES = {"Moving digits": "moving-digits", "Bouncing balls": "bouncing-balls"}
 UPLOAD = "Upload a video"
+PANEL_DEFAULTS = {"K": 5, "rank": 2}  # as the bundled pairs, so their settings note stays quiet
 LENGTH = 16  # frames per sequence, as the pretrained models were trained
 SIZE = 48  # frame side in pixels, as the bundled VAEs encode
 SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
@@ -112,6 +113,7 @@ def settings_panel() -> dict:
     return model_settings(
         "seq",
         hidden_options=[16, 32, 64, 128],
+        defaults=PANEL_DEFAULTS,
         default_steps=300,
         note=(
             "Both models get the same LSTM, K, rank, steps and seed; only the FRMDN has the "

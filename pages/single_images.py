@@ -29,6 +29,7 @@ PRETRAINED_COMMAND = (
     "python -m frmdn compare --data images:digits --components 5 --rank 2 --hidden 128 "
     "--flow-layers 4 --flow-hidden 64 --steps 6000 --eval-every 200 --out-dir assets/pretrained"
 )
+PANEL_DEFAULTS = {"K": 5, "rank": 2}  # as the bundled pair, so its settings note stays quiet
 PRIME_ROWS = 14  # the top half of a 28-row digit
 N_GENERATED = 16
 N_COMPLETED = 6
@@ -71,6 +72,7 @@ def settings_panel() -> dict:
     return model_settings(
         "img",
         hidden_options=[32, 64, 128],
+        defaults=PANEL_DEFAULTS,
         default_steps=400,
         note=(
             "Both models get the same LSTM, the same K and rank, the same steps and the same "

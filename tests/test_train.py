@@ -40,9 +40,7 @@ def _normalized(model: SequenceDensityModel, split: SequenceSplit) -> SequenceDe
 
 
 def _config(**changes: object) -> TrainConfig:
-    values = dict(
-        steps=20, batch_size=16, lr=1e-2, eval_every=5, patience=0, device=test_device()
-    )
+    values = dict(steps=20, batch_size=16, lr=1e-2, eval_every=5, patience=0, device=test_device())
     return TrainConfig(**(values | changes))
 
 

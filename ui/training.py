@@ -28,6 +28,7 @@ from frmdn.live_training import (
     progress_of,
     train_side_by_side,
 )
+from frmdn.model import FRMDN_FLOW_LAYERS, ModelConfig
 from frmdn.train import SequenceData
 from ui.jobs import job_runner, owner, queue_sentence
 
@@ -86,15 +87,35 @@ def session_device() -> str:
     return str(st.session_state.get("device") or default_device())
 
 
-def model_settings(key: str, *, hidden_options: list[int], default_steps: int, note: str) -> dict:
+def model_settings(
+    key: str,
+    *,
+    hidden_options: list[int],
+    default_steps: int,
+    note: str,
+    defaults: dict[str, int] | None = None,
+) -> dict:
     """Expander with the shared model widgets for **Train both** (widget keys ``{key}_K``,
-    ...); returns K, rank, flow_layers, hidden, steps and the session seed."""
+    ...); returns K, rank, flow_layers, hidden, steps and the session seed.
+
+    The widgets start at the library's defaults (:class:`ModelConfig`), or at a page's
+    ``defaults`` for any of K, rank, flow_layers and hidden (e.g. its bundled pair's)."""
+    start = {
+        "K": ModelConfig.n_components,
+        "rank": ModelConfig.rank,
+        "flow_layers": FRMDN_FLOW_LAYERS,
+        "hidden": ModelConfig.hidden_size,
+    } | (defaults or {})
     with st.expander("Model settings for **Train both**", expanded=False):
         cols = st.columns(5)
-        K = cols[0].number_input("Components K", 1, 10, 5, key=f"{key}_K")
-        rank = cols[1].number_input("Precision rank r", 0, 4, 2, key=f"{key}_rank")
-        flow_layers = cols[2].number_input("Flow couplings", 1, 8, 4, key=f"{key}_flow")
-        hidden = cols[3].select_slider("LSTM width", hidden_options, 64, key=f"{key}_hidden")
+        K = cols[0].number_input("Components K", 1, 10, start["K"], key=f"{key}_K")
+        rank = cols[1].number_input("Precision rank r", 0, 4, start["rank"], key=f"{key}_rank")
+        flow_layers = cols[2].number_input(
+            "Flow couplings", 1, 8, start["flow_layers"], key=f"{key}_flow"
+        )
+        hidden = cols[3].select_slider(
+            "LSTM width", hidden_options, start["hidden"], key=f"{key}_hidden"
+        )
         steps = cols[4].select_slider(
             "Training steps",
             [50, 100, 200, 300, 400, 600, 1000],
@@ -174,9 +195,16 @@ def start_run(
     _submit(run, "play")
 
 
+PAIR_OPTIONS = ("dropout", "input_noise", "pitch_max_lag")  # build_pair's, when a page has them
+TRAIN_OPTIONS = ("batch_size", "weight_decay")  # TrainConfig's, when a page has them
+
+
 def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str) -> None:
-    """Start ``run`` on a fresh RMDN and FRMDN of equal size (``settings`` as returned by
-    :func:`model_settings`), standardised on ``split.train``, trained in CHUNK-step slices."""
+    """Start ``run`` on a fresh RMDN and FRMDN of equal size, standardised on ``split.train``,
+    trained in CHUNK-step slices on the session's device.
+
+    ``settings`` are those :func:`model_settings` returns, plus any of :data:`PAIR_OPTIONS`
+    and :data:`TRAIN_OPTIONS` a page offers (the library's defaults otherwise)."""
     pair = build_pair(
         split.dim,
         n_components=settings["K"],
@@ -184,6 +212,7 @@ def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str)
         hidden_size=settings["hidden"],
         flow_layers=settings["flow_layers"],
         seed=settings["seed"],
+        **{name: settings[name] for name in PAIR_OPTIONS if name in settings},
     )
     for model in pair.values():
         model.standardize_on(split.train)
@@ -193,6 +222,7 @@ def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str)
         patience=0,
         seed=settings["seed"],
         device=session_device(),
+        **{name: settings[name] for name in TRAIN_OPTIONS if name in settings},
     )
     start_run(run, pair, split.train, split.valid, config, source)
 
