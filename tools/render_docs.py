@@ -1,0 +1,434 @@
+"""Render the READMEs' result tables and figures from the committed result files.
+
+Each generated region sits between two marker comments, ``<!-- results:NAME begin -->`` and
+``<!-- results:NAME end -->``: on lines of their own around a table, or inline around a figure
+in a sentence. Only the text between a pair is rewritten, by the renderer of that NAME.
+
+    .venv/bin/python tools/render_docs.py            # rewrite README.md and assets/README.md
+    .venv/bin/python tools/render_docs.py --check    # print a diff and exit 1 if they drifted
+
+Sources: ``assets/pretrained/*/config.json`` (the checkpoints' ``metrics`` and ``data``) and
+``bench/results/*.json`` (benchmarks, voicing, load test). Standard library only.
+
+Over 400 lines on purpose: one short renderer per generated region (fourteen of them), kept
+side by side so a reader finds each README table's source in one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "assets/README.md")
+MARKER = re.compile(r"<!-- results:([\w-]+) begin -->(.*?)<!-- results:\1 end -->", re.DOTALL)
+MINUS = "\u2212"  # the README's typographic minus; the toy table and assets/README.md use "-"
+
+TOY_SETS = ("ring", "spiral", "moons", "checkerboard", "clusters")
+FRAME_SCENES = ("moving-digits", "bouncing-balls")
+DISTRIBUTED_LABELS = {
+    "toy": "toy (d = 2, H = 64, B = 64)",
+    "audio-like": "audio-like (d = 80, H = 256, B = 32, pitch predictor)",
+}
+DISTRIBUTED_COLUMNS = (
+    ("1 process, 1 thread", "1 process, 1 thread"),
+    ("1 process, 2 threads", "1 process, 2 threads"),
+    ("2 processes (DDP), 1 thread each", "2 DDP processes, 1 thread each"),
+)
+# Not in any result file: the flop rate of two more runs by hand, quoted beside the recorded one.
+FLOP_RATE_RANGE = "4.8–5.7 %"
+# Not in any result file: models no longer bundled, measured with bench/voicing.py at the time.
+EARLIER_VOICING_ROWS = (
+    "| RMDN, no pitch predictor (previous bundled model) | 0.01 | 0.110 | 0.03 | 0.088 |",
+    "| FRMDN, no pitch predictor (previous bundled model) | 0.00 | 0.168 | 0.00 | 0.156 |",
+    "| RMDN, pitch predictor, gain up to 1 | 0.24 | 0.188 | 0.26 | 0.167 |",
+    "| FRMDN, pitch predictor, gain up to 1 | 0.68 | 0.381 | 0.41 | 0.188 |",
+)
+
+
+@cache
+def load(path: str) -> dict:
+    """A result file (path relative to the repository root), parsed once."""
+    return json.loads((ROOT / path).read_text())
+
+
+def checkpoint(name: str) -> dict:
+    """The config.json of the bundled checkpoint ``assets/pretrained/<name>``."""
+    return load(f"assets/pretrained/{name}/config.json")
+
+
+def num(x: float, fmt: str, minus: str = MINUS) -> str:
+    """``x`` formatted with ``fmt`` (e.g. ``".3f"``, ``",.0f"``), its minus sign as ``minus``."""
+    return format(x, fmt).replace("-", minus)
+
+
+def mean(values: list[float]) -> float:
+    """Mean of the finite values (bench/voicing.py records NaN for a clip with no loud hop)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite)
+
+
+def block(lines: list[str]) -> str:
+    """A table as the text of a block region (markers on lines of their own)."""
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def toy_nll() -> str:
+    """README: held-out NLL of the toy checkpoints (as ``frmdn.experiments.markdown_table``)."""
+    lines = [
+        "| data | model | valid NLL | test NLL | gain vs RMDN | parameters | steps | time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in TOY_SETS:
+        baseline = checkpoint(f"toy-{name}-rmdn")["metrics"]["test_nll"]
+        for model in ("RMDN", "FRMDN"):
+            c = checkpoint(f"toy-{name}-{model.lower()}")
+            m = c["metrics"]
+            gain = "" if model == "RMDN" else f"{baseline - m['test_nll']:+.3f}"
+            lines.append(
+                f"| {c['data']['spec']} | {model} | {m['best_valid_nll']:.3f} | "
+                f"{m['test_nll']:.3f} | {gain} | {m['num_parameters']['total']:,} | "
+                f"{m['steps']} | {m['seconds']:.1f} |"
+            )
+    return block(lines)
+
+
+def speech_rows(minus: str, parameters: bool, bold: bool) -> list[str]:
+    """Rows of a speech table: test NLL per frame, per sample and log-likelihood per sequence."""
+    rows = []
+    best = min(checkpoint(f"speech-{m}")["metrics"]["test_nll"] for m in ("rmdn", "frmdn"))
+    for model in ("RMDN", "FRMDN"):
+        c = checkpoint(f"speech-{model.lower()}")
+        nll, info = c["metrics"]["test_nll"], c["data"]["info"]
+        cells = [model]
+        if parameters:
+            cells.append(f"{c['metrics']['num_parameters']['total']:,}")
+        text = num(nll, ".1f", minus)
+        cells.append(f"**{text}**" if bold and nll == best else text)
+        cells.append(num(nll / info["frame_size"], ".2f", minus))
+        cells.append(num(-nll * info["length"], ",.0f", minus))
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def sequence_seconds() -> str:
+    """Length of one speech sequence in seconds, e.g. ``0.5``."""
+    info = checkpoint("speech-frmdn")["data"]["info"]
+    return f"{info['length'] * info['frame_size'] / info['sample_rate']:g}"
+
+
+def speech_nll() -> str:
+    """README: test NLL of the bundled speech checkpoints."""
+    head = (
+        "| model | test NLL (nats / frame) | nats / sample | "
+        f"log-likelihood / {sequence_seconds()} s |"
+    )
+    return block([head, "|---|---:|---:|---:|", *speech_rows(MINUS, False, True)])
+
+
+def assets_speech_nll() -> str:
+    """assets/README.md: parameters and test NLL of the bundled speech checkpoints."""
+    head = (
+        "| model | parameters | test NLL (nats / 10 ms frame) | nats / sample | "
+        f"log-likelihood / {sequence_seconds()} s |"
+    )
+    return block([head, "|---|---:|---:|---:|---:|", *speech_rows("-", True, False)])
+
+
+def speech_pair() -> str:
+    """README prose: FRMDN / RMDN test NLL of the speech checkpoints, e.g. ``−282.7 / −236.8``."""
+    return " / ".join(
+        num(checkpoint(f"speech-{m}")["metrics"]["test_nll"], ".1f") for m in ("frmdn", "rmdn")
+    )
+
+
+def speech_nll_best() -> str:
+    """README prose: the speech NLL pair and the steps whose weights were kept."""
+    steps = " / ".join(
+        str(checkpoint(f"speech-{m}")["metrics"]["best_step"]) for m in ("frmdn", "rmdn")
+    )
+    return f"{speech_pair()} (best at step {steps})"
+
+
+def speech_steps() -> str:
+    """assets/README.md prose: how long each speech checkpoint trained and which step it keeps."""
+    parts = []
+    for model, keeps in (("RMDN", "keeps the weights of"), ("FRMDN", "keeps those of")):
+        m = checkpoint(f"speech-{model.lower()}")["metrics"]
+        ran = (
+            f"ran all {m['steps']} steps"
+            if m["stop_reason"] == "completed"
+            else f"stopped early at step {m['steps']}"
+        )
+        parts.append(f"the {model} {ran} and {keeps} step {m['best_step']}")
+    seconds = " and ".join(
+        f"{checkpoint(f'speech-{m}')['metrics']['seconds']:.0f} s" for m in ("rmdn", "frmdn")
+    )
+    return f"{parts[0]}, {parts[1]}; the recorded {seconds}"
+
+
+def voicing_figures(model: str, temperature: str) -> tuple[float, float]:
+    """Mean voiced share and RMS of one speech checkpoint's continuations at one temperature."""
+    runs = load("bench/results/voicing.json")[f"speech-{model} T={temperature}"]
+    return mean(runs["voiced"]), mean(runs["rms"])
+
+
+def voicing() -> str:
+    """README: voiced share and loudness of the continuations (bench/results/voicing.json)."""
+    lines = [
+        "| model | T = 1: voiced | RMS | T = 0.9: voiced | RMS |",
+        "|---|---:|---:|---:|---:|",
+        *EARLIER_VOICING_ROWS,
+    ]
+    best = max(voicing_figures(m, "1")[0] for m in ("rmdn", "frmdn"))
+    for model in ("RMDN", "FRMDN"):
+        cells = [f"{model}, pitch predictor, gain up to 0.95 (bundled)"]
+        for temperature in ("1", "0.9"):
+            voiced, rms = voicing_figures(model.lower(), temperature)
+            text = f"{voiced:.2f}"
+            cells += [
+                f"**{text}**" if temperature == "1" and voiced == best else text,
+                f"{rms:.3f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return block(lines)
+
+
+def voicing_real() -> str:
+    """README prose: voiced share and RMS of real speech over the same span."""
+    real = load("bench/results/voicing.json")["real"]
+    return f"{mean(real['voiced']):.2f}, RMS {mean(real['rms']):.3f}"
+
+
+def assets_voicing() -> str:
+    """assets/README.md prose: voiced share of both checkpoints at T = 1 and of real speech."""
+    frmdn, rmdn = (voicing_figures(m, "1")[0] for m in ("frmdn", "rmdn"))
+    real = mean(load("bench/results/voicing.json")["real"]["voiced"])
+    return f"{frmdn:.2f} and {rmdn:.2f} at temperature 1, real speech {real:.2f}"
+
+
+def frames_nll() -> str:
+    """README: test NLL of the sequence models on VAE latents."""
+    lines = ["| data | RMDN test NLL | FRMDN test NLL | gain |", "|---|---:|---:|---:|"]
+    for scene in FRAME_SCENES:
+        rmdn = checkpoint(f"frames-{scene}-rmdn")
+        frmdn = checkpoint(f"frames-{scene}-frmdn")["metrics"]["test_nll"]
+        base = rmdn["metrics"]["test_nll"]
+        r, f = num(base, ".3f"), num(frmdn, ".3f")
+        r, f = (r, f"**{f}**") if frmdn < base else (f"**{r}**", f)
+        data = rmdn["data"]["spec"].partition("?")[0]
+        lines.append(f"| {data} | {r} | {f} | {num(base - frmdn, '+.3f')} |")
+    return block(lines)
+
+
+def mixture_speed() -> str:
+    """README: LowRankPrecisionGMM vs torch.distributions (bench/results/bench_mixture.json)."""
+    b = load("bench/results/bench_mixture.json")
+    vs, flops = b["log_prob_vs_reference"], b["flop_rate"]
+    ours, ref = vs["frmdn"]["model"]["median_s"], vs["reference"]["median_s"]
+    percent = flops["percent_of_matmul"]
+    n, r = b["config"]["matmul_n"], vs["shape"]["rank"]
+    return block(
+        [
+            "| measurement | result | target |",
+            "|---|---|---|",
+            f"| `LowRankPrecisionGMM` (r = {r}) vs "
+            "`MixtureSameFamily(MultivariateNormal(precision_matrix=D + UUᵀ))` | "
+            f"{ours * 1e3:.1f} ms vs {ref:.2f} s (medians, `bench_mixture.json`): "
+            f"**{vs['speedup']['model']:.0f}× faster** | ≥ {vs['target_speedup']:g}× |",
+            f"| useful flop rate of the r = {r} log_prob vs a {n}³ float32 matmul "
+            f"(~{flops['gflops_per_s']['matmul']:.0f} GFLOP/s) in the same run | "
+            f"**{percent['frmdn_r8']:.1f} %** (recorded run; three runs by hand: "
+            f"{FLOP_RATE_RANGE}) | ≥ {flops['target_percent']:g} % |",
+            f"| same, diagonal (r = 0) | {percent['frmdn_r0']:.1f} % (memory-bound by nature) "
+            "| — |",
+        ]
+    )
+
+
+def training_speed() -> str:
+    """README: ms per training step, FRMDN against RMDN (bench/results/bench_training.json)."""
+    configs = load("bench/results/bench_training.json")["training"]
+    target = next(iter(configs.values()))["target_ratio"]
+    lines = [
+        f"| configuration | RMDN ms/step | FRMDN ms/step | FRMDN / RMDN (target ≤ {target:g}×) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, c in configs.items():
+        a = c["rmdn"]["args"]
+        pitch = " (with the pitch predictor)" if a["pitch_max_lag"] else ""
+        label = (
+            f"{name}{pitch}: d={c['dim']}, K={a['n_components']}, r={a['rank']}, "
+            f"H={a['hidden_size']}, B={c['batch']}, T={c['length']}"
+        )
+        lines.append(
+            f"| {label} | {c['rmdn']['median_s'] * 1e3:.1f} | "
+            f"{c['frmdn']['median_s'] * 1e3:.1f} | {c['ratio']:.2f}× |"
+        )
+    return block(lines)
+
+
+def generation_speed() -> str:
+    """README prose: real-time factor of generation (bench/results/bench_training.json)."""
+    g = load("bench/results/bench_training.json")["generation"]
+    return (
+        f"{g['audio_seconds']:g} s of audio in {g['frmdn']['median_s']:.3f} s, "
+        f"**{g['frmdn']['real_time_factor']:.1f}× faster than real time** "
+        f"(RMDN {g['rmdn']['real_time_factor']:.1f}×"
+    )
+
+
+def distributed() -> str:
+    """README: DDP against threads (bench/results/bench_distributed.json)."""
+    throughput = load("bench/results/bench_distributed.json")["throughput"]
+    head = " | ".join(label for _, label in DISTRIBUTED_COLUMNS)
+    lines = [f"| configuration | {head} |", "|---|---:|---:|---:|"]
+    for name, runs in throughput.items():
+        first, *rest = (runs[key] for key, _ in DISTRIBUTED_COLUMNS)
+        cells = [f"{first['steps_per_second']:.1f} steps/s"]
+        cells += [f"{run['speed-up']:.2f}×" for run in rest]
+        lines.append(f"| {DISTRIBUTED_LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    return block(lines)
+
+
+def load_test() -> str:
+    """README: the class-on-one-server load test (bench/results/load_test.json)."""
+    t = load("bench/results/load_test.json")
+    n, cores = t["sessions"], t["cores"]
+    one_goal = f"≤ 1.5 × CLI + 10 s = {t['one_session_goal_seconds']:.1f} s"
+    eight_goal = (
+        f"≤ {n} × CLI / {cores} cores × 1.25 + 30 s = {t['eight_sessions_goal_seconds']:.1f} s"
+    )
+    rows = [
+        ("measurement", "result", "goal"),
+        (
+            "the pair through the CLI (compute, start-up excluded)",
+            f"{t['cli_seconds']:.1f} s",
+            "—",
+        ),
+        ("one session alone, click to finished", f"{t['one_session_seconds']:.1f} s", one_goal),
+        (
+            f"{n} sessions at once, until the last finished",
+            f"{t['eight_sessions_seconds']:.1f} s",
+            eight_goal,
+        ),
+        (
+            "sessions that showed their queue position",
+            f"{t['sessions_that_saw_queue']} of {n}",
+            "—",
+        ),
+        (
+            "peak memory of the server and its job workers",
+            f"{t['peak_server_mib']:,.0f} MiB",
+            f"< {t['memory_goal_mib'] / 1024:g} GiB",
+        ),
+        (
+            f"server process CPU while the {n} trained",
+            f"{t['server_process_cpu_cores_phase_b']:.2f} cores",
+            "—",
+        ),
+    ]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return block([lines[0], "|---|---:|---:|", *lines[1:]])
+
+
+RENDERERS: dict[str, Callable[[], str]] = {
+    "toy-nll": toy_nll,
+    "speech-nll": speech_nll,
+    "speech-nll-best": speech_nll_best,
+    "speech-nll-pair": speech_pair,
+    "voicing": voicing,
+    "voicing-real": voicing_real,
+    "frames-nll": frames_nll,
+    "mixture-speed": mixture_speed,
+    "training-speed": training_speed,
+    "generation-speed": generation_speed,
+    "distributed": distributed,
+    "load-test": load_test,
+    "assets-speech-nll": assets_speech_nll,
+    "assets-speech-steps": speech_steps,
+    "assets-voicing": assets_voicing,
+}
+
+
+def regions(text: str) -> list[tuple[str, str]]:
+    """The (name, current text) of every marked region of a document, in order."""
+    return [(m.group(1), m.group(2)) for m in MARKER.finditer(text)]
+
+
+def render(text: str) -> str:
+    """``text`` with every marked region rewritten by its renderer; an unknown name is an error.
+
+    An inline region (a figure in a sentence) may be wrapped over lines as the paragraph needs:
+    its line breaks are kept while its words match the rendered ones.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name, old = match.group(1), match.group(2)
+        if name not in RENDERERS:
+            raise KeyError(
+                f"no renderer for <!-- results:{name} begin --> in tools/render_docs.py"
+            )
+        new = RENDERERS[name]()
+        if not new.startswith("\n") and old.split() == new.split():
+            new = old
+        return f"<!-- results:{name} begin -->{new}<!-- results:{name} end -->"
+
+    return MARKER.sub(replace, text)
+
+
+def drift(text: str, label: str) -> list[tuple[str, str]]:
+    """(name, unified diff) of each region of ``text`` that differs from its rendering.
+
+    ``label`` names the document in the diff headers; an empty list means it is up to date.
+    """
+    out = []
+    for (name, old), (_, new) in zip(regions(text), regions(render(text)), strict=True):
+        if old != new:
+            diff = difflib.unified_diff(
+                old.strip("\n").splitlines(),
+                new.strip("\n").splitlines(),
+                f"{label} results:{name} (now)",
+                f"{label} results:{name} (from the result files)",
+                lineterm="",
+            )
+            out.append((name, "\n".join(diff)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite the READMEs in place, or with ``--check`` print their drift and return 1."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on drift")
+    parser.add_argument("docs", nargs="*", type=Path, help=f"default: {' '.join(DOCS)}")
+    args = parser.parse_args(argv)
+    paths = args.docs or [ROOT / doc for doc in DOCS]
+    drifted = False
+    for path in paths:
+        if args.check:
+            for _, diff in drift(path.read_text(), str(path)):
+                drifted = True
+                print(diff)
+        else:
+            text = path.read_text()
+            rendered = render(text)
+            if rendered != text:
+                path.write_text(rendered)
+                print(f"rewrote {path}")
+    if drifted:
+        print(
+            "\nthe READMEs differ from their result files; fix with: "
+            ".venv/bin/python tools/render_docs.py"
+        )
+    return 1 if drifted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
