@@ -495,13 +495,14 @@ class SequenceDensityModel(nn.Module):
 
 FLOW_SETTINGS = ("flow_layers", "flow_hidden", "flow_depth", "scale_bound")
 FRMDN_FLOW_LAYERS = 4  # an FRMDN's default couplings (ModelConfig's 0 means an RMDN)
+POSITIONAL_SIZES = ("n_components", "rank", "hidden_size", "num_layers", "cond_dim")
 
 
 class RMDN(SequenceDensityModel):
     """Recurrent Mixture Density Network: a :class:`SequenceDensityModel` with no flow.
 
-    ``settings`` are :class:`ModelConfig` fields other than the flow's; their defaults are
-    ModelConfig's.
+    ``sizes`` are :data:`POSITIONAL_SIZES` in order and ``settings`` any other
+    :class:`ModelConfig` fields but the flow's; the defaults are ModelConfig's.
 
     Example:
         >>> model = RMDN(2, n_components=3, rank=1, hidden_size=16)
@@ -509,20 +510,19 @@ class RMDN(SequenceDensityModel):
         torch.Size([4, 10])
     """
 
-    def __init__(
-        self, dim: int, n_components: int = ModelConfig.n_components, **settings: float
-    ) -> None:
+    def __init__(self, dim: int, *sizes: int, **settings: float) -> None:
         flow = [name for name in FLOW_SETTINGS if name in settings]
         if flow:
             raise TypeError(f"an RMDN has no flow; use FRMDN for {', '.join(flow)}")
-        super().__init__(ModelConfig(dim, n_components, **settings))
+        super().__init__(ModelConfig(dim, *_sizes(sizes), **settings))
 
 
 class FRMDN(SequenceDensityModel):
     """Flow-based RMDN: targets pass through a RealNVP flow before the mixture.
 
-    ``settings`` are :class:`ModelConfig` fields; their defaults are ModelConfig's, except
-    ``flow_layers`` (:data:`FRMDN_FLOW_LAYERS`).
+    ``sizes`` are :data:`POSITIONAL_SIZES` in order and ``settings`` any other
+    :class:`ModelConfig` fields; the defaults are ModelConfig's, except ``flow_layers``
+    (:data:`FRMDN_FLOW_LAYERS`).
 
     Example:
         >>> model = FRMDN(2, n_components=3, rank=1, hidden_size=16, flow_layers=4)
@@ -531,16 +531,21 @@ class FRMDN(SequenceDensityModel):
     """
 
     def __init__(
-        self,
-        dim: int,
-        n_components: int = ModelConfig.n_components,
-        *,
-        flow_layers: int = FRMDN_FLOW_LAYERS,
-        **settings: float,
+        self, dim: int, *sizes: int, flow_layers: int = FRMDN_FLOW_LAYERS, **settings: float
     ) -> None:
         if flow_layers < 1:
             raise ValueError("an FRMDN needs flow_layers >= 1; use RMDN for no flow")
-        super().__init__(ModelConfig(dim, n_components, flow_layers=flow_layers, **settings))
+        super().__init__(ModelConfig(dim, *_sizes(sizes), flow_layers=flow_layers, **settings))
+
+
+def _sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Positional sizes after ``dim``, in ModelConfig's order: :data:`POSITIONAL_SIZES`."""
+    if len(sizes) > len(POSITIONAL_SIZES):
+        raise TypeError(
+            f"at most {len(POSITIONAL_SIZES)} positional sizes after dim: "
+            f"{', '.join(POSITIONAL_SIZES)}; pass the rest by name"
+        )
+    return sizes
 
 
 def build_model(config: ModelConfig) -> SequenceDensityModel:

@@ -8,14 +8,17 @@ RMDN, z is the standardised target).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
 from frmdn.model import SequenceDensityModel
 from frmdn.train import evaluate_nll
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Component",
@@ -472,7 +475,14 @@ def scoreboard_table(
     models: dict[str, SequenceDensityModel], test: Tensor, seconds: dict[str, float]
 ) -> pd.DataFrame:
     """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d), parameter counts and
-    training time (NaN where unknown), indexed by model name."""
+    training time (NaN where unknown), indexed by model name (pandas: the ``app`` extra)."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as error:  # an optional dependency
+        raise ModuleNotFoundError(
+            "scoreboard_table needs pandas: pip install 'frmdn[app]'", name=error.name
+        ) from error
+
     rows = []
     for name, model in models.items():
         counts = model.num_parameters()

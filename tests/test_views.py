@@ -17,8 +17,8 @@ def models(device: torch.device):
     """Tiny models on the ``--device`` of the run; the data the views get stay on the CPU."""
     torch.manual_seed(0)
     pair = {
-        "RMDN": frmdn.RMDN(D, 3, 1, 16),
-        "FRMDN": frmdn.FRMDN(D, 3, 1, 16, flow_layers=2),
+        "RMDN": frmdn.RMDN(D, 3, rank=1, hidden_size=16),
+        "FRMDN": frmdn.FRMDN(D, 3, rank=1, hidden_size=16, flow_layers=2),
     }
     for model in pair.values():
         model.set_normalization(torch.zeros(D), torch.full((D,), 0.1))

@@ -3,17 +3,16 @@ every session, and the move of a page's models onto the device the sidebar names
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 import torch
 
 import frmdn
+from frmdn.resources import pretrained_dir
 from ui.training import session_device, trained_here
 
 __all__ = ["PRETRAINED", "MODELS", "pretrained_pair", "place_on_session_device"]
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
+PRETRAINED = pretrained_dir()  # $FRMDN_DATA_DIR, else the installed or checkout assets
 MODELS = ("RMDN", "FRMDN")
 
 

@@ -1,12 +1,16 @@
 """Data sets as train/valid/test sequence splits, named by specs such as ``toy:ring``.
 
 A spec is ``scheme:argument`` with optional ``?key=value&...`` options passed to the scheme's
-loader, e.g. ``toy:ring?noise=0.1&length=16`` or ``audio:assets/speech?frame=80``.
+loader, e.g. ``toy:ring?noise=0.1&length=16`` or ``audio:assets/speech?frame=80``. Bundled data
+(``images:digits``, ``audio:assets/speech``, the VAEs of ``frames:``) comes from the
+bundled-data folder: ``data_dir=``, else ``$FRMDN_DATA_DIR``, else the installed copy (see
+:mod:`frmdn.resources`).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -74,10 +78,14 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, int | float | str]]:
     return scheme, argument, {key: _value(value) for key, value in pairs}
 
 
-def load_data(spec: str, *, seed: int = 0, **options: object) -> SequenceSplit:
+def load_data(
+    spec: str, *, seed: int = 0, data_dir: str | os.PathLike | None = None, **options: object
+) -> SequenceSplit:
     """The data set named by ``spec``, split into train/valid/test.
 
     Options in the spec and keyword ``options`` (which win) go to the scheme's loader.
+    ``data_dir`` is the bundled-data folder (default: ``$FRMDN_DATA_DIR``, else the installed
+    copy; see :func:`frmdn.resources.data_dir`), for the schemes that read bundled data.
     Raises ValueError with the valid choices for an unknown scheme, name or option.
 
     Example:
@@ -98,4 +106,6 @@ def load_data(spec: str, *, seed: int = 0, **options: object) -> SequenceSplit:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for {scheme} data; use {allowed}")
+    if data_dir is not None and "data_dir" in allowed:
+        options["data_dir"] = data_dir
     return loader(argument, seed=seed, **options)

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from frmdn import resources
 from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, describe, one_line, sniff
 from frmdn.data.errors import DataError
 from frmdn.data.splits import SequenceSplit
@@ -175,7 +176,13 @@ def _decode_av(
 
     A stream that breaks off mid-way keeps the samples decoded so far, with a note.
     """
-    import av
+    try:
+        import av
+    except ModuleNotFoundError:  # an optional dependency: the video extra
+        raise AudioError(
+            f"{name} is {describe(kind)}, which libsndfile cannot read; decoding it needs PyAV "
+            "(FFmpeg): pip install 'frmdn[video]'"
+        ) from None
 
     notes: list[str] = []
     chunks: list[np.ndarray] = []
@@ -742,16 +749,6 @@ def _streamed_split(
     )
 
 
-def _resolve(path: str) -> Path:
-    """``path``, or for a relative path missing here, the same path in the project folder."""
-    candidate = Path(path).expanduser()
-    if not candidate.exists() and not candidate.is_absolute():
-        project = Path(__file__).resolve().parents[2] / candidate
-        if project.exists():
-            return project
-    return candidate
-
-
 def load_audio_data(
     path: str,
     *,
@@ -761,13 +758,15 @@ def load_audio_data(
     emphasis: float = 0.0,
     seed: int = 0,
     stream: int = -1,
+    data_dir: str | os.PathLike | None = None,
 ) -> SequenceSplit:
     """The data spec ``audio:PATH?rate=..&frame=..&length=..&emphasis=..``: a file or a folder.
 
     A folder contributes every .wav/.flac/.ogg/.mp3/.m4a file directly inside it (sorted); its
     ``split.json`` (``{"train": [...], "valid": [...], "test": [...]}``), if present, fixes the
     split by file. A relative PATH that does not exist in the working directory is also looked
-    up in the project folder, so ``audio:assets/speech`` works from anywhere.
+    up in the bundled-data folder (:func:`frmdn.resources.resolve`), so ``audio:assets/speech``
+    (the bundled speech) works from anywhere.
 
     Arguments:
         path: A sound file or a folder.
@@ -779,12 +778,14 @@ def load_audio_data(
         stream: For a folder, 1 reads sequences from an on-disk cache of the decoded audio
             (:mod:`frmdn.data.stream`) instead of holding it in memory, 0 never does, and the
             default (-1) does for folders over :data:`STREAM_BYTES` of files.
+        data_dir: The bundled-data folder for a relative PATH (default: ``$FRMDN_DATA_DIR``,
+            else the installed copy; see :func:`frmdn.resources.data_dir`).
 
     Returns:
         A split with tensors (N, ``length``, ``frame``); see :func:`audio_split`. A streamed
         split holds :class:`~frmdn.data.stream.DiskSequences` instead, which index like them.
     """
-    source = _resolve(path)
+    source = resources.resolve(path, data_dir)
     if not source.exists():
         raise AudioError(f"no such audio file or folder: {path}")
     split = None

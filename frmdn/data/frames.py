@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frmdn import resources
 from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, looks_like, one_line, sniff
 from frmdn.data.errors import DataError
 
@@ -320,9 +321,14 @@ def read_video(
     Raises:
         FrameDataError: For a missing, empty or too large file, one that is not a video (or
             has no video stream), frames larger than :data:`MAX_FRAME_PIXELS`, or one from
-            which no frame decodes.
+            which no frame decodes, or PyAV (the ``video`` extra) is not installed.
     """
-    import av
+    try:
+        import av
+    except ModuleNotFoundError:  # an optional dependency
+        raise FrameDataError(
+            "reading a video needs PyAV (FFmpeg): pip install 'frmdn[video]'"
+        ) from None
 
     if not 8 <= size <= _MAX_SIZE:
         raise ValueError(f"size must be between 8 and {_MAX_SIZE} pixels, got {size}")
@@ -424,16 +430,6 @@ def video_sequences(frames: np.ndarray, *, length: int = 16) -> np.ndarray:
     return np.ascontiguousarray(frames[: count * length].reshape(count, length, *frames.shape[1:]))
 
 
-def _resolve(argument: str) -> Path:
-    """A path; a relative one missing from the working directory is tried in the project."""
-    candidate = Path(argument)
-    if not candidate.exists() and not candidate.is_absolute():
-        project = Path(__file__).resolve().parents[2] / candidate
-        if project.exists():
-            return project
-    return candidate
-
-
 def load_frames(
     argument: str,
     *,
@@ -443,6 +439,7 @@ def load_frames(
     length: int = 16,
     size: int = 48,
     seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
 ) -> FrameSplit:
     """Train/valid/test image sequences from a scene generator or a video file.
 
@@ -460,6 +457,8 @@ def load_frames(
         length: Frames per sequence T, at least 2.
         size: Frame side in pixels.
         seed: A non-negative integer seed (generators only).
+        data_dir: The bundled-data folder, for the digits of ``moving-digits`` and a relative
+            video path (default: see :func:`frmdn.resources.data_dir`).
 
     Returns:
         A :class:`FrameSplit` of uint8 arrays (N, T, size, size).
@@ -473,8 +472,15 @@ def load_frames(
             if count < 1:
                 raise ValueError(f"{split} must be at least 1, got {count}")
         function = FRAME_GENERATORS[argument]
+        sprites: dict[str, np.ndarray] = {}
+        if function is moving_digits:
+            from frmdn.data.images import load_digits_array
+
+            sprites["digits"] = load_digits_array(data_dir)[0]
         parts = [
-            function(count, length, size=size, generator=np.random.default_rng([seed, i]))
+            function(
+                count, length, size=size, generator=np.random.default_rng([seed, i]), **sprites
+            )
             for i, count in enumerate((n_train, n_valid, n_test))
         ]
         info = {
@@ -487,7 +493,7 @@ def load_frames(
             "seed": seed,
         }
         return FrameSplit(*parts, name=argument, info=info)
-    source = _resolve(argument)
+    source = resources.resolve(argument, data_dir)
     if not source.exists():
         raise FrameDataError(
             f"{argument!r} is neither a scene ({', '.join(FRAME_GENERATORS)}) nor a video file"

@@ -50,12 +50,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from frmdn import resources
 from frmdn.data.content import MAX_UPLOAD_BYTES, check_size, looks_like, megabytes, one_line, sniff
 from frmdn.data.errors import DataError
 from frmdn.data.splits import SequenceSplit, dequantize
 
 __all__ = [
-    "DIGITS_PATH",
+    "DIGITS_FILE",
     "IMAGE_SUFFIXES",
     "LEVELS",
     "LOGIT_LAMBDA",
@@ -74,8 +75,9 @@ __all__ = [
     "to_pixels",
 ]
 
-DIGITS_PATH = Path(__file__).resolve().parents[2] / "assets" / "digits" / "mnist_5k.npz"
-"""The bundled 5,000 MNIST digits (rebuilt by ``assets/make_digits.py``)."""
+DIGITS_FILE = Path("digits") / "mnist_5k.npz"
+"""The bundled 5,000 MNIST digits, in the bundled-data folder (:func:`frmdn.resources.data_dir`;
+rebuilt by ``assets/make_digits.py`` of the source repository)."""
 
 LOGIT_LAMBDA = 0.05
 r"""The :math:`\lambda` of the logit transform (RealNVP's choice for MNIST-like data)."""
@@ -109,36 +111,30 @@ class ImageDataError(DataError):
 
 
 # --------------------------------------------------------------------------------- reading
-def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
+def load_digits_array(data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The bundled MNIST digits: images uint8 (5000, 28, 28) and labels uint8 (5000,).
 
     White digits on black (0 = background, 255 = ink), 500 of each label, sorted by label.
+    ``data_dir`` is the bundled-data folder (default: see :func:`frmdn.resources.data_dir`).
 
     Example:
         >>> images, labels = load_digits_array()
         >>> images.shape, images.dtype, labels[:3]
         ((5000, 28, 28), dtype('uint8'), array([0, 0, 0], dtype=uint8))
     """
-    if not DIGITS_PATH.exists():
+    try:
+        path = resources.data_dir(data_dir) / DIGITS_FILE
+    except FileNotFoundError as error:
+        raise ImageDataError(f"the bundled digits are missing: {error}") from None
+    if not path.exists():
         raise ImageDataError(
-            f"the bundled digits are missing ({DIGITS_PATH}); rebuild them with "
-            "assets/make_digits.py"
+            f"the bundled digits are missing ({path}); rebuild them with assets/make_digits.py"
         )
-    with np.load(DIGITS_PATH, allow_pickle=False) as archive:
+    with np.load(path, allow_pickle=False) as archive:
         images, labels = archive["images"], archive["labels"]
     if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != images.shape[:1]:
-        raise ImageDataError(f"{DIGITS_PATH} is damaged: images {images.shape} {images.dtype}")
+        raise ImageDataError(f"{path} is damaged: images {images.shape} {images.dtype}")
     return images, labels
-
-
-def _resolve(argument: str | os.PathLike) -> Path:
-    """A path; a relative one missing from the working directory is tried in the project."""
-    candidate = Path(argument)
-    if not candidate.exists() and not candidate.is_absolute():
-        project = Path(__file__).resolve().parents[2] / candidate
-        if project.exists():
-            return project
-    return candidate
 
 
 def _read_npy(file: BinaryIO, name: str) -> np.ndarray:
@@ -353,6 +349,7 @@ def read_images(
     *,
     notes: list[str] | None = None,
     name: str | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """Read a stack of greyscale 8-bit images, shape (N, H, W) uint8.
 
@@ -376,6 +373,8 @@ def read_images(
             most :data:`MAX_BYTES`).
         notes: If given, human-readable notes on what was changed are appended to it.
         name: The name for messages (default: the file name, or ``"the upload"``).
+        data_dir: Where a relative path missing from the working directory is looked up
+            (default: the bundled-data folder; see :func:`frmdn.resources.resolve`).
 
     Raises:
         ImageDataError: For a missing path, an unreadable, pickled, too large or unsupported
@@ -388,7 +387,7 @@ def read_images(
         check_size(len(source), MAX_BYTES, name, ImageDataError)
         images = _read_file(io.BytesIO(source), name, notes)
     else:
-        path = _resolve(source)
+        path = resources.resolve(source, data_dir)
         if not path.exists():
             raise ImageDataError(f"no such image file or folder: {source}")
         name = name or path.name or str(source)
@@ -564,6 +563,7 @@ def load_image_data(
     seed: int = 0,
     n_valid: int | None = None,
     n_test: int | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> SequenceSplit:
     """The data spec ``images:digits`` (bundled MNIST) or ``images:PATH``; see :func:`read_images`.
 
@@ -572,16 +572,18 @@ def load_image_data(
         seed: Seed of the split and the dequantisation noise.
         n_valid: Validation images (default 10 %).
         n_test: Test images (default 10 %).
+        data_dir: The bundled-data folder, for the digits and a relative PATH (default: see
+            :func:`frmdn.resources.data_dir`).
 
     Returns:
         A split with tensors (N, H, W); read notes, if any, are in ``info["notes"]``.
     """
     notes: list[str] = []
     if argument == "digits":
-        images, _ = load_digits_array()
+        images, _ = load_digits_array(data_dir)
         name, source = "digits", "digits: 5,000 MNIST digits bundled in assets/digits"
     else:
-        images = read_images(argument, notes=notes)
+        images = read_images(argument, notes=notes, data_dir=data_dir)
         name, source = Path(argument).stem or str(argument), str(argument)
     split = image_split(
         images, n_valid=n_valid, n_test=n_test, seed=seed, name=name, source=source

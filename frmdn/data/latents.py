@@ -7,7 +7,8 @@ of World Models does; :func:`~frmdn.vae.decode_latents` turns generated codes ba
 frames.
 
 The VAE comes from ``vae=PATH`` when given; the synthetic scenes default to the bundled
-``assets/pretrained/vae-<scene>`` (rebuilt by ``assets/make_vaes.py``). A video with no VAE
+``assets/pretrained/vae-<scene>`` (in the bundled-data folder, :func:`frmdn.resources.data_dir`;
+rebuilt by ``assets/make_vaes.py`` of the source repository). A video with no VAE
 gets a small one trained on its training frames (a few hundred steps, seconds to a minute),
 cached under ``$FRMDN_CACHE_DIR`` (default ``~/.cache/frmdn``) so that the same clip and
 settings reuse it; ``info["notes"]`` says so.
@@ -33,25 +34,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from frmdn.checkpoint import CheckpointError
+from frmdn import resources
 from frmdn.data.frames import FRAME_GENERATORS, load_frames
 from frmdn.data.splits import SequenceSplit
+from frmdn.errors import CheckpointError
 
 if TYPE_CHECKING:
     from frmdn.vae import FrameVAE
 
 __all__ = [
-    "PRETRAINED_DIR",
     "VIDEO_VAE",
     "VIDEO_VAE_STEPS",
     "bundled_vae",
     "load_frame_latents",
     "resolve_vae_path",
 ]
-
-_ROOT = Path(__file__).resolve().parents[2]
-PRETRAINED_DIR = _ROOT / "assets" / "pretrained"
-"""Where the bundled VAEs (``vae-<scene>``) and latent-sequence models live."""
 
 VIDEO_VAE = {"latent_dim": 16, "channels": (16, 32, 64)}
 """Settings of the VAE trained on the fly for a video without ``vae=PATH``."""
@@ -61,19 +58,18 @@ VIDEO_VAE_STEPS = 600
 
 
 def bundled_vae(scene: str) -> str:
-    """The project-relative path of the bundled VAE of a scene, e.g. for ``moving-digits``."""
+    """The name of the bundled VAE of a scene, e.g. for ``moving-digits``: a relative path
+    that :func:`resolve_vae_path` finds in the bundled-data folder from anywhere."""
     if scene not in FRAME_GENERATORS:
         raise ValueError(f"no bundled VAE for {scene!r}; scenes: {', '.join(FRAME_GENERATORS)}")
     return f"assets/pretrained/vae-{scene}"
 
 
-def resolve_vae_path(path: str | os.PathLike) -> Path:
+def resolve_vae_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
     """A VAE directory; a relative one missing from the working directory is tried in the
-    project, so ``info["vae"]`` of a bundled VAE works from anywhere."""
-    candidate = Path(path)
-    if not candidate.exists() and not candidate.is_absolute() and (_ROOT / candidate).exists():
-        return _ROOT / candidate
-    return candidate
+    bundled-data folder (:func:`frmdn.resources.resolve`), so ``info["vae"]`` of a bundled VAE
+    works from anywhere."""
+    return resources.resolve(path, data_dir)
 
 
 def _cache_dir() -> Path:
@@ -127,6 +123,7 @@ def load_frame_latents(
     n_valid: int = 64,
     n_test: int = 64,
     seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
 ) -> SequenceSplit:
     """The data spec ``frames:SCENE`` or ``frames:PATH``: VAE latent sequences of frames.
 
@@ -143,6 +140,8 @@ def load_frame_latents(
         n_valid: Validation sequences (scenes only).
         n_test: Test sequences (scenes only).
         seed: Seed of the scenes (and of a VAE trained for a video).
+        data_dir: The bundled-data folder, for the bundled VAEs and digits and relative paths
+            (default: see :func:`frmdn.resources.data_dir`).
 
     Returns:
         A split of float32 latents (N, T, latent_dim) with ``info`` holding ``kind``
@@ -159,22 +158,23 @@ def load_frame_latents(
         length=length,
         size=size,
         seed=seed,
+        data_dir=data_dir,
     )
     notes = list(frames.info.get("notes", []))
     if vae is not None:
-        vae_path, model = str(vae), load_vae(resolve_vae_path(vae))
+        vae_path, model = str(vae), load_vae(resolve_vae_path(vae, data_dir))
     elif argument in FRAME_GENERATORS:
         vae_path = bundled_vae(argument)
-        if not resolve_vae_path(vae_path).is_dir():
+        if not resolve_vae_path(vae_path, data_dir).is_dir():
             raise CheckpointError(
                 f"the bundled VAE {vae_path} is missing: rebuild it with "
                 "assets/make_vaes.py, or pass vae=PATH"
             )
-        model = load_vae(resolve_vae_path(vae_path))
+        model = load_vae(resolve_vae_path(vae_path, data_dir))
     else:
         key = {"size": size, "length": length, "seed": seed, "steps": VIDEO_VAE_STEPS}
         key |= {"vae": {k: list(v) if isinstance(v, tuple) else v for k, v in VIDEO_VAE.items()}}
-        source = str(resolve_vae_path(argument))  # same project-relative rule as the frames
+        source = str(resolve_vae_path(argument, data_dir))  # the same lookup as the frames
         vae_path, model = _video_vae(frames.train, source, key, notes)
     if model.config.size != size:
         raise ValueError(
