@@ -123,6 +123,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def browser_page(
+    chromium: Path, args: list[str] = CHROMIUM_ARGS, **context: object
+) -> Iterator[tuple[Page, list[str]]]:
+    """A page of a fresh headless Chromium (``args``; ``context`` options such as permissions),
+    with the test viewport and timeout, and the list its JavaScript errors are collected in."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args)
+        try:
+            page = browser.new_context(viewport=VIEWPORT, **context).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            yield page, js_errors
+        finally:
+            browser.close()
+
+
 def page_slug(url: str) -> str:
     """``http://host:port/`` -> ``home``; ``http://host:port/toy`` -> ``toy``."""
     path = urlsplit(url).path.strip("/")
@@ -130,37 +150,26 @@ def page_slug(url: str) -> str:
 
 
 def test_every_page_renders_without_errors(chromium: Path, server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            js_errors: list[str] = []
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    with browser_page(chromium) as (page, js_errors):
+        page.goto(f"{server}/")
+        page.wait_for_selector(APP_IDLE)
+        hrefs = page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
+        urls = list(dict.fromkeys([f"{server}/", *hrefs]))  # home first, no duplicates
 
-            page.goto(f"{server}/")
+        for url in urls:
+            slug = page_slug(url)
+            js_errors.clear()
+            page.goto(url)
             page.wait_for_selector(APP_IDLE)
-            hrefs = page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
-            urls = list(dict.fromkeys([f"{server}/", *hrefs]))  # home first, no duplicates
-
-            for url in urls:
-                slug = page_slug(url)
-                js_errors.clear()
-                page.goto(url)
-                page.wait_for_selector(APP_IDLE)
-                page.wait_for_timeout(SETTLE_MS)
-                page.wait_for_selector(APP_IDLE)  # a settle-time rerun must also have finished
-                for selector in ERROR_SELECTORS:
-                    for text in page.locator(selector).all_inner_texts():
-                        problems.append(f"{slug}: {selector}: {text.strip()[:500]}")
-                problems += [f"{slug}: JavaScript error: {e}" for e in js_errors]
-                screenshot_full_page(page, SCREENSHOTS / f"{slug}.png")
-        finally:
-            browser.close()
+            page.wait_for_timeout(SETTLE_MS)
+            page.wait_for_selector(APP_IDLE)  # a settle-time rerun must also have finished
+            for selector in ERROR_SELECTORS:
+                for text in page.locator(selector).all_inner_texts():
+                    problems.append(f"{slug}: {selector}: {text.strip()[:500]}")
+            problems += [f"{slug}: JavaScript error: {e}" for e in js_errors]
+            screenshot_full_page(page, SCREENSHOTS / f"{slug}.png")
     assert not problems, "\n".join(problems)
 
 
@@ -254,91 +263,64 @@ def assert_models_and_audio(page: Page) -> None:
 
 
 def test_audio_page_plays_an_uploaded_file(chromium: Path, server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            js_errors: list[str] = []
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-            open_audio_page(page, server)
-            choose_source(page, "Upload a file")
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
-                {"name": "voice.wav", "mimeType": "audio/wav", "buffer": make_wav()}
-            )
-            page.get_by_text("voice.wav: 3.00 s at 8000 Hz").wait_for()
-            settle(page)
-            assert not errors_on(page), errors_on(page)
-            assert not js_errors, js_errors
-            assert_models_and_audio(page)
-            if PRETRAINED_SPEECH:
-                assert page.get_by_text("Both models read the first 0.50 s of voice.wav").count()
-            screenshot_full_page(page, SCREENSHOTS / "audio-upload.png")
-        finally:
-            browser.close()
+    with browser_page(chromium) as (page, js_errors):
+        open_audio_page(page, server)
+        choose_source(page, "Upload a file")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            {"name": "voice.wav", "mimeType": "audio/wav", "buffer": make_wav()}
+        )
+        page.get_by_text("voice.wav: 3.00 s at 8000 Hz").wait_for()
+        settle(page)
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        assert_models_and_audio(page)
+        if PRETRAINED_SPEECH:
+            assert page.get_by_text("Both models read the first 0.50 s of voice.wav").count()
+        screenshot_full_page(page, SCREENSHOTS / "audio-upload.png")
 
 
 def test_audio_page_reports_a_corrupt_upload_and_carries_on(chromium: Path, server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            open_audio_page(page, server)
-            choose_source(page, "Upload a file")
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
-                {"name": "broken.wav", "mimeType": "audio/wav", "buffer": make_wav()[:60]}
-            )
-            alert = page.locator('[data-testid="stAlertContentError"]')
-            alert.wait_for()
-            settle(page)
-            assert alert.count() == 1 and "broken.wav" in alert.inner_text()
-            assert page.locator('[data-testid="stException"]').count() == 0
-            # the rest of the page still renders, with the bundled clip
-            assert page.get_by_text("Showing the bundled clip").count() == 1
-            assert page.get_by_text(CREDIT).count() == 1
-            assert_models_and_audio(page)
-        finally:
-            browser.close()
+    with browser_page(chromium) as (page, js_errors):
+        open_audio_page(page, server)
+        choose_source(page, "Upload a file")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            {"name": "broken.wav", "mimeType": "audio/wav", "buffer": make_wav()[:60]}
+        )
+        alert = page.locator('[data-testid="stAlertContentError"]')
+        alert.wait_for()
+        settle(page)
+        assert alert.count() == 1 and "broken.wav" in alert.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        # the rest of the page still renders, with the bundled clip
+        assert page.get_by_text("Showing the bundled clip").count() == 1
+        assert page.get_by_text(CREDIT).count() == 1
+        assert_models_and_audio(page)
 
 
 def test_audio_page_records_from_a_fake_microphone(chromium: Path, server: str) -> None:
     """Chromium's fake capture device plays a beep into st.audio_input's recorder."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=AUDIO_ARGS)
-        try:
-            context = browser.new_context(viewport=VIEWPORT, permissions=["microphone"])
-            page = context.new_page()
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            open_audio_page(page, server)
-            choose_source(page, "Record your voice")
-            record = page.locator(
-                '[data-testid="stAudioInput"] [data-testid="stAudioInputActionButton"]'
-            )
-            assert record.get_attribute("aria-label") == "Record"
-            record.click()
-            page.wait_for_function(
-                """() => document.querySelector(
-                    '[data-testid="stAudioInputWaveformTimeCode"]').textContent >= '00:02'"""
-            )
-            assert record.get_attribute("aria-label") == "Stop recording"
-            record.click()
-            page.get_by_text("_audio.wav:").wait_for()  # the recording's caption
-            settle(page)
-            caption = page.get_by_text("_audio.wav:").inner_text()
-            seconds = float(caption.split(":")[1].split("s at")[0])
-            assert 1.5 < seconds < 4.0, caption
-            assert not errors_on(page), errors_on(page)
-            assert_models_and_audio(page)
-        finally:
-            browser.close()
+    with browser_page(chromium, args=AUDIO_ARGS, permissions=["microphone"]) as (page, js_errors):
+        open_audio_page(page, server)
+        choose_source(page, "Record your voice")
+        record = page.locator(
+            '[data-testid="stAudioInput"] [data-testid="stAudioInputActionButton"]'
+        )
+        assert record.get_attribute("aria-label") == "Record"
+        record.click()
+        page.wait_for_function(
+            """() => document.querySelector(
+                '[data-testid="stAudioInputWaveformTimeCode"]').textContent >= '00:02'"""
+        )
+        assert record.get_attribute("aria-label") == "Stop recording"
+        record.click()
+        page.get_by_text("_audio.wav:").wait_for()  # the recording's caption
+        settle(page)
+        caption = page.get_by_text("_audio.wav:").inner_text()
+        seconds = float(caption.split(":")[1].split("s at")[0])
+        assert 1.5 < seconds < 4.0, caption
+        assert not errors_on(page), errors_on(page)
+        assert_models_and_audio(page)
 
 
 # ----------------------------------------------------------------------------- deep links
@@ -363,41 +345,34 @@ WIDE_MIN_PX = 900  # layout="centered" caps the main block at 736 px; "wide" fil
 def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_whole_app(
     chromium: Path, tmp_path: Path, slug: str
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     path, heading, seed = DEEP_LINKS[slug]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(tmp_path / "server.log", env=env) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            js_errors: list[str] = []
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-            page.goto(f"{url}{path}")  # the server's first request
-            page.get_by_role("heading", name=heading).wait_for()
-            settle(page)
-            name = "deep_link.png" if slug == "toy" else f"deep_link_{slug}.png"
-            page.screenshot(path=str(SCREENSHOTS / name))
+    with (
+        streamlit_server(tmp_path / "server.log", env=env) as url,
+        browser_page(chromium) as (page, js_errors),
+    ):
+        page.goto(f"{url}{path}")  # the server's first request
+        page.get_by_role("heading", name=heading).wait_for()
+        settle(page)
+        name = "deep_link.png" if slug == "toy" else f"deep_link_{slug}.png"
+        page.screenshot(path=str(SCREENSHOTS / name))
 
-            assert not errors_on(page), errors_on(page)
-            assert not js_errors, js_errors
-            nav = [t.strip().split("\n")[-1] for t in page.locator(NAV_LINKS).all_inner_texts()]
-            assert nav == NAV_TITLES, f"the sidebar lists {nav}, not app.py's pages"
-            sidebar = page.locator('[data-testid="stSidebar"]')
-            assert sidebar.get_by_text("Device:").count() == 1
-            assert sidebar.get_by_role("spinbutton", name="Global seed").input_value() == seed
-            width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
-            assert width > WIDE_MIN_PX, f"main block {width} px wide: layout='wide' not applied"
-            assert f"seed={seed}" in page.url
-            if slug == "toy":
-                assert page.get_by_role("combobox", name="Data set").input_value() == "moons"
-                assert page.get_by_role("spinbutton", name="Components K").input_value() == "4"
-                assert page.get_by_role("spinbutton", name="Precision rank r").input_value() == "2"
-                assert "data=moons" in page.url and "K=4" in page.url
-        finally:
-            browser.close()
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        nav = [t.strip().split("\n")[-1] for t in page.locator(NAV_LINKS).all_inner_texts()]
+        assert nav == NAV_TITLES, f"the sidebar lists {nav}, not app.py's pages"
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_text("Device:").count() == 1
+        assert sidebar.get_by_role("spinbutton", name="Global seed").input_value() == seed
+        width = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()["width"]
+        assert width > WIDE_MIN_PX, f"main block {width} px wide: layout='wide' not applied"
+        assert f"seed={seed}" in page.url
+        if slug == "toy":
+            assert page.get_by_role("combobox", name="Data set").input_value() == "moons"
+            assert page.get_by_role("spinbutton", name="Components K").input_value() == "4"
+            assert page.get_by_role("spinbutton", name="Precision rank r").input_value() == "2"
+            assert "data=moons" in page.url and "K=4" in page.url
 
 
 # ----------------------------------------------------------------------------- checkpoint upload
@@ -415,51 +390,41 @@ def zipped_checkpoint(name: str) -> bytes:
 
 def test_toy_page_compares_an_uploaded_checkpoint(chromium: Path, server: str) -> None:
     """One real upload through the browser: a good zip gets its table, a bad one an error."""
-    from playwright.sync_api import sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            js_errors: list[str] = []
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-            page.goto(f"{server}/")
-            page.wait_for_selector(APP_IDLE)
-            page.locator(NAV_LINKS, has_text="Toy 2D sequences").click()
-            page.get_by_role("heading", name="Scoreboard").wait_for()
-            settle(page)
-            expander = page.locator('[data-testid="stExpander"]').filter(
-                has_text="Compare your own checkpoint"
-            )
-            expander.locator("summary").click()
-            upload = expander.locator('[data-testid="stFileUploaderDropzoneInput"]')
-            upload.set_input_files(
-                {
-                    "name": "toy-moons-frmdn.zip",
-                    "mimeType": "application/zip",
-                    "buffer": zipped_checkpoint("toy-moons-frmdn"),
-                }
-            )
-            expander.get_by_text("on the 128 toy:ring test sequences").wait_for()
-            settle(page)
-            assert not errors_on(page), errors_on(page)
-            assert not js_errors, js_errors
-            assert expander.locator('[data-testid="stDataFrame"]').count() == 1
-            expander.scroll_into_view_if_needed()
-            page.mouse.move(0, 0)  # no hover toolbar on the table
-            page.wait_for_timeout(500)
-            expander.screenshot(path=str(SCREENSHOTS / "checkpoint_upload.png"))
+    with browser_page(chromium) as (page, js_errors):
+        page.goto(f"{server}/")
+        page.wait_for_selector(APP_IDLE)
+        page.locator(NAV_LINKS, has_text="Toy 2D sequences").click()
+        page.get_by_role("heading", name="Scoreboard").wait_for()
+        settle(page)
+        expander = page.locator('[data-testid="stExpander"]').filter(
+            has_text="Compare your own checkpoint"
+        )
+        expander.locator("summary").click()
+        upload = expander.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        upload.set_input_files(
+            {
+                "name": "toy-moons-frmdn.zip",
+                "mimeType": "application/zip",
+                "buffer": zipped_checkpoint("toy-moons-frmdn"),
+            }
+        )
+        expander.get_by_text("on the 128 toy:ring test sequences").wait_for()
+        settle(page)
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        assert expander.locator('[data-testid="stDataFrame"]').count() == 1
+        expander.scroll_into_view_if_needed()
+        page.mouse.move(0, 0)  # no hover toolbar on the table
+        page.wait_for_timeout(500)
+        expander.screenshot(path=str(SCREENSHOTS / "checkpoint_upload.png"))
 
-            upload.set_input_files(
-                {"name": "notes.zip", "mimeType": "application/zip", "buffer": b"not a zip"}
-            )
-            alert = expander.locator('[data-testid="stAlertContentError"]')
-            alert.wait_for()
-            settle(page)
-            assert "Cannot use notes.zip: not a zip archive" in alert.inner_text()
-            assert page.locator('[data-testid="stException"]').count() == 0
-            assert page.get_by_role("heading", name="Scoreboard").count() == 1
-        finally:
-            browser.close()
+        upload.set_input_files(
+            {"name": "notes.zip", "mimeType": "application/zip", "buffer": b"not a zip"}
+        )
+        alert = expander.locator('[data-testid="stAlertContentError"]')
+        alert.wait_for()
+        settle(page)
+        assert "Cannot use notes.zip: not a zip archive" in alert.inner_text()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_role("heading", name="Scoreboard").count() == 1
