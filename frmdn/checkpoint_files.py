@@ -33,6 +33,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as serialize
 
 from frmdn.errors import CheckpointError
+from frmdn.heads import COVARIANCES
 
 if TYPE_CHECKING:
     from frmdn.model import SequenceDensityModel
@@ -74,6 +75,7 @@ LIMITS = {  # refuse configs that would allocate absurd models before building t
     "flow_hidden": 8192,
     "flow_depth": 16,
 }
+CHOICES = {"covariance": COVARIANCES}  # the settings that are words, not numbers
 
 
 def _temp_path(path: Path) -> Path:
@@ -329,8 +331,15 @@ def parse_weights(
 
 
 def _check_settings(meta: dict) -> dict:
-    """``meta`` after checking that every model setting is a finite number within LIMITS."""
+    """``meta`` after checking that every model setting is one of its CHOICES or a finite
+    number within LIMITS."""
     for name, value in meta["config"].items():
+        if name in CHOICES:
+            if value not in CHOICES[name]:
+                raise CheckpointError(
+                    f"model setting {name}={value!r} is not one of {CHOICES[name]}"
+                )
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise CheckpointError(f"model setting {name!r} must be a number, got {value!r}")
         if name in LIMITS and (not isinstance(value, int) or not 0 <= value <= LIMITS[name]):

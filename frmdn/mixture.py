@@ -1,4 +1,6 @@
-"""Gaussian mixtures whose precision matrices are diagonal plus low rank."""
+"""Gaussian mixtures whose precision matrices are diagonal plus low rank (the FRMDN's), and
+what every mixture here shares (:class:`GaussianMixture`; the full-covariance reference is in
+:mod:`frmdn.full_covariance`)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,53 @@ from torch.distributions.utils import lazy_property
 
 from frmdn.precision import at_least_float32, full_precision
 
-__all__ = ["LowRankPrecisionGMM", "draw_component", "draw_gaussian"]
+__all__ = [
+    "GaussianMixture",
+    "LowRankPrecisionGMM",
+    "draw_component",
+    "draw_gaussian",
+]
 
 
-class LowRankPrecisionGMM(Distribution):
+class GaussianMixture(Distribution):
+    """What every mixture here shares: weights from ``logits`` (*, K), means ``loc`` (*, K, d)
+    and, from each subclass's :meth:`component_log_prob`, the mixture density."""
+
+    logits: Tensor
+    loc: Tensor
+    support = constraints.real_vector
+    has_rsample = False
+
+    @property
+    def n_components(self) -> int:
+        return self.loc.shape[-2]
+
+    @lazy_property
+    def log_weights(self) -> Tensor:
+        """Normalised log mixture weights :math:`\\log \\alpha`, shape :math:`(*, K)`."""
+        return torch.log_softmax(self.logits, dim=-1)
+
+    def component_log_prob(self, z: Tensor) -> Tensor:
+        """Log-density of ``z`` (shape :math:`(*, d)`) under each component, :math:`(*, K)`."""
+        raise NotImplementedError
+
+    @full_precision
+    def log_prob(self, z: Tensor) -> Tensor:
+        """Mixture log-density of ``z`` (shape :math:`(*, d)`), shape :math:`(*)`."""
+        return torch.logsumexp(self.log_weights + self.component_log_prob(z), dim=-1)
+
+    @full_precision
+    def responsibilities(self, z: Tensor) -> Tensor:
+        """Posterior component probabilities :math:`p(k \\mid z)`, shape :math:`(*, K)`."""
+        return torch.softmax(self.log_weights + self.component_log_prob(z), dim=-1)
+
+    @property
+    def mean(self) -> Tensor:
+        """Mixture mean :math:`\\sum_k \\alpha_k \\mu_k`, shape :math:`(*, d)`."""
+        return (self.log_weights.exp().unsqueeze(-1) * self.loc).sum(-2)
+
+
+class LowRankPrecisionGMM(GaussianMixture):
     r"""A mixture of K Gaussians whose k-th precision is diagonal plus low rank.
 
     .. math:: p(z) = \sum_k \alpha_k \mathcal{N}(z; \mu_k, \Lambda_k^{-1}),
@@ -53,8 +98,6 @@ class LowRankPrecisionGMM(Distribution):
         "diag": constraints.independent(constraints.positive, 2),
         "factor": constraints.independent(constraints.real, 3),
     }
-    support = constraints.real_vector
-    has_rsample = False
 
     def __init__(
         self,
@@ -84,17 +127,8 @@ class LowRankPrecisionGMM(Distribution):
         super().__init__(batch_shape, torch.Size((d,)), validate_args=validate_args)
 
     @property
-    def n_components(self) -> int:
-        return self.loc.shape[-2]
-
-    @property
     def rank(self) -> int:
         return self.factor.shape[-1]
-
-    @lazy_property
-    def log_weights(self) -> Tensor:
-        """Normalised log mixture weights :math:`\\log \\alpha`, shape :math:`(*, K)`."""
-        return torch.log_softmax(self.logits, dim=-1)
 
     @lazy_property
     def capacitance_tril(self) -> Tensor:
@@ -126,21 +160,6 @@ class LowRankPrecisionGMM(Distribution):
             half_log_density = _LowRankGaussian.apply(delta.reshape(-1, d), diag, factor)
             half_log_density = half_log_density.reshape(shape)
         return half_log_density - 0.5 * d * math.log(2 * math.pi)
-
-    @full_precision
-    def log_prob(self, z: Tensor) -> Tensor:
-        """Mixture log-density of ``z`` (shape :math:`(*, d)`), shape :math:`(*)`."""
-        return torch.logsumexp(self.log_weights + self.component_log_prob(z), dim=-1)
-
-    @full_precision
-    def responsibilities(self, z: Tensor) -> Tensor:
-        """Posterior component probabilities :math:`p(k \\mid z)`, shape :math:`(*, K)`."""
-        return torch.softmax(self.log_weights + self.component_log_prob(z), dim=-1)
-
-    @property
-    def mean(self) -> Tensor:
-        """Mixture mean :math:`\\sum_k \\alpha_k \\mu_k`, shape :math:`(*, d)`."""
-        return (self.log_weights.exp().unsqueeze(-1) * self.loc).sum(-2)
 
     def component_covariance(self) -> Tensor:
         """Explicit covariances :math:`\\Lambda_k^{-1}`, shape :math:`(*, K, d, d)`.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -13,7 +12,8 @@ from torch import Tensor, nn
 
 from frmdn.checkpoint_files import save as save_checkpoint
 from frmdn.flows import Flow, IdentityFlow, realnvp
-from frmdn.mixture import LowRankPrecisionGMM, draw_component, draw_gaussian
+from frmdn.heads import COVARIANCES, mixture_head
+from frmdn.mixture import GaussianMixture
 from frmdn.pitch import PitchPredictor
 from frmdn.precision import at_least_float32
 
@@ -44,6 +44,9 @@ class ModelConfig:
             whose guess is subtracted from each frame before the flow; 0 = none. Only for
             targets that are consecutive frames of one waveform (audio).
         pitch_min_lag: Shortest period (samples) of the pitch predictor.
+        covariance: ``"low-rank"`` (precision :math:`D + UU^\top` of rank ``rank``, the
+            FRMDN's) or ``"full"`` (Cholesky-parametrised covariances, the :math:`O(Kd^2)`
+            reference; ``rank`` must be 0).
     """
 
     dim: int
@@ -62,6 +65,7 @@ class ModelConfig:
     input_noise: float = 0.0
     pitch_max_lag: int = 0
     pitch_min_lag: int = 20
+    covariance: str = "low-rank"
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
@@ -77,21 +81,19 @@ class ModelConfig:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
         if self.pitch_max_lag > 0 and not 1 <= self.pitch_min_lag <= self.pitch_max_lag:
             raise ValueError("need 1 <= pitch_min_lag <= pitch_max_lag")
+        if self.covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {self.covariance!r}")
+        if self.covariance == "full" and self.rank:
+            raise ValueError("a full covariance has no low-rank part: use rank=0")
 
     def parameter_bound(self) -> int:
         """An upper bound on the parameter count, computed without building anything.
 
         Checkpoint loading uses it to refuse absurd settings before allocating memory.
         """
-        d, H, K, r, layers = (
-            self.dim,
-            self.hidden_size,
-            self.n_components,
-            self.rank,
-            self.num_layers,
-        )
+        d, H, layers = self.dim, self.hidden_size, self.num_layers
         lstm = 4 * H * (d + self.cond_dim + 2 * H + 2) * layers + 2 * layers * H + d
-        head = (H + 1) * K * (1 + d * (2 + r))
+        head = (H + 1) * mixture_head(self).out_features
         width, depth = self.flow_hidden, self.flow_depth
         conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
         flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
@@ -114,7 +116,8 @@ class SequenceDensityModel(nn.Module):
     r"""A recurrent mixture density network over sequences, with an optional flow on targets.
 
     An LSTM reads the past targets :math:`y_{<t}` (and inputs :math:`x_{\leq t}`) and emits, per
-    step, a :class:`~frmdn.mixture.LowRankPrecisionGMM` over :math:`z_t = f(u_t)`, where
+    step, a Gaussian mixture (:class:`~frmdn.mixture.LowRankPrecisionGMM`, or
+    :class:`~frmdn.full_covariance.FullCovarianceGMM`) over :math:`z_t = f(u_t)`, where
     :math:`u_t = (y_t - m) / s` is the standardised target and :math:`f` the flow:
 
     .. math:: \log p(y_t \mid y_{<t}) = \log \sum_k \alpha_k \mathcal{N}(f(u_t); \mu_k,
@@ -153,7 +156,8 @@ class SequenceDensityModel(nn.Module):
         self.initial_hidden = nn.Parameter(torch.zeros(c.num_layers, c.hidden_size))
         self.initial_cell = nn.Parameter(torch.zeros(c.num_layers, c.hidden_size))
         self.dropout = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.hidden_size, c.n_components * (1 + c.dim * (2 + c.rank)))
+        self.mixture_head = mixture_head(c)
+        self.head = nn.Linear(c.hidden_size, self.mixture_head.out_features)
         self.pitch = (
             PitchPredictor(c.dim, c.hidden_size, c.pitch_min_lag, c.pitch_max_lag)
             if c.pitch_max_lag > 0
@@ -161,18 +165,7 @@ class SequenceDensityModel(nn.Module):
         )
         self.register_buffer("data_shift", torch.zeros(c.dim))
         self.register_buffer("data_scale", torch.ones(c.dim))
-        self._init_head()
-
-    def _init_head(self) -> None:
-        """Start with spread-out means, unit precisions and a small low-rank part."""
-        c = self.config
-        K, d = c.n_components, c.dim
-        nn.init.normal_(self.head.weight, std=0.01)
-        with torch.no_grad():
-            bias = self.head.bias
-            bias.zero_()
-            bias[K : K + K * d] = torch.randn(K * d)  # loc
-            bias[K + K * d : K + 2 * K * d] = math.log(math.expm1(1.0))  # softplus^-1(1)
+        self.mixture_head.initialize(self.head)
 
     # ----------------------------------------------------------------- normalisation
     def set_normalization(self, shift: Tensor, scale: Tensor) -> None:
@@ -227,49 +220,19 @@ class SequenceDensityModel(nn.Module):
         c = self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous()
         return h, c  # (layers, B, H) each
 
-    def _raw_mixture(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The head's outputs for LSTM outputs (*, H), at least in float32 (bf16 under autocast
-        is widened; a float64 model stays float64): logits (*, K), means (*, K, d), raw
-        precision diagonals (*, K, d) and raw factors (*, K, r, d)."""
-        K, d, r = self.config.n_components, self.config.dim, self.config.rank
-        out = at_least_float32(self.head(self.dropout(hidden)))  # (*, K(1 + 2d + dr))
-        lead = out.shape[:-1]
-        logits, loc, raw_diag, raw_factor = out.split([K, K * d, K * d, K * d * r], dim=-1)
-        return (
-            logits,
-            loc.reshape(*lead, K, d),
-            raw_diag.reshape(*lead, K, d),
-            raw_factor.reshape(*lead, K, r, d),
-        )
+    def _head_out(self, hidden: Tensor) -> Tensor:
+        """The head's output for LSTM outputs (*, H), at least in float32 (bf16 under autocast
+        is widened; a float64 model stays float64), (*, out_features)."""
+        return at_least_float32(self.head(self.dropout(hidden)))
 
-    def _precision(self, raw_diag: Tensor, raw_factor: Tensor) -> tuple[Tensor, Tensor]:
-        """Precision diagonals (*, d) smoothly in (min, max) and factors (*, r, d) with
-        :math:`|U|_F^2 <` max_precision, from raw head outputs of the same shapes."""
-        c = self.config
-        excess = F.softplus(raw_diag)
-        room = c.max_precision - c.min_precision
-        diag = c.min_precision + excess / (1 + excess / room)
-        norm = raw_factor.square().sum((-2, -1), keepdim=True)
-        return diag, raw_factor * torch.rsqrt(1 + norm / c.max_precision)
-
-    def _mixture_from_hidden(self, hidden: Tensor) -> LowRankPrecisionGMM:
-        """Mixture parameters from LSTM outputs (B, T, H), at least in float32."""
-        logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
-        diag, factor = self._precision(raw_diag, raw_factor)
-        # factor is the transpose of a contiguous (K, r, d) block: the fast layout for the mixture
-        return LowRankPrecisionGMM(logits, loc, diag, factor.mT, validate_args=False)
+    def _mixture_from_hidden(self, hidden: Tensor) -> GaussianMixture:
+        """Each step's mixture for LSTM outputs (B, T, H), at least in float32."""
+        return self.mixture_head.mixture(self._head_out(hidden))
 
     def _draw_next(self, hidden: Tensor, temperature: float) -> Tensor:
-        """One draw z (n, d) from each step's mixture for LSTM outputs (n, H), as
-        ``_mixture_from_hidden(hidden).with_temperature(temperature).sample()`` but forming
-        only the drawn component's precision: generation calls this every step."""
-        logits, loc, raw_diag, raw_factor = self._raw_mixture(hidden)
-        component = draw_component(logits / temperature)  # (n,)
-        rows = torch.arange(len(component), device=component.device)
-        diag, factor = self._precision(raw_diag[rows, component], raw_factor[rows, component])
-        if temperature != 1:  # covariances times the temperature
-            diag, factor = diag / temperature, factor / math.sqrt(temperature)
-        return draw_gaussian(loc[rows, component], diag, factor.mT)
+        """One draw z (n, d) from each step's mixture for LSTM outputs (n, H) at
+        ``temperature``: generation calls this every step."""
+        return self.mixture_head.draw(self._head_out(hidden), temperature)
 
     def _here(self, values: Tensor | None) -> Tensor | None:
         """``values`` on this model's device and in its float dtype (data usually arrive as
@@ -295,9 +258,7 @@ class SequenceDensityModel(nn.Module):
         flat = F.pad(u.reshape(B, T * d), (self.pitch.context, 0))
         return flat.unfold(1, self.pitch.context + d, d)
 
-    def _residuals(
-        self, y: Tensor, x: Tensor | None
-    ) -> tuple[LowRankPrecisionGMM, Tensor, Tensor]:
+    def _residuals(self, y: Tensor, x: Tensor | None) -> tuple[GaussianMixture, Tensor, Tensor]:
         """Per-step mixtures, standardised targets u and what the mixtures model: u - o with
         the pitch predictor's guess o, else u itself; tensors (B, T, d)."""
         self._check_targets(y)
@@ -309,7 +270,7 @@ class SequenceDensityModel(nn.Module):
             return gmm, u, u
         return gmm, u, u - self._pitch_offset(self._pitch_windows(u), hidden)
 
-    def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
+    def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[GaussianMixture, Tensor]:
         """Per-step mixtures on z (batch shape (B, T)) and the offsets o (B, T, d).
 
         The mixture for step t is over :math:`z_t = f(u_t - o_t)`, where u is the standardised
@@ -319,7 +280,7 @@ class SequenceDensityModel(nn.Module):
         gmm, u, residual = self._residuals(y, x)
         return gmm, u - residual
 
-    def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[LowRankPrecisionGMM, Tensor]:
+    def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[GaussianMixture, Tensor]:
         """Per-step mixtures (batch shape (B, T)) and latents z = f(u - o), shape (B, T, d).
 
         Mixture and latents live in the standardised, flowed space; for an RMDN without a pitch
@@ -338,7 +299,7 @@ class SequenceDensityModel(nn.Module):
         """:meth:`log_prob`: calling the model (e.g. through DistributedDataParallel) scores y."""
         return self.log_prob(y, x)
 
-    def _density(self, gmm: LowRankPrecisionGMM, u: Tensor) -> Tensor:
+    def _density(self, gmm: GaussianMixture, u: Tensor) -> Tensor:
         """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
         z, ladj = self.flow(u)  # (*, d), (*): the flow and the mixture run in full precision
         return gmm.log_prob(z) + ladj - self.data_scale.log().sum()
