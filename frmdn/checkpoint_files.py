@@ -33,6 +33,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as serialize
 
 from frmdn.errors import CheckpointError
+from frmdn.flows import FLOW_CONTEXTS
 from frmdn.heads import COVARIANCES
 
 if TYPE_CHECKING:
@@ -75,7 +76,10 @@ LIMITS = {  # refuse configs that would allocate absurd models before building t
     "flow_hidden": 8192,
     "flow_depth": 16,
 }
-CHOICES = {"covariance": COVARIANCES}  # the settings that are words, not numbers
+CHOICES = {
+    "covariance": COVARIANCES,
+    "flow_context": FLOW_CONTEXTS,
+}  # the settings that are words, not numbers
 
 
 def _temp_path(path: Path) -> Path:

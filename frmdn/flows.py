@@ -1,4 +1,10 @@
-"""Invertible flows z = f(y) with log-determinants: RealNVP couplings and their helpers."""
+"""Invertible flows z = f(y) with log-determinants: RealNVP couplings and their helpers.
+
+Every flow takes an optional ``context`` (*, c): the couplings of a flow built with
+``context_dim > 0`` read it beside their conditioning half, so the map may change from one time
+step to the next (the FRMDN's flow conditioned on the LSTM state, an extension beyond the
+paper, whose flow is shared over time); the other layers ignore it.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +20,21 @@ __all__ = [
     "FlowStack",
     "IdentityFlow",
     "SinhArcsinh",
+    "FLOW_CONTEXTS",
     "realnvp",
 ]
+
+FLOW_CONTEXTS = ("none", "lstm")
+"""What an FRMDN's flow may read besides the target: nothing (the paper's flow, shared over
+time steps) or the LSTM state of the step (an extension)."""
 
 
 class Flow(nn.Module):
     """An invertible map on vectors of size ``dim``, applied over any leading shape.
 
-    ``forward(y)`` returns ``(z, ladj)`` with ``z`` of shape :math:`(*, d)` and the log absolute
-    Jacobian determinant :math:`\\log|\\det \\partial z / \\partial y|` of shape :math:`(*)`;
-    ``inverse(z)`` returns ``y``.
+    ``forward(y, context)`` returns ``(z, ladj)`` with ``z`` of shape :math:`(*, d)` and the log
+    absolute Jacobian determinant :math:`\\log|\\det \\partial z / \\partial y|` of shape
+    :math:`(*)`; ``inverse(z, context)`` returns ``y``. ``context`` (*, c) or None.
     """
 
     def __init__(self, dim: int) -> None:
@@ -32,10 +43,10 @@ class Flow(nn.Module):
             raise ValueError(f"dim must be positive, got {dim}")
         self.dim = dim
 
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -43,11 +54,11 @@ class IdentityFlow(Flow):
     """:math:`z = y`, zero log-determinant: the flow of a plain RMDN."""
 
     @full_precision
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return y, y.new_zeros(y.shape[:-1])
 
     @full_precision
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         return z
 
 
@@ -64,12 +75,12 @@ class ElementwiseAffine(Flow):
         self.log_scale = nn.Parameter(torch.zeros(dim))
 
     @full_precision
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         z = (y + self.shift) * self.log_scale.exp()
         return z, self.log_scale.sum().expand(y.shape[:-1])
 
     @full_precision
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         return z * (-self.log_scale).exp() - self.shift
 
 
@@ -90,7 +101,7 @@ class SinhArcsinh(Flow):
         self.log_tail = nn.Parameter(torch.zeros(dim))
 
     @full_precision
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         tail = self.log_tail.exp()
         inner = tail * torch.asinh(y) - self.skew  # (*, d)
         z = torch.sinh(inner)
@@ -98,7 +109,7 @@ class SinhArcsinh(Flow):
         return z, ladj.sum(-1)
 
     @full_precision
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         return torch.sinh((torch.asinh(z) + self.skew) / self.log_tail.exp())
 
 
@@ -118,10 +129,16 @@ class AffineCoupling(Flow):
         hidden: Width of the conditioner's hidden layers.
         depth: Number of hidden layers of the conditioner.
         scale_bound: The bound :math:`c` on the log-scale.
+        context_dim: Size of a context the conditioner also reads (0 = none).
     """
 
     def __init__(
-        self, mask: Tensor, hidden: int = 64, depth: int = 2, scale_bound: float = 2.0
+        self,
+        mask: Tensor,
+        hidden: int = 64,
+        depth: int = 2,
+        scale_bound: float = 2.0,
+        context_dim: int = 0,
     ) -> None:
         super().__init__(mask.numel())
         index_a = torch.nonzero(mask).flatten()
@@ -133,8 +150,9 @@ class AffineCoupling(Flow):
         self.register_buffer("index_b", index_b, persistent=False)
         self.register_buffer("unorder", torch.argsort(order), persistent=False)
         self.scale_bound = scale_bound
+        self.context_dim = context_dim
         layers: list[nn.Module] = []
-        width = len(index_a)
+        width = len(index_a) + context_dim
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.SiLU()]
             width = hidden
@@ -143,21 +161,28 @@ class AffineCoupling(Flow):
         nn.init.zeros_(last.bias)
         self.conditioner = nn.Sequential(*layers, last)
 
-    def _shift_and_log_scale(self, part_a: Tensor) -> tuple[Tensor, Tensor]:
+    def _shift_and_log_scale(
+        self, part_a: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        if self.context_dim:
+            if context is None or context.shape[-1] != self.context_dim:
+                raise ValueError(f"this coupling reads a context of size {self.context_dim}")
+            context = context.to(part_a.dtype).expand(*part_a.shape[:-1], self.context_dim)
+            part_a = torch.cat([part_a, context], dim=-1)
         shift, raw_scale = self.conditioner(part_a).chunk(2, dim=-1)  # (*, |B|) each
         return shift, self.scale_bound * torch.tanh(raw_scale / self.scale_bound)
 
     @full_precision
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         part_a, part_b = y[..., self.index_a], y[..., self.index_b]
-        shift, log_scale = self._shift_and_log_scale(part_a)
+        shift, log_scale = self._shift_and_log_scale(part_a, context)
         z = torch.cat([part_a, part_b * log_scale.exp() + shift], dim=-1)[..., self.unorder]
         return z, log_scale.sum(-1)
 
     @full_precision
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         part_a, part_b = z[..., self.index_a], z[..., self.index_b]
-        shift, log_scale = self._shift_and_log_scale(part_a)
+        shift, log_scale = self._shift_and_log_scale(part_a, context)
         return torch.cat([part_a, (part_b - shift) * (-log_scale).exp()], dim=-1)[
             ..., self.unorder
         ]
@@ -171,17 +196,17 @@ class FlowStack(Flow):
         self.layers = nn.ModuleList(layers)
 
     @full_precision
-    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         ladj = y.new_zeros(y.shape[:-1])
         for layer in self.layers:
-            y, layer_ladj = layer(y)
+            y, layer_ladj = layer(y, context)
             ladj = ladj + layer_ladj
         return y, ladj
 
     @full_precision
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         for layer in reversed(self.layers):
-            z = layer.inverse(z)
+            z = layer.inverse(z, context)
         return z
 
 
@@ -197,13 +222,19 @@ def coupling_mask(dim: int, layer: int) -> Tensor:
 
 
 def realnvp(
-    dim: int, n_layers: int = 4, hidden: int = 64, depth: int = 2, scale_bound: float = 2.0
+    dim: int,
+    n_layers: int = 4,
+    hidden: int = 64,
+    depth: int = 2,
+    scale_bound: float = 2.0,
+    context_dim: int = 0,
 ) -> FlowStack:
     """A RealNVP-style flow that starts at the identity.
 
     For :math:`d \\geq 2`: an :class:`ElementwiseAffine` followed by ``n_layers`` affine couplings
-    with alternating masks. For :math:`d = 1`, where no split exists: ``n_layers`` pairs of
-    :class:`ElementwiseAffine` and :class:`SinhArcsinh` (a monotone scalar flow).
+    with alternating masks, each reading a context of ``context_dim`` (0 = none). For
+    :math:`d = 1`, where no split exists: ``n_layers`` pairs of :class:`ElementwiseAffine` and
+    :class:`SinhArcsinh` (a monotone scalar flow, which cannot read a context).
 
     Example:
         >>> flow = realnvp(2, n_layers=4)
@@ -214,11 +245,14 @@ def realnvp(
     if n_layers < 1:
         raise ValueError(f"n_layers must be at least 1, got {n_layers}")
     if dim == 1:
+        if context_dim:
+            raise ValueError("a one-dimensional flow has no coupling to read a context")
         layers: list[Flow] = []
         for _ in range(n_layers):
             layers += [ElementwiseAffine(1), SinhArcsinh(1)]
         return FlowStack(layers)
     couplings = [
-        AffineCoupling(coupling_mask(dim, i), hidden, depth, scale_bound) for i in range(n_layers)
+        AffineCoupling(coupling_mask(dim, i), hidden, depth, scale_bound, context_dim)
+        for i in range(n_layers)
     ]
     return FlowStack([ElementwiseAffine(dim), *couplings])

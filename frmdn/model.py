@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frmdn.checkpoint_files import save as save_checkpoint
-from frmdn.flows import Flow, IdentityFlow, realnvp
+from frmdn.flows import FLOW_CONTEXTS, Flow, IdentityFlow, realnvp
 from frmdn.heads import COVARIANCES, mixture_head
 from frmdn.mixture import GaussianMixture
 from frmdn.pitch import PitchPredictor
@@ -47,6 +47,9 @@ class ModelConfig:
         covariance: ``"low-rank"`` (precision :math:`D + UU^\top` of rank ``rank``, the
             FRMDN's) or ``"full"`` (Cholesky-parametrised covariances, the :math:`O(Kd^2)`
             reference; ``rank`` must be 0).
+        flow_context: ``"none"``: one flow for every time step (the paper's); ``"lstm"``: each
+            coupling also reads the step's LSTM output, so the flow changes over time (an
+            extension beyond the paper).
     """
 
     dim: int
@@ -66,6 +69,7 @@ class ModelConfig:
     pitch_max_lag: int = 0
     pitch_min_lag: int = 20
     covariance: str = "low-rank"
+    flow_context: str = "none"
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
@@ -85,6 +89,17 @@ class ModelConfig:
             raise ValueError(f"covariance must be one of {COVARIANCES}, got {self.covariance!r}")
         if self.covariance == "full" and self.rank:
             raise ValueError("a full covariance has no low-rank part: use rank=0")
+        if self.flow_context not in FLOW_CONTEXTS:
+            raise ValueError(
+                f"flow_context must be one of {FLOW_CONTEXTS}, got {self.flow_context!r}"
+            )
+        if self.flow_context != "none" and (self.flow_layers == 0 or self.dim == 1):
+            raise ValueError("a flow context needs coupling layers: flow_layers >= 1 and dim >= 2")
+
+    @property
+    def flow_context_dim(self) -> int:
+        """Size of the context each coupling reads: the LSTM width, or 0."""
+        return self.hidden_size if self.flow_context == "lstm" else 0
 
     def parameter_bound(self) -> int:
         """An upper bound on the parameter count, computed without building anything.
@@ -95,7 +110,11 @@ class ModelConfig:
         lstm = 4 * H * (d + self.cond_dim + 2 * H + 2) * layers + 2 * layers * H + d
         head = (H + 1) * mixture_head(self).out_features
         width, depth = self.flow_hidden, self.flow_depth
-        conditioner = (d + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * 2 * d
+        conditioner = (
+            (d + 1 + self.flow_context_dim) * width
+            + (depth - 1) * (width + 1) * width
+            + (width + 1) * 2 * d
+        )
         flow = 2 * d + self.flow_layers * max(conditioner, (d + 1) * 2 * d, 4)
         pitch = (H + 1) * (max(self.pitch_max_lag - self.pitch_min_lag, 0) + 3)
         return lstm + head + flow + pitch
@@ -141,7 +160,14 @@ class SequenceDensityModel(nn.Module):
         self.metadata: dict = {}
         c = config
         self.flow: Flow = (
-            realnvp(c.dim, c.flow_layers, c.flow_hidden, c.flow_depth, c.scale_bound)
+            realnvp(
+                c.dim,
+                c.flow_layers,
+                c.flow_hidden,
+                c.flow_depth,
+                c.scale_bound,
+                c.flow_context_dim,
+            )
             if c.flow_layers > 0
             else IdentityFlow(c.dim)
         )
@@ -258,27 +284,37 @@ class SequenceDensityModel(nn.Module):
         flat = F.pad(u.reshape(B, T * d), (self.pitch.context, 0))
         return flat.unfold(1, self.pitch.context + d, d)
 
-    def _residuals(self, y: Tensor, x: Tensor | None) -> tuple[GaussianMixture, Tensor, Tensor]:
-        """Per-step mixtures, standardised targets u and what the mixtures model: u - o with
-        the pitch predictor's guess o, else u itself; tensors (B, T, d)."""
+    def _flow_context(self, hidden: Tensor) -> Tensor | None:
+        """What the flow reads at each step besides the target: the LSTM outputs (*, H) for
+        ``flow_context="lstm"``, else None."""
+        return hidden if self.config.flow_context == "lstm" else None
+
+    def _residuals(
+        self, y: Tensor, x: Tensor | None
+    ) -> tuple[GaussianMixture, Tensor, Tensor, Tensor | None]:
+        """Per-step mixtures, standardised targets u, what the mixtures model (u - o with the
+        pitch predictor's guess o, else u itself; tensors (B, T, d)) and the flow's context."""
         self._check_targets(y)
         y, x = self._here(y), self._here(x)
         u = self.normalize(y)
         hidden, _ = self.lstm(self._inputs(u, x), self._initial_state(y.shape[0]))
-        gmm = self._mixture_from_hidden(hidden)
+        gmm, context = self._mixture_from_hidden(hidden), self._flow_context(hidden)
         if self.pitch is None:
-            return gmm, u, u
-        return gmm, u, u - self._pitch_offset(self._pitch_windows(u), hidden)
+            return gmm, u, u, context
+        return gmm, u, u - self._pitch_offset(self._pitch_windows(u), hidden), context
 
-    def predictive(self, y: Tensor, x: Tensor | None = None) -> tuple[GaussianMixture, Tensor]:
-        """Per-step mixtures on z (batch shape (B, T)) and the offsets o (B, T, d).
+    def predictive(
+        self, y: Tensor, x: Tensor | None = None
+    ) -> tuple[GaussianMixture, Tensor, Tensor | None]:
+        """Per-step mixtures on z (batch shape (B, T)), the offsets o (B, T, d) and the flow's
+        context (B, T, H) or None.
 
         The mixture for step t is over :math:`z_t = f(u_t - o_t)`, where u is the standardised
         target and o the pitch predictor's guess of each sample from the samples before it
-        (zeros without a predictor).
+        (zeros without a predictor); ``flow.inverse(z, context)`` maps z back to u - o.
         """
-        gmm, u, residual = self._residuals(y, x)
-        return gmm, u - residual
+        gmm, u, residual, context = self._residuals(y, x)
+        return gmm, u - residual, context
 
     def mixture(self, y: Tensor, x: Tensor | None = None) -> tuple[GaussianMixture, Tensor]:
         """Per-step mixtures (batch shape (B, T)) and latents z = f(u - o), shape (B, T, d).
@@ -286,22 +322,23 @@ class SequenceDensityModel(nn.Module):
         Mixture and latents live in the standardised, flowed space; for an RMDN without a pitch
         predictor z = u.
         """
-        gmm, _, residual = self._residuals(y, x)
-        z, _ = self.flow(residual)
+        gmm, _, residual, context = self._residuals(y, x)
+        z, _ = self.flow(residual, context)
         return gmm, z
 
     def log_prob(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """:math:`\\log p(y_t \\mid y_{<t}, x_{\\leq t})` in nats, y (B, T, d) -> (B, T)."""
-        gmm, _, residual = self._residuals(y, x)
-        return self._density(gmm, residual)
+        gmm, _, residual, context = self._residuals(y, x)
+        return self._density(gmm, residual, context)
 
     def forward(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """:meth:`log_prob`: calling the model (e.g. through DistributedDataParallel) scores y."""
         return self.log_prob(y, x)
 
-    def _density(self, gmm: GaussianMixture, u: Tensor) -> Tensor:
-        """Log-density in data units of standardised targets u (*, d) under mixtures on z."""
-        z, ladj = self.flow(u)  # (*, d), (*): the flow and the mixture run in full precision
+    def _density(self, gmm: GaussianMixture, u: Tensor, context: Tensor | None) -> Tensor:
+        """Log-density in data units of standardised targets u (*, d) under mixtures on z; the
+        flow reads ``context`` (*, H) when it has one."""
+        z, ladj = self.flow(u, context)  # (*, d), (*): flow and mixture run in full precision
         return gmm.log_prob(z) + ladj - self.data_scale.log().sum()
 
     @torch.no_grad()
@@ -331,14 +368,14 @@ class SequenceDensityModel(nn.Module):
         u = self.normalize(padded)
         cond = None if x is None else x.unsqueeze(0)
         hidden, _ = self.lstm(self._inputs(u, cond), self._initial_state(1))
+        last = hidden[0, -1].expand(len(points), -1)  # (M, H): every point follows the history
         gmm = self._mixture_from_hidden(hidden[0, -1])  # batch shape ()
         targets = self.normalize(points)
         if self.pitch is not None:  # each point is the last frame of its own window
             past = self._pitch_windows(u)[0, -1, : self.pitch.context]  # (C,)
             windows = torch.cat([past.expand(len(points), -1), targets], dim=-1)
-            hidden = hidden[0, -1].expand(len(points), -1)
-            targets = targets - self._pitch_offset(windows, hidden)
-        return self._density(gmm, targets)
+            targets = targets - self._pitch_offset(windows, last)
+        return self._density(gmm, targets, self._flow_context(last))
 
     @torch.no_grad()
     def sample(
@@ -400,7 +437,8 @@ class SequenceDensityModel(nn.Module):
         for t in range(steps):
             cond = None if x is None else x[:, offset + t].to(device)
             hidden, state = self._lstm_step(self._with_condition(previous, cond), state)
-            previous = self.flow.inverse(self._draw_next(hidden, temperature).to(hidden.dtype))
+            z = self._draw_next(hidden, temperature).to(hidden.dtype)
+            previous = self.flow.inverse(z, self._flow_context(hidden))
             if past is not None:  # the flow drew the residual: put the repeats back in
                 previous = self.pitch.synthesize(past, previous, hidden)
             if bound is not None:

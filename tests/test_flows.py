@@ -239,3 +239,28 @@ def test_flow_base_class_is_abstract() -> None:
         flow(torch.zeros(3))
     with pytest.raises(NotImplementedError):
         flow.inverse(torch.zeros(3))
+
+
+# --------------------------------------------------------------------------- flow context
+def test_a_context_flow_inverts_and_its_log_det_matches_autograd_for_each_context():
+    torch.manual_seed(0)
+    flow = realnvp(3, n_layers=3, hidden=8, context_dim=4).double()
+    with torch.no_grad():
+        for parameter in flow.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    y, context = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    z, ladj = flow(y, context)
+    torch.testing.assert_close(flow.inverse(z, context), y)
+    for b in range(5):
+        jacobian = torch.autograd.functional.jacobian(lambda v, c=context[b]: flow(v, c)[0], y[b])
+        torch.testing.assert_close(ladj[b], torch.linalg.slogdet(jacobian).logabsdet)
+    other, _ = flow(y, context.flip(0))
+    assert not torch.allclose(other, z)  # the map changes with the context
+
+
+def test_a_context_flow_refuses_to_run_without_its_context():
+    flow = realnvp(2, n_layers=1, hidden=4, context_dim=3)
+    with pytest.raises(ValueError, match="context of size 3"):
+        flow(torch.randn(4, 2))
+    with pytest.raises(ValueError, match="context"):
+        realnvp(1, n_layers=1, context_dim=3)

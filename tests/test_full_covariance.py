@@ -135,3 +135,15 @@ def test_a_full_covariance_checkpoint_round_trips_and_a_bad_kind_is_refused(tmp_
     config.write_text(config.read_text().replace('"full"', '"dense"'))
     with pytest.raises(CheckpointError, match="covariance='dense'"):
         load(path)
+
+
+def test_the_flow_context_is_validated_and_saved(tmp_path):
+    with pytest.raises(ValueError, match="flow_context must be one of"):
+        ModelConfig(dim=2, flow_layers=2, flow_context="time")
+    with pytest.raises(ValueError, match="needs coupling layers"):
+        ModelConfig(dim=2, flow_context="lstm")  # flow_layers 0: an RMDN has no flow
+    model = FRMDN(2, 2, hidden_size=8, flow_layers=2, flow_context="lstm")
+    loaded = load(save(model, tmp_path / "ctx"))
+    assert loaded.config.flow_context == "lstm"
+    y = torch.randn(2, 4, 2)
+    torch.testing.assert_close(loaded.log_prob(y), model.eval().log_prob(y))

@@ -37,8 +37,9 @@ def make_model(
     common = dict(n_components=3, rank=rank, hidden_size=16, cond_dim=cond_dim, **kwargs)
     if kind == "rmdn":
         model = RMDN(d, **common)
-    else:
-        model = FRMDN(d, flow_layers=2, flow_hidden=16, **common)
+    else:  # "frmdn", or "frmdn-lstm": couplings that also read the LSTM state
+        context = "lstm" if kind == "frmdn-lstm" else "none"
+        model = FRMDN(d, flow_layers=2, flow_hidden=16, flow_context=context, **common)
     if perturb:
         with torch.no_grad():
             for parameter in model.parameters():
@@ -83,13 +84,14 @@ def stepwise_log_prob(
             for b in range(B):
                 window = torch.cat([torch.zeros(C), u[b, : t + 1].cpu().reshape(-1)])[-C - d :]
                 u_t[b] -= explicit_pitch_prediction(model.pitch, window, hidden[b, 0])
+        context = hidden[:, 0].double().cpu() if model.config.flow_context == "lstm" else None
         with torch.enable_grad():  # (B, d, B, d); rows of different sequences do not interact
             jacobian = torch.autograd.functional.jacobian(
-                lambda v: flow64(v)[0], u_t, vectorize=True
+                lambda v, c=context: flow64(v, c)[0], u_t, vectorize=True
             )
         blocks = torch.stack([jacobian[b, :, b] for b in range(B)])  # (B, d, d)
         _, ladj = torch.linalg.slogdet(blocks)
-        z = flow64(u_t)[0].unsqueeze(1)  # (B, 1, d)
+        z = flow64(u_t, context)[0].unsqueeze(1)  # (B, 1, d)
         log_mix = explicit_mixture_log_prob(gmm, z)[:, 0]  # (B,)
         out[:, t] = log_mix + ladj - model.data_scale.double().cpu().log().sum()
         previous = u[:, t : t + 1]
@@ -98,12 +100,19 @@ def stepwise_log_prob(
 
 # --------------------------------------------------------------------------- likelihood
 
-MODEL_CASES = [
-    pytest.param(kind, d, rank, 0, id=f"{kind}-d{d}-r{rank}")
-    for kind in ("rmdn", "frmdn")
-    for d in (1, 2, 5)
-    for rank in (0, 1, 2)
-] + [pytest.param(kind, 2, 1, 3, id=f"{kind}-cond3") for kind in ("rmdn", "frmdn")]
+MODEL_CASES = (
+    [
+        pytest.param(kind, d, rank, 0, id=f"{kind}-d{d}-r{rank}")
+        for kind in ("rmdn", "frmdn")
+        for d in (1, 2, 5)
+        for rank in (0, 1, 2)
+    ]
+    + [pytest.param(kind, 2, 1, 3, id=f"{kind}-cond3") for kind in ("rmdn", "frmdn", "frmdn-lstm")]
+    + [
+        pytest.param("frmdn-lstm", d, rank, 0, id=f"frmdn-lstm-d{d}-r{rank}")
+        for d, rank in ((2, 0), (5, 2))
+    ]
+)
 PITCH = {"pitch_max_lag": 9, "pitch_min_lag": 2}
 
 
@@ -150,7 +159,7 @@ def test_pitch_residuals_are_a_unit_jacobian_map_of_the_whole_sequence(kind) -> 
 
     def residuals(flat: torch.Tensor) -> torch.Tensor:
         y = flat.reshape(1, T, d)
-        _, offset = model.predictive(y)
+        _, offset, _ = model.predictive(y)
         return (model.normalize(y) - offset).reshape(-1)
 
     y = torch.randn(T * d, dtype=torch.float64)
@@ -218,7 +227,7 @@ def test_single_lstm_steps_equal_the_fused_module(num_layers) -> None:
     torch.testing.assert_close(torch.stack(outputs, dim=1), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn", "frmdn-lstm"])
 def test_log_prob_is_causal(kind, device) -> None:
     model = make_model(kind, 3, rank=2, cond_dim=2).to(device)
     y = torch.randn(2, 8, 3, device=device)
@@ -234,7 +243,9 @@ def test_log_prob_is_causal(kind, device) -> None:
 
 
 @pytest.mark.parametrize("t0", [0, 3])
-@pytest.mark.parametrize(("kind", "cond_dim"), [("rmdn", 0), ("frmdn", 0), ("frmdn", 2)])
+@pytest.mark.parametrize(
+    ("kind", "cond_dim"), [("rmdn", 0), ("frmdn", 0), ("frmdn", 2), ("frmdn-lstm", 0)]
+)
 def test_next_step_log_prob_matches_sequence_log_prob(kind, cond_dim, t0) -> None:
     d = 2
     model = make_model(kind, d, rank=1, cond_dim=cond_dim)
@@ -328,7 +339,7 @@ def test_invalid_normalization_raises(shift, scale) -> None:
 # --------------------------------------------------------------------------- sampling
 
 
-@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn", "frmdn-lstm"])
 def test_sample_shapes(kind, device) -> None:
     model = make_model(kind, 2, rank=1).to(device)
     model.set_normalization(torch.tensor([1.0, -1.0]), torch.tensor([2.0, 0.5]))
@@ -380,7 +391,7 @@ def test_cold_sampling_is_near_deterministic(kind) -> None:
     assert cold_spread < 0.2 * hot_spread
 
 
-@pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
+@pytest.mark.parametrize("kind", ["rmdn", "frmdn", "frmdn-lstm"])
 def test_primed_first_sample_follows_the_predicted_mixture(kind) -> None:
     """z = f(normalize(sample)) after a prime is distributed as the mixture at step T0."""
     d, n, t0 = 2, 20_000, 3
@@ -390,9 +401,9 @@ def test_primed_first_sample_follows_the_predicted_mixture(kind) -> None:
     torch.manual_seed(0)
     samples = model.sample(n, 1, prime=prime)  # (n, 1, d)
     with torch.no_grad():
-        z = model.flow(model.normalize(samples[:, 0]))[0].double()
-        extended = torch.cat([prime[:1], torch.zeros(1, 1, d)], dim=1)
-        gmm, _ = model.mixture(extended)
+        # z = f(u) at step T0, with the flow's context of that step where it has one
+        gmm, latents = model.mixture(torch.cat([prime, samples], dim=1))
+        z = latents[:, t0].double()
     logits, loc, diag, factor = (
         p[0, t0].double() for p in (gmm.logits, gmm.loc, gmm.diag, gmm.factor)
     )
