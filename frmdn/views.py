@@ -8,6 +8,7 @@ RMDN, z is the standardised target).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -160,7 +161,7 @@ def flow_grid_lines(
         )
         lines += [x_const, y_const]
     stacked = torch.from_numpy(np.stack(lines)).to(model.data_shift)  # (L, P, 2)
-    z, _ = model.flow(model.normalize(stacked))
+    z, _ = model.flow(model.normalize(stacked), _shared_flow_context(model))
     return [(line, z_line) for line, z_line in zip(lines, z.cpu().numpy(), strict=True)]
 
 
@@ -168,8 +169,18 @@ def flow_grid_lines(
 def to_latent(model: SequenceDensityModel, y: Tensor) -> np.ndarray:
     """Latents z = f(u) of data-space points y (*, d), as numpy."""
     model.eval()
-    z, _ = model.flow(model.normalize(y.to(model.data_shift)))
+    z, _ = model.flow(model.normalize(y.to(model.data_shift)), _shared_flow_context(model))
     return z.cpu().numpy()
+
+
+def _shared_flow_context(model: SequenceDensityModel) -> None:
+    """None, after checking that ``model`` has one flow for every step: views that draw f
+    as a single map of the plane cannot show a flow that changes with the LSTM state."""
+    if model.config.flow_context != "none":
+        raise ValueError(
+            "this FRMDN's flow changes with every step (it reads the LSTM state): "
+            "there is no single map f to draw"
+        )
 
 
 def data_bounds(y: Tensor, margin: float = 0.15) -> tuple[float, float, float, float]:
@@ -456,14 +467,13 @@ def one_step_predictions(
         raise ValueError(f"mode must be 'mean' or 'sample', got {mode!r}")
     was_training = model.training
     model.eval()
-    gmm, offset = model.predictive(y)  # batch shape (B, T); (B, T, d)
+    gmm, offset, context = model.predictive(y)  # batch shape (B, T); (B, T, d); (B, T, H)
     if mode == "mean":
         z = gmm.mean
     else:
         torch.manual_seed(seed)
         z = gmm.sample()
-    d = y.shape[-1]
-    u = model.flow.inverse(z.reshape(-1, d).to(y.dtype)).reshape(y.shape) + offset
+    u = model.flow.inverse(z.to(offset.dtype), context) + offset
     model.train(was_training)
     return model.denormalize(u)
 
@@ -471,18 +481,23 @@ def one_step_predictions(
 __all__ += ["one_step_predictions"]
 
 
+def _pandas(user: str) -> ModuleType:
+    """The pandas module, an optional dependency (the ``app`` extra) that ``user`` needs."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"{user} needs pandas: pip install 'frmdn[app]'", name=error.name
+        ) from error
+    return pd
+
+
 def scoreboard_table(
     models: dict[str, SequenceDensityModel], test: Tensor, seconds: dict[str, float]
 ) -> pd.DataFrame:
     """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d), parameter counts and
     training time (NaN where unknown), indexed by model name (pandas: the ``app`` extra)."""
-    try:
-        import pandas as pd
-    except ModuleNotFoundError as error:  # an optional dependency
-        raise ModuleNotFoundError(
-            "scoreboard_table needs pandas: pip install 'frmdn[app]'", name=error.name
-        ) from error
-
+    pd = _pandas("scoreboard_table")
     rows = []
     for name, model in models.items():
         counts = model.num_parameters()
@@ -496,3 +511,56 @@ def scoreboard_table(
             }
         )
     return pd.DataFrame(rows).set_index("model")
+
+
+def split_nll(
+    models: dict[str, SequenceDensityModel], train: Tensor, held_out: Tensor
+) -> dict[str, dict[str, float]]:
+    """Per model: NLL (nats/step) of the ``train`` and ``held_out`` sequences (N, T, d), keyed
+    ``"train"`` and ``"held-out"``."""
+    return {
+        name: {"train": evaluate_nll(model, train), "held-out": evaluate_nll(model, held_out)}
+        for name, model in models.items()
+    }
+
+
+def nll_scores(
+    clip_nll: dict[str, np.ndarray], split_scores: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per model: the mean of its per-step NLL along a clip (T,) as ``"clip"``, plus its
+    ``split_scores`` (see :func:`split_nll`) if any; all in nats/step."""
+    split_scores = split_scores or {}
+    return {
+        name: {"clip": float(nll.mean())} | split_scores.get(name, {})
+        for name, nll in clip_nll.items()
+    }
+
+
+def nll_table(
+    models: dict[str, SequenceDensityModel],
+    scores: dict[str, dict[str, float]],
+    seconds: dict[str, float],
+) -> pd.DataFrame:
+    """One column per model of ``scores`` (see :func:`nll_scores`), index ``"metric"``: train,
+    held-out and clip NLL in nats/step and in nats/sample (nats/step / d, the frame size), the
+    held-out − train gap (nats/sample), parameter count and training time; NaN where unknown
+    (pandas: the ``app`` extra)."""
+    pd = _pandas("nll_table")
+    columns = {}
+    for name, parts in scores.items():
+        dim = models[name].config.dim
+        column = {}
+        for unit, scale in (("nats/step", 1), ("nats/sample", dim)):
+            for part in ("train", "held-out", "clip"):
+                column[f"{part} NLL ({unit})"] = parts.get(part, float("nan")) / scale
+        gaps = overfitting_gaps({name: parts}, dim, held_out="held-out")
+        column["held-out − train (nats/sample)"] = gaps.get(name, float("nan"))
+        column["parameters"] = models[name].num_parameters()["total"]
+        column["training time (s)"] = seconds.get(name, float("nan"))
+        columns[name] = column
+    table = pd.DataFrame(columns)
+    table.index.name = "metric"
+    return table
+
+
+__all__ += ["nll_scores", "nll_table", "split_nll"]

@@ -6,7 +6,6 @@ Layout only: audio reading, models, training, scores and figures come from :mod:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +17,17 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.checkpoint_archive import data_info
-from frmdn.data import SequenceSplit
+from frmdn.data import SequenceSplit, speech
 from frmdn.data.audio import (
     AudioError,
     Clip,
-    audio_split,
     clip_plan,
     from_frames,
-    full_scale,
-    load_audio_data,
     read_audio,
     to_frames,
     wav_bytes,
 )
+from frmdn.data.speech import TRAIN_SCORED
 from frmdn.device import on_cpu
 from frmdn.generation import continue_side_by_side
 from ui.checkpoint_upload import checkpoint_upload
@@ -49,8 +46,7 @@ from ui.training import (
     weights_token,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEECH = ROOT / "assets" / "speech"
+SPEECH = speech.speech_dir()  # $FRMDN_DATA_DIR, else the installed or checkout assets
 RATE = 8000  # Hz: every clip is read (and resampled) at this rate
 FRAME = 80  # samples per time step (10 ms) for models trained here
 LENGTH = 50  # frames per training sequence (0.5 s)
@@ -59,7 +55,6 @@ PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8
 BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
 DEFAULT_TEMPERATURE = 0.9  # see the slider's help and bench/voicing.py
 DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
-TRAIN_SCORED = 256  # training sequences scored for the train NLL (evenly spaced)
 BUNDLED_PARTS = (
     f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
     "held-out: the bundled test files."
@@ -85,10 +80,7 @@ class Source:
 @st.cache_data(show_spinner=False)
 def bundled_split_files() -> dict[str, list[str]]:
     """The bundled speech's split.json (file names per part), or {} when it is not bundled."""
-    try:
-        return json.loads((SPEECH / "split.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return speech.split_files(SPEECH)
 
 
 @st.cache_resource(show_spinner="Reading the bundled speech…")
@@ -99,7 +91,7 @@ def bundled_clip(name: str) -> Clip:
 @st.cache_resource(show_spinner="Cutting the bundled speech into sequences…")
 def bundled_split(frame: int, length: int, emphasis: float) -> SequenceSplit:
     """The bundled speech's train/valid/test split (shared read-only by every session)."""
-    return load_audio_data(str(SPEECH), rate=RATE, frame=frame, length=length, emphasis=emphasis)
+    return speech.bundled_split(rate=RATE, frame_size=frame, length=length, emphasis=emphasis)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -109,19 +101,9 @@ def uploaded_clip(data: bytes, name: str) -> Clip:
 
 @st.cache_data(show_spinner="Scoring…", max_entries=32)
 def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, dict[str, float]]:
-    """Per model: NLL (nats/step) of the training and held-out (test) sequences.
-
-    The train NLL uses at most TRAIN_SCORED sequences, evenly spaced over the training set, so
-    a large bundled set scores in a second or two.
-    """
-    train = _split.train[:: -(-len(_split.train) // TRAIN_SCORED)]
-    return {
-        name: {
-            "train": frmdn.evaluate_nll(model, train),
-            "held-out": frmdn.evaluate_nll(model, _split.test),
-        }
-        for name, model in _models.items()
-    }
+    """Per model: NLL (nats/step) of the training (at most TRAIN_SCORED, evenly spaced, so a
+    large bundled set scores in a second or two) and held-out (test) sequences."""
+    return views.split_nll(_models, speech.scored_train(_split.train, TRAIN_SCORED), _split.test)
 
 
 def generate(
@@ -160,9 +142,9 @@ def generation_bound(run: dict) -> float:
     (full scale when that audio is not at hand)."""
     split = run.get("split")
     if split is None:
-        return full_scale(run.get("emphasis", 0.0))
-    if "peak" not in run:
-        run["peak"] = float(split.train.abs().max())
+        return speech.generation_bound(None, run.get("emphasis", 0.0))
+    if "peak" not in run:  # remembered with the run
+        run["peak"] = speech.generation_bound(split.train)
     return run["peak"]
 
 
@@ -197,8 +179,7 @@ def chosen_clip(names: list[str]) -> str:
 
 def bundled_source() -> Source | None:
     """The chosen bundled test clip (remembered across source switches), or None."""
-    names = bundled_split_files().get("test", [])
-    names = [n for n in names if (SPEECH / n).is_file()]
+    names = speech.held_out_clips(bundled_split_files(), SPEECH)
     if not names:
         return None
     name = chosen_clip(names)
@@ -229,7 +210,7 @@ def source_panel() -> Source | None:
     with st.container(border=True):
         st.markdown("**Audio**")
         choice = st.radio("Source", SOURCES, horizontal=True, key="audio_source")
-        names = [n for n in bundled_split_files().get("test", []) if (SPEECH / n).is_file()]
+        names = speech.held_out_clips(bundled_split_files(), SPEECH)
         if choice == SOURCES[0]:
             if names:
                 state["audio_clip_choice"] = st.selectbox(
@@ -389,16 +370,14 @@ def load_pretrained(run: dict) -> None:
 
 def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str]:
     """The split to train on for this source, or None and the reason it cannot be had."""
-    try:
-        if source.run_key == "bundled":
-            return bundled_split(FRAME, LENGTH, EMPHASIS), ""
-        # one clip: the library shortens the sequences of a short one (clip_plan)
-        split = audio_split(
-            source.clip, frame_size=FRAME, length=LENGTH, seed=seed, emphasis=EMPHASIS
-        )
-        return split, ""
-    except AudioError as error:
-        return None, str(error)
+    return speech.training_split(
+        None if source.run_key == "bundled" else source.clip,
+        lambda: bundled_split(FRAME, LENGTH, EMPHASIS),
+        frame_size=FRAME,
+        length=LENGTH,
+        emphasis=EMPHASIS,
+        seed=seed,
+    )
 
 
 def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
@@ -417,24 +396,11 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
 def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.ndarray]) -> None:
     st.subheader("Train vs held-out NLL")
     split = run.get("split")
-    scores = {name: {"clip": float(nll.mean())} for name, nll in clip_nll.items()}
-    if split is not None:
-        for name, parts in split_scores(models, split, weights_token(run)).items():
-            scores[name] |= parts
+    measured = split_scores(models, split, weights_token(run)) if split is not None else None
+    scores = views.nll_scores(clip_nll, measured)
     frame = next(iter(models.values())).config.dim
     gaps = views.overfitting_gaps(scores, frame, held_out="held-out")
-    columns = {}
-    for name, parts in scores.items():
-        column = {}
-        for unit, scale in (("nats/step", 1), ("nats/sample", frame)):
-            for part, label in (("train", "train"), ("held-out", "held-out"), ("clip", "clip")):
-                column[f"{label} NLL ({unit})"] = parts.get(part, float("nan")) / scale
-        column["held-out − train (nats/sample)"] = gaps.get(name, float("nan"))
-        column["parameters"] = models[name].num_parameters()["total"]
-        column["training time (s)"] = run.get("seconds", {}).get(name, float("nan"))
-        columns[name] = column
-    table = pd.DataFrame(columns)
-    table.index.name = "metric"
+    table = views.nll_table(models, scores, run.get("seconds", {}))
     style = table.style.format("{:.4f}", na_rep="–")
     for row, pattern in (
         (table.index[table.index.str.contains("step")], "{:.1f}"),

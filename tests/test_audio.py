@@ -31,6 +31,16 @@ from frmdn.data.audio import (
     to_frames,
     wav_bytes,
 )
+from frmdn.data.speech import (
+    bundled_split,
+    generation_bound,
+    held_out_clips,
+    scored_train,
+    speech_dir,
+    split_files,
+    training_split,
+)
+from frmdn.resources import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
@@ -393,6 +403,90 @@ def test_bundled_speech_loads_with_its_fixed_split() -> None:
     assert 17 * 60 < total < 18.5 * 60
     assert sum(p.stat().st_size for p in SPEECH.iterdir()) < 12e6
     assert all(sf.info(p).samplerate == 8000 for p in SPEECH.glob("*.flac"))
+
+
+def test_speech_dir_and_split_files_of_the_bundled_speech(tmp_path: Path) -> None:
+    assert speech_dir() == data_dir() / "speech"  # assets/speech in a source checkout
+    assert speech_dir(tmp_path) == tmp_path / "speech"
+    assert split_files(SPEECH) == json.loads((SPEECH / "split.json").read_text())
+    assert split_files(tmp_path) == {}  # no split.json: the speech is not bundled
+    (tmp_path / "split.json").write_text("{not json")
+    assert split_files(tmp_path) == {}
+
+
+def test_held_out_clips_are_the_listed_test_files_present(tmp_path: Path) -> None:
+    for name in ("b.flac", "a.flac", "train.flac"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "folder.flac").mkdir()
+    files = {"train": ["train.flac"], "test": ["b.flac", "gone.flac", "folder.flac", "a.flac"]}
+    assert held_out_clips(files, tmp_path) == ["b.flac", "a.flac"]
+    assert held_out_clips({"train": ["train.flac"]}, tmp_path) == []
+    assert held_out_clips({}, tmp_path) == []
+
+
+def test_bundled_split_reads_the_bundled_speech_folder(tmp_path: Path) -> None:
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for i in range(3):
+        sf.write(speech / f"{i}.wav", sine(seconds=0.5, amp=0.1 * (i + 1)), 8000)
+    (speech / "split.json").write_text(
+        json.dumps({"train": ["2.wav"], "valid": ["1.wav"], "test": ["0.wav"]})
+    )
+    split = bundled_split(rate=8000, frame_size=40, length=10, emphasis=0.5, data_dir=tmp_path)
+    assert split.train.shape == (10, 10, 40) and split.test.shape == (10, 10, 40)
+    assert split.info["files"] == {"train": ["2.wav"], "valid": ["1.wav"], "test": ["0.wav"]}
+    assert split.info["emphasis"] == 0.5 and split.info["sample_rate"] == 8000
+    with pytest.raises(AudioError):
+        bundled_split(rate=8000, frame_size=40, length=10, emphasis=0.0, data_dir=speech)
+
+
+def test_training_split_is_the_bundled_split_or_the_clip_cut_by_time() -> None:
+    bundled = audio_split(Clip(sine(seconds=2.0), 8000, "bundled"), frame_size=40, length=10)
+    calls = []
+
+    def load() -> object:
+        calls.append(1)
+        return bundled
+
+    assert training_split(None, load, frame_size=80, length=50, emphasis=0.9) == (bundled, "")
+    assert calls == [1]
+    clip = Clip(sine(seconds=5.0), 8000, "own.wav")
+    split, why = training_split(clip, load, frame_size=80, length=50, emphasis=0.9, seed=3)
+    assert calls == [1] and why == ""  # the bundled speech is not read for one's own clip
+    expected = audio_split(clip, frame_size=80, length=50, emphasis=0.9, seed=3)
+    assert torch.equal(split.train, expected.train) and torch.equal(split.test, expected.test)
+    assert split.info["emphasis"] == 0.9 and split.name == "own.wav"
+    short = Clip(sine(seconds=0.5), 8000, "short.wav")
+    split, why = training_split(short, load, frame_size=80, length=50, emphasis=0.9)
+    assert split is None and "too short to train on (0.5 s)" in why and "\n" not in why
+
+    def broken() -> object:
+        raise AudioError("no bundled speech")
+
+    assert training_split(None, broken, frame_size=80, length=50, emphasis=0.9) == (
+        None,
+        "no bundled speech",
+    )
+
+
+def test_generation_bound_is_the_loudest_training_value_or_full_scale() -> None:
+    train = torch.tensor([[[0.1, -0.7], [0.3, 0.2]], [[0.65, -0.05], [0.0, 0.4]]])
+    assert generation_bound(train) == pytest.approx(0.7)
+    assert generation_bound(train, emphasis=0.9) == pytest.approx(0.7)  # the data decides
+    assert generation_bound(None) == 1.0
+    assert generation_bound(None, emphasis=0.9) == pytest.approx(1.9)
+
+
+@pytest.mark.parametrize("n", [1, 5, 255, 256, 257, 511, 512, 513, 1503])
+def test_scored_train_keeps_at_most_the_limit_evenly_spaced(n: int) -> None:
+    train = torch.arange(n).reshape(n, 1, 1)
+    kept = scored_train(train).flatten().tolist()
+    step = math.ceil(n / 256)
+    assert kept == list(range(0, n, step)) and len(kept) <= 256
+    assert kept[0] == 0 and (n <= 256 or len(kept) > 128)  # spread over the whole set
+    assert scored_train(train, limit=n).flatten().tolist() == list(range(n))
+    with pytest.raises(ValueError, match="at least 1"):
+        scored_train(train, limit=0)
 
 
 @pytest.mark.skipif(not (PRETRAINED / "speech-frmdn").exists(), reason="no speech checkpoints")

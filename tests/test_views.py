@@ -234,3 +234,62 @@ def test_scoreboard_table_scores_each_model() -> None:
         assert row["flow parameters"] == model.num_parameters()["flow"]
     assert table.loc["FRMDN", "training time (s)"] == 1.5
     assert math.isnan(table.loc["RMDN", "training time (s)"])
+
+
+# ----------------------------------------------------------------------------- NLL table
+def test_split_nll_scores_train_and_held_out_per_model(models):
+    torch.manual_seed(1)
+    train, held_out = 0.1 * torch.randn(4, 5, D), 0.1 * torch.randn(3, 5, D)
+    scores = views.split_nll(models, train, held_out)
+    assert list(scores) == ["RMDN", "FRMDN"]
+    for name, model in models.items():
+        assert scores[name] == {
+            "train": frmdn.evaluate_nll(model, train),
+            "held-out": frmdn.evaluate_nll(model, held_out),
+        }
+    assert scores["RMDN"]["train"] != scores["RMDN"]["held-out"]
+
+
+def test_nll_scores_add_the_clip_mean_to_the_split_scores():
+    clip = {"RMDN": np.array([1.0, 2.0, 6.0]), "FRMDN": np.array([-4.0, 0.0])}
+    assert views.nll_scores(clip) == {"RMDN": {"clip": 3.0}, "FRMDN": {"clip": -2.0}}
+    split = {"RMDN": {"train": 1.5, "held-out": 2.5}, "FRMDN": {"train": -1.0, "held-out": 0.0}}
+    scores = views.nll_scores(clip, split)
+    assert scores == {
+        "RMDN": {"clip": 3.0, "train": 1.5, "held-out": 2.5},
+        "FRMDN": {"clip": -2.0, "train": -1.0, "held-out": 0.0},
+    }
+    assert all(type(parts["clip"]) is float for parts in scores.values())
+
+
+def test_nll_table_has_both_units_the_gap_and_the_model_sizes(models):
+    scores = {
+        "RMDN": {"clip": -40.0, "train": -80.0, "held-out": -72.0},
+        "FRMDN": {"clip": -48.0},  # no split scores: NaN where they go
+    }
+    table = views.nll_table(models, scores, {"RMDN": 12.5})
+    assert list(table.columns) == ["RMDN", "FRMDN"] and table.index.name == "metric"
+    assert list(table.index) == [
+        "train NLL (nats/step)",
+        "held-out NLL (nats/step)",
+        "clip NLL (nats/step)",
+        "train NLL (nats/sample)",
+        "held-out NLL (nats/sample)",
+        "clip NLL (nats/sample)",
+        "held-out − train (nats/sample)",
+        "parameters",
+        "training time (s)",
+    ]
+    rmdn, frmdn_ = table["RMDN"], table["FRMDN"]
+    assert rmdn["train NLL (nats/step)"] == -80.0 and rmdn["held-out NLL (nats/step)"] == -72.0
+    assert rmdn["train NLL (nats/sample)"] == -80.0 / D
+    assert rmdn["clip NLL (nats/sample)"] == -40.0 / D
+    assert rmdn["held-out − train (nats/sample)"] == pytest.approx(8.0 / D)
+    assert rmdn["training time (s)"] == 12.5 and np.isnan(frmdn_["training time (s)"])
+    assert frmdn_["clip NLL (nats/step)"] == -48.0 and frmdn_["clip NLL (nats/sample)"] == -6.0
+    for row in ("train NLL (nats/step)", "held-out NLL (nats/sample)"):
+        assert np.isnan(frmdn_[row])
+    assert np.isnan(frmdn_["held-out − train (nats/sample)"])
+    for name, model in models.items():
+        assert table.loc["parameters", name] == model.num_parameters()["total"]
+    assert table.loc["parameters", "RMDN"] < table.loc["parameters", "FRMDN"]
