@@ -13,7 +13,14 @@ import torch
 
 import frmdn
 from frmdn import plots, views
-from frmdn.data.frames import FrameDataError, load_frames, read_video, video_sequences
+from frmdn.data.frames import (
+    FrameDataError,
+    load_frames,
+    read_video,
+    time_split,
+    video_sequences,
+)
+from frmdn.data.latents import bundled_vae
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
 from ui.checkpoint_upload import checkpoint_upload
 from ui.navigation import serve_pages_through_app
@@ -44,7 +51,7 @@ def scene_vae(scene: str) -> FrameVAE:
     """The bundled VAE of a scene (raises CheckpointError/OSError when missing)."""
     path = PRETRAINED / f"vae-{scene}"
     if not path.is_dir():
-        raise OSError(f"{path.relative_to(PRETRAINED.parents[1])} is missing")
+        raise OSError(f"{bundled_vae(scene)} is missing")
     return load_vae(path)
 
 
@@ -64,13 +71,7 @@ def video_data(data: bytes, scene: str) -> tuple[dict, frmdn.data.SequenceSplit,
         raise FrameDataError(
             f"the video has {len(frames)} frames: need at least {LENGTH} for one sequence"
         )
-    n_hold = max(1, round(len(windows) / 10)) if len(windows) >= 3 else 0
-    n_train = len(windows) - 2 * n_hold
-    parts = {
-        "train": windows[:n_train],
-        "valid": windows[n_train : n_train + n_hold],
-        "test": windows[n_train + n_hold :] if n_hold else windows,
-    }
+    parts = dict(zip(("train", "valid", "test"), time_split(windows), strict=True))
     raw, split = _encode(parts, scene, "uploaded video")
     return raw, split, notes + [f"{len(frames)} frames, {len(windows)} sequences of {LENGTH}"]
 
@@ -80,7 +81,7 @@ def _encode(
 ) -> tuple[dict[str, np.ndarray], frmdn.data.SequenceSplit]:
     vae = scene_vae(scene)
     latents = [encode_frames(vae, parts[p]) for p in ("train", "valid", "test")]
-    info = {"kind": "frames", "vae": f"assets/pretrained/vae-{scene}", "size": SIZE}
+    info = {"kind": "frames", "vae": bundled_vae(scene), "size": SIZE}
     return parts, frmdn.data.SequenceSplit(*latents, name=name, info=info)
 
 

@@ -13,6 +13,7 @@ from frmdn.data.frames import (
     load_frames,
     moving_digits,
     read_video,
+    time_split,
     video_sequences,
 )
 from frmdn.data.images import load_digits_array
@@ -198,6 +199,26 @@ def test_video_sequences_are_non_overlapping_windows():
     assert video_sequences(frames, length=11).shape == (0, 11, 2, 3)
     with pytest.raises(ValueError, match="T, H, W"):
         video_sequences(frames[0])
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [(3, [1, 1, 1]), (10, [8, 1, 1]), (15, [11, 2, 2]), (25, [21, 2, 2]), (26, [20, 3, 3])],
+)
+def test_time_split_holds_out_the_last_tenth_twice(count, sizes):
+    windows = np.arange(count, dtype=np.uint8).reshape(count, 1, 1, 1)
+    parts = time_split(windows)
+    assert [len(p) for p in parts] == sizes
+    # in time order, each window in exactly one part
+    assert np.concatenate(parts).ravel().tolist() == list(range(count))
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_time_split_of_too_few_windows_trains_and_tests_on_all(count):
+    windows = np.arange(count, dtype=np.uint8).reshape(count, 1, 1, 1)
+    train, valid, test = time_split(windows)
+    assert train.ravel().tolist() == test.ravel().tolist() == list(range(count))
+    assert len(valid) == 0 and valid.shape[1:] == (1, 1, 1)
 
 
 def test_load_frames_from_video_splits_by_time(clip):

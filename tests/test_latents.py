@@ -118,3 +118,69 @@ def test_pretrained_latent_models_record_frmdn_beating_rmdn(scene: str) -> None:
         z = models["frmdn"].sample(1, 2, prime=prime)
     frames = decode_latents(vae, torch.cat([prime, z], dim=1))
     assert frames.shape == (1, 5, 48, 48) and frames.dtype == np.uint8
+
+
+# --------------------------------------------------------------------------------- streamed
+def _clip(path: Path, count: int) -> Path:
+    """``count`` frames of MPEG-4, 32 × 32: a bright square moving right."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        for t in range(count):
+            image = np.zeros((32, 32, 3), dtype=np.uint8)
+            image[8:16, t % 24 : t % 24 + 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_a_long_video_streams_the_latents_of_the_in_memory_path(
+    tiny_vae: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRMDN_CACHE", str(tmp_path / "cache"))
+    video = _clip(tmp_path / "clip.mp4", 60)
+    monkeypatch.setattr(latents, "MAX_FRAMES", 40)  # "long": streamed by default
+    monkeypatch.setattr(latents, "ENCODE_FRAMES", 12)  # encoded two windows at a time
+    streamed = load_data(f"video:{video}?length=5&size=16&vae={tiny_vae}")
+    memory = load_data(f"video:{video}?length=5&size=16&vae={tiny_vae}&stream=0")
+    assert streamed.info["streamed"] and "streamed" not in memory.info
+    assert len(list((tmp_path / "cache").glob("*.bin"))) == 1
+    same = {k: v for k, v in streamed.info.items() if k not in ("streamed", "notes")}
+    assert same == {k: v for k, v in memory.info.items() if k != "notes"}
+    assert streamed.info["notes"][:-1] == memory.info["notes"]  # + where the frames came from
+    for part in ("train", "valid", "test"):
+        ours, theirs = getattr(streamed, part), getattr(memory, part)
+        assert ours.shape == theirs.shape and ours.dtype == torch.float32
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    short = load_frame_latents(str(video), vae=str(tiny_vae), length=5, size=16, stream=-1)
+    assert short.info["streamed"]
+    monkeypatch.setattr(latents, "MAX_FRAMES", 600)
+    assert "streamed" not in load_frame_latents(str(video), vae=str(tiny_vae), size=16).info
+    with pytest.raises(ValueError, match="stream must be"):
+        load_frame_latents(str(video), vae=str(tiny_vae), size=16, stream=3)
+
+
+def test_a_streamed_video_trains_its_vae_on_evenly_spaced_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRMDN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FRMDN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(latents, "VIDEO_VAE", {"latent_dim": 3, "channels": (4, 8)})
+    monkeypatch.setattr(latents, "VIDEO_VAE_STEPS", 5)
+    monkeypatch.setattr(latents, "VIDEO_VAE_FRAMES", 10)
+    monkeypatch.setattr(latents, "ENCODE_FRAMES", 16)
+    video = _clip(tmp_path / "clip.mp4", 45)
+    split = load_frame_latents(str(video), length=5, size=16, stream=1)
+    notes = " ".join(split.info["notes"])
+    assert "10 evenly spaced of the 35 training frames" in notes
+    assert "trained a small VAE on the 10 training frames" in notes
+    assert split.train.shape == (7, 5, 3) and split.test.shape == (1, 5, 3)
+    (decoded,) = (tmp_path / "cache").glob("*.bin")
+    stamp = decoded.stat().st_mtime_ns
+    again = load_frame_latents(str(video), length=5, size=16, stream=1)
+    assert "reused" in " ".join(again.info["notes"]) and decoded.stat().st_mtime_ns == stamp
+    assert torch.equal(again.train, split.train)

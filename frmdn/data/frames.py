@@ -14,8 +14,9 @@ Two synthetic scenes with different dynamics:
   bouncing elastically off the floor, walls and ceiling, an accelerating motion.
 
 :func:`read_video` decodes a user's video with PyAV (greyscale, centre-cropped to a square,
-area-resized), :func:`video_sequences` cuts it into windows, and :func:`load_frames` builds
-the train/valid/test split for a generator name or a video path.
+area-resized), :func:`video_sequences` cuts it into windows, :func:`time_split` splits them by
+time, and :func:`load_frames` builds the train/valid/test split for a generator name or a
+video path.
 
 References:
     Ha and Schmidhuber, "World Models", arXiv:1803.10122. Srivastava, Mansimov and
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +52,9 @@ __all__ = [
     "bouncing_balls",
     "load_frames",
     "moving_digits",
+    "iter_video",
     "read_video",
+    "time_split",
     "video_sequences",
 ]
 
@@ -322,7 +325,34 @@ def read_video(
         FrameDataError: For a missing, empty or too large file, one that is not a video (or
             has no video stream), frames larger than :data:`MAX_FRAME_PIXELS`, or one from
             which no frame decodes, or PyAV (the ``video`` extra) is not installed.
+
+    :func:`iter_video` decodes the same frames a chunk at a time, for a video too long to hold
+    (:func:`frmdn.data.stream.cached_video` writes them to a cache file that way).
     """
+    notes: list[str] = []
+    chunks = list(iter_video(path, size=size, max_frames=max_frames, name=name, notes=notes))
+    return np.concatenate(chunks), notes
+
+
+def iter_video(
+    path: str | os.PathLike | bytes,
+    *,
+    size: int = 48,
+    max_frames: int = MAX_FRAMES,
+    name: str | None = None,
+    notes: list[str] | None = None,
+    chunk: int = 256,
+) -> Iterator[np.ndarray]:
+    """:func:`read_video` a chunk at a time: yields uint8 arrays (at most ``chunk``, size,
+    size) of consecutive frames as they decode, so a long video is never held whole.
+
+    ``notes``, if given, receives :func:`read_video`'s notes (the crop and resize notes once
+    the last chunk is out); its errors are raised by the first ``next`` (or a later one, for
+    a stream that breaks off with no frame decoded).
+    """
+    notes = [] if notes is None else notes
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
     try:
         import av
     except ModuleNotFoundError:  # an optional dependency
@@ -364,26 +394,31 @@ def read_video(
         if not container.streams.video:
             what = looks_like(kind) if kind else "audio only?"
             raise FrameDataError(f"{name} has no video stream ({what})")
-        frames, shape, notes = _decode_frames(container, name, size, max_frames)
+        shape = yield from _decode_frames(container, name, size, max_frames, notes, chunk)
     h, w = shape
     if h != w:
         side = min(h, w)
         notes.append(f"centre-cropped {w}×{h} frames to {side}×{side}")
     if min(h, w) != size:
         notes.append(f"resized frames to {size}×{size}")
-    return np.stack(frames), notes
 
 
 def _decode_frames(
-    container: av.container.InputContainer, name: str, size: int, max_frames: int
-) -> tuple[list[np.ndarray], tuple[int, int], list[str]]:
-    """Square greyscale frames of the first video stream, the source frame shape and notes."""
-    notes: list[str] = []
+    container: av.container.InputContainer,
+    name: str,
+    size: int,
+    max_frames: int,
+    notes: list[str],
+    chunk: int,
+) -> Generator[np.ndarray, None, tuple[int, int]]:
+    """Square greyscale frames of the first video stream, ``chunk`` at a time (N, size,
+    size); notes what it changed and returns the source frame shape."""
     frames: list[np.ndarray] = []
     shape = (0, 0)
+    count = 0
     try:
         for frame in container.decode(container.streams.video[0]):
-            if len(frames) == max_frames:
+            if count == max_frames:
                 notes.append(f"trimmed to the first {max_frames} frames")
                 break
             if frame.width * frame.height > MAX_FRAME_PIXELS:
@@ -394,17 +429,21 @@ def _decode_frames(
             grey = frame.to_ndarray(format="gray")  # (H, W) uint8
             shape = grey.shape
             frames.append(_square(grey, size))
+            count += 1
+            if len(frames) == chunk:
+                yield np.stack(frames)
+                frames = []
     except FrameDataError:
         raise
     except Exception as error:  # FFmpeg's decoding errors are of many kinds
-        if not frames:
+        if not count:
             raise FrameDataError(f"{name} is corrupt ({one_line(error)})") from None
-        notes.append(
-            f"decoding stopped after {len(frames)} frames ({one_line(error)}); kept those"
-        )
-    if not frames:
+        notes.append(f"decoding stopped after {count} frames ({one_line(error)}); kept those")
+    if not count:
         raise FrameDataError(f"{name} holds no decodable video frames")
-    return frames, shape, notes
+    if frames:
+        yield np.stack(frames)
+    return shape
 
 
 def video_sequences(frames: np.ndarray, *, length: int = 16) -> np.ndarray:
@@ -428,6 +467,30 @@ def video_sequences(frames: np.ndarray, *, length: int = 16) -> np.ndarray:
         raise ValueError(f"length must be at least 1, got {length}")
     count = len(frames) // length
     return np.ascontiguousarray(frames[: count * length].reshape(count, length, *frames.shape[1:]))
+
+
+def time_split(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, valid and test windows of one video, split by time: the first 80 % train, the
+    next 10 % validate and the last 10 % test (at least one each).
+
+    Fewer than 3 windows cannot give one to each part: then all of them train and test and
+    none validates (enough to show a model on them, not to train one).
+
+    Example:
+        >>> [len(part) for part in time_split(np.zeros((30, 2, 1, 1), dtype=np.uint8))]
+        [24, 3, 3]
+
+    Arguments:
+        windows: Consecutive windows (N, T, H, W), e.g. from :func:`video_sequences`.
+
+    Returns:
+        Views of ``windows``: (N_train, T, H, W), (N_valid, T, H, W) and (N_test, T, H, W).
+    """
+    count = len(windows)
+    hold = max(1, round(count / 10)) if count >= 3 else 0
+    train = count - 2 * hold
+    test = windows[train + hold :] if hold else windows
+    return windows[:train], windows[train : train + hold], test
 
 
 def load_frames(
@@ -506,8 +569,7 @@ def load_frames(
             f"{source.name} has {len(frames)} frames: need at least {3 * length} for one "
             f"train, valid and test sequence of {length} frames"
         )
-    n_valid_ = n_test_ = max(1, round(count / 10))
-    n_train_ = count - n_valid_ - n_test_
+    train, valid, test = time_split(windows)
     info = {
         "kind": "frames",
         "source": str(argument),
@@ -516,10 +578,4 @@ def load_frames(
         "frames": len(frames),
         "notes": notes,
     }
-    return FrameSplit(
-        windows[:n_train_],
-        windows[n_train_ : n_train_ + n_valid_],
-        windows[n_train_ + n_valid_ :],
-        name=source.stem or str(argument),
-        info=info,
-    )
+    return FrameSplit(train, valid, test, name=source.stem or str(argument), info=info)

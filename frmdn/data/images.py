@@ -30,6 +30,13 @@ or a folder of them; a path or an upload's bytes),
 spec) build the :class:`~frmdn.data.splits.SequenceSplit`, and :func:`to_pixels` turns model
 output back into uint8 images.
 
+A large folder is streamed rather than held (:mod:`frmdn.data.stream`): when its images hold
+more than :data:`STREAM_PIXELS` pixels or it holds more than :data:`MAX_IMAGES` images (which
+in memory would be trimmed), or with ``images:FOLDER?stream=1``, each image is decoded once
+into a uint8 cache file (N, H, W) and the split's parts are
+:class:`~frmdn.data.stream.DiskSequences` that dequantise and logit-transform just the drawn
+batch; see :func:`load_image_data`.
+
 References:
     Dinh, Sohl-Dickstein and Bengio, "Density estimation using Real NVP", arXiv:1605.08803
     (the logit transform, section 4.1). Theis, van den Oord and Bethge, "A note on the
@@ -39,10 +46,14 @@ References:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
+import shutil
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,6 +76,7 @@ __all__ = [
     "MAX_IMAGES",
     "MAX_PIXELS",
     "MAX_SIDE",
+    "STREAM_PIXELS",
     "ImageDataError",
     "bits_per_dim",
     "image_split",
@@ -102,6 +114,14 @@ MAX_BYTES = MAX_UPLOAD_BYTES
 
 MAX_ARRAY_BYTES = 2**28
 """An .npy/.npz array whose header declares more bytes (256 MB) is refused before it is read."""
+
+STREAM_PIXELS = 2**25
+"""A folder whose images hold more pixels than this (32 MiB of 8-bit pixels, 128 MiB as the
+float32 tensors of an in-memory split; e.g. 2,048 images of 128 × 128), or that holds more
+than :data:`MAX_IMAGES` images, is streamed from a decoded-image cache instead of being read
+into memory (see :func:`load_image_data`); a streamed folder is not trimmed."""
+
+_CACHE_FORMAT = "frmdn-image-cache-1"  # in every cache key: a new layout never reads an old file
 
 _MIN_SIDE = 2
 
@@ -305,19 +325,40 @@ def _crop_resize(image: object, width: int, height: int) -> object:
     return image.resize((width, height), Image.Resampling.BOX)  # type: ignore[attr-defined]
 
 
-def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
-    """The PNG/JPEG files in a folder as greyscale uint8 (N, H, W), sized like the first."""
-    from PIL import Image
-
+def _image_files(folder: Path) -> list[Path]:
+    """The PNG/JPEG files directly in a folder, sorted by name."""
     files = sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not files:
         raise ImageDataError(f"{folder} holds no {'/'.join(IMAGE_SUFFIXES)} files")
-    if len(files) > MAX_IMAGES:
-        notes.append(f"read only the first {MAX_IMAGES} of {len(files)} image files")
-        files = files[:MAX_IMAGES]
-    images: list[np.ndarray] = []
+    return files
+
+
+def _unreadable(file: Path, error: Exception) -> ImageDataError:
+    kind = "empty" if file.stat().st_size == 0 else "not a readable image"
+    return ImageDataError(f"{file.name} is {kind} ({one_line(error)})")
+
+
+def _first_size(file: Path) -> tuple[int, int]:
+    """(width, height) of the image that sizes a folder, from its header, checked."""
+    from PIL import Image
+
+    try:
+        with Image.open(file, formats=["PNG", "JPEG"]) as opened:
+            _check_side(*opened.size, file.name)
+            return opened.size
+    except ImageDataError:
+        raise
+    except Exception as error:  # Pillow raises many kinds for a damaged file
+        raise _unreadable(file, error) from None
+
+
+def _folder_images(files: list[Path], notes: list[str]) -> Iterator[np.ndarray]:
+    """The images of a folder one at a time, greyscale uint8 (H, W), sized like the first:
+    others are centre-cropped and resized, with a note once the last is out."""
+    from PIL import Image
+
     size: tuple[int, int] | None = None
     resized = 0
     for file in files:
@@ -330,18 +371,29 @@ def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
         except ImageDataError:
             raise
         except Exception as error:  # Pillow raises many kinds for a damaged file
-            kind = "empty" if file.stat().st_size == 0 else "not a readable image"
-            raise ImageDataError(f"{file.name} is {kind} ({one_line(error)})") from None
+            raise _unreadable(file, error) from None
         if grey.size != size:
             grey = _crop_resize(grey, *size)
             resized += 1
-        images.append(np.asarray(grey, dtype=np.uint8))
+        yield np.asarray(grey, dtype=np.uint8)
     if resized:
         notes.append(
             f"centre-cropped and resized {resized} of {len(files)} images to the first "
             f"image's {size[0]}×{size[1]}"
         )
-    return np.stack(images)
+
+
+def _read_folder(folder: Path, notes: list[str]) -> np.ndarray:
+    """The PNG/JPEG files in a folder as greyscale uint8 (N, H, W), sized like the first."""
+    files = _image_files(folder)
+    if len(files) > MAX_IMAGES:
+        notes.append(f"read only the first {MAX_IMAGES} of {len(files)} image files")
+        files = files[:MAX_IMAGES]
+    width, height = _first_size(files[0])
+    images = np.empty((len(files), height, width), dtype=np.uint8)  # filled one at a time
+    for i, image in enumerate(_folder_images(files, notes)):
+        images[i] = image
+    return images
 
 
 def read_images(
@@ -460,7 +512,8 @@ def bits_per_dim(log_prob_y: Tensor, y: Tensor, info: dict) -> float:
 
     Arguments:
         log_prob_y: Log-densities of each row in y-space, shape (B, T).
-        y: The scored sequences, shape (B, T, d), as in the split.
+        y: The scored sequences, shape (B, T, d), as in the split (a tensor, or a streamed
+            split's :class:`~frmdn.data.stream.DiskSequences`).
         info: The split's ``info`` (for ``logit_lambda`` and ``levels``).
 
     Returns:
@@ -472,10 +525,15 @@ def bits_per_dim(log_prob_y: Tensor, y: Tensor, info: dict) -> float:
             f"log_prob_y must have shape (B, T) and y (B, T, d), got {tuple(log_prob_y.shape)} "
             f"and {tuple(y.shape)}"
         )
-    pixels = y.numel()
+    pixels = math.prod(y.shape)
     if pixels == 0:
         raise ValueError("y holds no pixels")
-    log_p_v = log_prob_y.detach().double().sum() + log_jacobian(y, logit_lambda=lam).sum()
+    if isinstance(y, Tensor):
+        jacobian = log_jacobian(y, logit_lambda=lam).sum()
+    else:  # sequences read from disk (a streamed split), a chunk at a time
+        chunks = (y[i : i + 256] for i in range(0, len(y), 256))
+        jacobian = sum(log_jacobian(c, logit_lambda=lam).sum() for c in chunks)
+    log_p_v = log_prob_y.detach().double().sum() + jacobian
     return float(-log_p_v / (pixels * math.log(2.0)) + math.log2(levels))
 
 
@@ -521,6 +579,21 @@ def image_split(
             f"images must be a uint8 array (N, H, W), got {images.dtype} {images.shape}"
         )
     count, height, width = images.shape
+    parts = _split_indices(count, n_valid, n_test, seed)
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for part in ("train", "valid", "test"):
+        v = dequantize(torch.from_numpy(images[parts[part]]), LEVELS, generator)  # (N, H, W)
+        tensors[part] = _logit(v)
+    info = _split_info(height, width, source, seed, count)
+    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
+
+
+def _split_indices(
+    count: int, n_valid: int | None, n_test: int | None, seed: int
+) -> dict[str, np.ndarray]:
+    """The images of each part, in memory or streamed: a permutation drawn with ``seed`` sends
+    the first ``n_test`` to test, the next ``n_valid`` to valid and the rest (sorted) to train."""
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     default = max(1, round(count / 10))
@@ -534,17 +607,20 @@ def image_split(
             "training image"
         )
     order = np.random.default_rng(seed).permutation(count)
-    parts = {
+    return {
         "test": order[:n_test],
         "valid": order[n_test : n_test + n_valid],
         "train": np.sort(order[n_test + n_valid :]),
     }
-    generator = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for part in ("train", "valid", "test"):
-        v = dequantize(torch.from_numpy(images[parts[part]]), LEVELS, generator)  # (N, H, W)
-        tensors[part] = torch.logit(LOGIT_LAMBDA + (1.0 - 2.0 * LOGIT_LAMBDA) * v)
-    info = {
+
+
+def _logit(v: Tensor) -> Tensor:
+    """Dequantised pixels v in [0, 1) to the model's logit space (see the module docstring)."""
+    return torch.logit(LOGIT_LAMBDA + (1.0 - 2.0 * LOGIT_LAMBDA) * v)
+
+
+def _split_info(height: int, width: int, source: str, seed: int, count: int) -> dict:
+    return {
         "kind": "images",
         "height": height,
         "width": width,
@@ -554,7 +630,89 @@ def image_split(
         "seed": seed,
         "n_images": count,
     }
-    return SequenceSplit(tensors["train"], tensors["valid"], tensors["test"], name, info)
+
+
+# --------------------------------------------------------------------------------- streaming
+def _noise_seed(seed: int, image: int) -> int:
+    """The seed of one streamed image's dequantisation noise: (split seed, index in folder)."""
+    return int(np.random.SeedSequence([seed, image]).generate_state(1, np.uint64)[0])
+
+
+@dataclass(frozen=True)
+class _LogitPixels:
+    """What a streamed split's parts do to the pixels they read: (B, H, W) uint8 -> float32
+    logit-space rows, dequantised like :func:`image_split` with noise drawn per image from
+    :func:`_noise_seed`, so an image reads the same every time it is drawn."""
+
+    seed: int
+    pixels: int  # per image: an image's offset in the cache file / pixels = its index
+
+    def __call__(self, raw: np.ndarray, starts: np.ndarray) -> Tensor:
+        values = torch.from_numpy(raw)
+        v = torch.empty(raw.shape, dtype=torch.float32)
+        for row, start in enumerate(starts.tolist()):
+            generator = torch.Generator().manual_seed(_noise_seed(self.seed, start // self.pixels))
+            v[row] = dequantize(values[row], LEVELS, generator)
+        return _logit(v)
+
+
+def _cached_folder(files: list[Path], size: tuple[int, int]) -> tuple[Path, int, list[str]]:
+    """The folder's images decoded once into a uint8 cache file (N, H, W) named by every
+    file's name and SHA-256 and the image size: the file, N and the decoding notes."""
+    from frmdn.checkpoint_files import file_sha256
+    from frmdn.data.stream import build_cache, cache_dir, cache_key
+
+    width, height = size
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}|{file_sha256(file)}\n".encode())
+    directory = cache_dir()
+
+    def write(out: BinaryIO) -> dict:
+        needed, free = len(files) * width * height, shutil.disk_usage(directory).free
+        if needed > free:
+            raise ImageDataError(
+                f"decoding {len(files)} images of {width}×{height} needs {megabytes(needed)} "
+                f"in the cache folder {directory}, which has {megabytes(free)} free; set "
+                "$FRMDN_CACHE to a folder with more room"
+            )
+        notes: list[str] = []
+        for image in _folder_images(files, notes):
+            out.write(image.tobytes())
+        return {"shape": [len(files), height, width], "notes": notes}
+
+    key = cache_key(_CACHE_FORMAT, digest.hexdigest(), width, height)
+    path, info = build_cache(key, write, directory)
+    return path, int(info["shape"][0]), list(info["notes"])
+
+
+def _streamed_split(
+    files: list[Path],
+    size: tuple[int, int],
+    *,
+    n_valid: int | None,
+    n_test: int | None,
+    seed: int,
+    name: str,
+    source: str,
+) -> SequenceSplit:
+    """A split of a folder's images whose parts read their images from the decoded-image
+    cache a batch at a time (see :func:`load_image_data`)."""
+    from frmdn.data.stream import DiskSequences
+
+    cache, count, notes = _cached_folder(files, size)
+    width, height = size
+    pixels = width * height
+    transform = _LogitPixels(seed, pixels)
+    parts = {
+        part: DiskSequences.at(
+            cache, index * pixels, width, height, dtype=np.uint8, transform=transform
+        )
+        for part, index in _split_indices(count, n_valid, n_test, seed).items()
+    }
+    info = _split_info(height, width, source, seed, count) | {"streamed": True}
+    info["notes"] = [*notes, f"images read a batch at a time from the decoded-image cache {cache}"]
+    return SequenceSplit(parts["train"], parts["valid"], parts["test"], name, info)
 
 
 def load_image_data(
@@ -563,28 +721,64 @@ def load_image_data(
     seed: int = 0,
     n_valid: int | None = None,
     n_test: int | None = None,
+    stream: int = -1,
     data_dir: str | os.PathLike | None = None,
 ) -> SequenceSplit:
     """The data spec ``images:digits`` (bundled MNIST) or ``images:PATH``; see :func:`read_images`.
+
+    A folder too large to hold is streamed: when its images hold more than
+    :data:`STREAM_PIXELS` pixels (every image takes the first one's size, so that is the file
+    count times that size, known before anything is decoded), when it holds more than
+    :data:`MAX_IMAGES` images, or with ``stream=1`` (``images:FOLDER?stream=1``). Each image
+    is then decoded once into a uint8 cache file (N, H, W) in
+    :func:`~frmdn.data.stream.cache_dir`, named by the SHA-256 of every file's name and bytes
+    and the image size (a changed, added or removed file decodes again; a second load decodes
+    nothing), and the parts are :class:`~frmdn.data.stream.DiskSequences`, which index like
+    the tensors and dequantise and logit-transform only the images read. A streamed folder
+    is never trimmed; decoding refuses to start if the cache folder lacks the room.
+
+    A streamed split holds the same images in each part as the in-memory split of the same
+    folder and seed (when that was not trimmed), with the same pixels, but not the same
+    dequantisation noise: in memory the noise is one draw over each part in turn, which cannot
+    be reproduced for an image read on its own, so a streamed image's noise comes from a
+    generator seeded by (``seed``, the image's index in the folder). It is as uniform and as
+    fixed: an image reads the same every time it is drawn, so validation and test NLLs are
+    deterministic, and the two paths' NLLs of one model differ only by another draw of noise
+    within one grey level, a difference that shrinks with the number of pixels scored.
 
     Arguments:
         argument: ``"digits"``, or an .npz/.npy file or a folder of PNG/JPEG files.
         seed: Seed of the split and the dequantisation noise.
         n_valid: Validation images (default 10 %).
         n_test: Test images (default 10 %).
+        stream: For a folder, 1 streams it from the decoded-image cache, 0 never does (large
+            folders are then trimmed, see :func:`read_images`), and the default (-1) does
+            for the large folders above. Arrays (.npz/.npy) and the digits are always read
+            into memory.
         data_dir: The bundled-data folder, for the digits and a relative PATH (default: see
             :func:`frmdn.resources.data_dir`).
 
     Returns:
-        A split with tensors (N, H, W); read notes, if any, are in ``info["notes"]``.
+        A split with tensors (N, H, W), or for a streamed folder ``DiskSequences`` and
+        ``info["streamed"]``; read notes, if any, are in ``info["notes"]``.
     """
+    if stream not in (-1, 0, 1):
+        raise ValueError(f"stream must be 1 (always), 0 (never) or -1 (by size), got {stream}")
     notes: list[str] = []
     if argument == "digits":
         images, _ = load_digits_array(data_dir)
         name, source = "digits", "digits: 5,000 MNIST digits bundled in assets/digits"
     else:
-        images = read_images(argument, notes=notes, data_dir=data_dir)
         name, source = Path(argument).stem or str(argument), str(argument)
+        folder = resources.resolve(argument, data_dir)
+        if stream != 0 and folder.is_dir():
+            files = _image_files(folder)
+            size = _first_size(files[0])
+            many = len(files) > MAX_IMAGES or len(files) * size[0] * size[1] > STREAM_PIXELS
+            if stream == 1 or many:
+                options = {"n_valid": n_valid, "n_test": n_test, "seed": seed}
+                return _streamed_split(files, size, name=name, source=source, **options)
+        images = read_images(argument, notes=notes, data_dir=data_dir)
     split = image_split(
         images, n_valid=n_valid, n_test=n_test, seed=seed, name=name, source=source
     )
