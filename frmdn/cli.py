@@ -1,4 +1,4 @@
-"""Command line: ``python -m frmdn train|compare|eval|sample``.
+"""Command line: ``python -m frmdn train|compare|eval|sample|experiments``.
 
 Errors in arguments, data or checkpoints print one line on stderr and exit with status 2.
 For checkpoints trained on audio (``--data audio:PATH``), ``eval`` also reports the NLL per
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frmdn import cli_experiments
 from frmdn.checkpoint import load
 from frmdn.checkpoint_files import read_metadata
 from frmdn.data import SCHEMES, load_data
@@ -170,6 +171,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
     _add_threads_option(sample)
+    cli_experiments.add_parser(commands, data_help)
+    _add_threads_option(commands.choices["experiments"])
     return parser
 
 
@@ -443,7 +446,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"frmdn: {threads} torch thread{'s' * (threads > 1)} ({origin}); change with "
             f"--threads N or {THREADS_ENV}=N"
         )
-        commands = {"train": _train, "compare": _compare, "eval": _eval, "sample": _sample}
+        commands = {
+            "train": _train,
+            "compare": _compare,
+            "eval": _eval,
+            "sample": _sample,
+            "experiments": cli_experiments.run,
+        }
         commands[args.command](args)
     except (UsageError, CheckpointError, ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

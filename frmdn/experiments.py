@@ -13,7 +13,7 @@ from frmdn.data import SequenceSplit, load_data
 from frmdn.distributed import main_process
 from frmdn.model import FRMDN, FRMDN_FLOW_LAYERS, RMDN, ModelConfig, SequenceDensityModel
 from frmdn.resume import has_checkpoint, remove_training_state, save_training_state
-from frmdn.train import TrainConfig, Trainer, evaluate_nll, fit
+from frmdn.train import STOPPED, Progress, TrainConfig, Trainer, evaluate_nll, fit
 
 __all__ = ["ComparisonRow", "build_pair", "compare", "markdown_table", "train_on_split"]
 
@@ -75,12 +75,16 @@ def train_on_split(
     *,
     resumable: bool = False,
     state: dict | None = None,
-) -> ComparisonRow:
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ComparisonRow | None:
     """Standardise on the training split, fit, score on valid and test, optionally save.
 
     With ``resumable`` (and ``out``) the run writes its training state into ``out`` after
     every validation pass (:mod:`frmdn.resume`), so a killed run continues from there with
-    ``state``; the state is removed once training has finished.
+    ``state``; the state is removed once training has finished. ``callback`` and
+    ``should_stop`` go to :func:`~frmdn.train.fit`; a run that ``should_stop`` ended returns
+    None, its checkpoint unfinished (a resumable one continues from its last saved state).
     """
     model.standardize_on(split.train)
     data = {
@@ -105,10 +109,14 @@ def train_on_split(
         split.train,
         split.valid,
         config,
+        callback=callback,
+        should_stop=should_stop,
         progress_bar=progress_bar,
         state=state,
         save_state=save_state,
     )
+    if result.stop_reason == STOPPED:
+        return None
     seconds = time.perf_counter() - start
     if not result.history:
         raise RuntimeError(f"training {type(model).__name__} failed: {result.stop_reason}")

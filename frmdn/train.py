@@ -23,6 +23,9 @@ SequenceData = Tensor | tuple[Tensor, Tensor]
 """Targets y (N, T, d), or a pair (y, x) with conditioning inputs x (N, T, c)."""
 
 
+STOPPED = "stopped by user"  # the stop reason of a run that should_stop ended
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings.
@@ -267,7 +270,7 @@ class Trainer:
             if self.group is not None and should_stop is not None:
                 stop = self.group.any(stop)  # a stop on any rank stops them all
             if stop:
-                self._stop("stopped by user")
+                self._stop(STOPPED)
                 break
             self._step()
             result.steps += 1
@@ -366,7 +369,9 @@ def fit(
         progress_bar: Show a tqdm bar on stderr (for the CLI).
         state: A :meth:`Trainer.state_dict` to continue from (a resumed run).
         save_state: Called with the trainer after each validation pass (e.g.
-            :func:`frmdn.resume.save_training_state`), so a killed run can resume.
+            :func:`frmdn.resume.save_training_state`), so a killed run can resume; and at the
+            end, unless ``should_stop`` stopped the run: its last saved state then resumes it
+            as if it had never stopped.
     """
     trainer = Trainer(model, train, valid, config)
     if state is not None:
@@ -392,6 +397,6 @@ def fit(
     if bar is not None:
         bar.close()
     result = trainer.finish()
-    if save_state is not None:
+    if save_state is not None and result.stop_reason != STOPPED:
         save_state(trainer)  # done, with the best weights: a resume has nothing left to do
     return result
