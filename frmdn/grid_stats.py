@@ -1,0 +1,123 @@
+"""What a results table of :mod:`frmdn.grid` says: per-model spread over seeds, the paired
+FRMDN − RMDN difference and whether it is bigger than seed noise, and what each covariance
+kind costs in numbers per step. Tables are pandas DataFrames (``frmdn[experiments]``)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from frmdn.heads import mixture_head
+from frmdn.model import ModelConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "PAIRS",
+    "difference_summary",
+    "head_outputs",
+    "noise_verdict",
+    "paired_differences",
+    "read_results",
+    "summary",
+]
+
+PAIRS = {  # what the flow adds, at the same covariance kind
+    "flow, low-rank precision": ("FRMDN low-rank", "RMDN low-rank"),
+    "flow, diagonal": ("FRMDN diagonal", "RMDN diagonal"),
+}
+NOISE_SE = 2.0  # a mean difference within this many standard errors of 0 is seed noise
+REQUIRED = ("data", "model", "seed", "test_nll", "unit")
+MAX_RESULTS_BYTES = 20_000_000
+
+
+def read_results(source: object) -> pd.DataFrame:
+    """A results table from a CSV path or file-like object, checked for the columns the
+    views need (a clear ValueError otherwise); parsed as CSV only, never unpickled."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(source)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise ValueError(f"not a results CSV: {error}") from None
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(f"not a results table of the grid: no column {', '.join(missing)}")
+    table["test_nll"] = pd.to_numeric(table["test_nll"], errors="coerce")
+    return table
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per data set and model: seeds, mean, standard deviation (n − 1; NaN for one seed),
+    minimum and maximum test NLL, mean parameters and the unit; in the table's order."""
+    grouped = table.groupby(["data", "model"], sort=False)
+    out = grouped["test_nll"].agg(["count", "mean", "std", "min", "max"])
+    out = out.rename(columns={"count": "seeds"})
+    if "parameters" in table:
+        out["parameters"] = grouped["parameters"].mean()
+    out["unit"] = grouped["unit"].first()
+    return out.reset_index()
+
+
+def paired_differences(table: pd.DataFrame, model: str, baseline: str) -> pd.DataFrame:
+    """``model`` − ``baseline`` test NLL per data set and seed (negative: ``model`` better),
+    for the seeds both have; columns data, seed, difference, unit."""
+    keys = ["data", "seed"]
+    ours = table[table["model"] == model][[*keys, "test_nll", "unit"]]
+    theirs = table[table["model"] == baseline][[*keys, "test_nll"]]
+    merged = ours.merge(theirs, on=keys, suffixes=("", "_baseline"))
+    merged["difference"] = merged["test_nll"] - merged["test_nll_baseline"]
+    return merged[[*keys, "difference", "unit"]].reset_index(drop=True)
+
+
+def noise_verdict(differences: list[float]) -> str:
+    """A plain sentence on whether paired differences (one per seed) stand out from seed
+    noise: their mean against ``NOISE_SE`` standard errors."""
+    n = len(differences)
+    if n == 0:
+        return "no paired seeds"
+    mean = sum(differences) / n
+    if n == 1:
+        return "one seed only: the spread over seeds is unknown"
+    spread = math.sqrt(sum((x - mean) ** 2 for x in differences) / (n - 1))
+    standard_error = spread / math.sqrt(n)
+    if abs(mean) <= NOISE_SE * standard_error:
+        return f"within seed noise (|mean| ≤ {NOISE_SE:g} standard errors)"
+    better = "better" if mean < 0 else "worse"
+    return (
+        f"{better} beyond seed noise (every seed agrees)"
+        if all((x < 0) == (mean < 0) for x in differences)
+        else f"{better} beyond seed noise on average"
+    )
+
+
+def difference_summary(table: pd.DataFrame, model: str, baseline: str) -> pd.DataFrame:
+    """Per data set: paired seeds, mean and standard deviation of ``model`` − ``baseline``,
+    and :func:`noise_verdict`."""
+    import pandas as pd
+
+    rows = []
+    for data, group in paired_differences(table, model, baseline).groupby("data", sort=False):
+        values = group["difference"].tolist()
+        rows.append(
+            {
+                "data": data,
+                "seeds": len(values),
+                "mean difference": sum(values) / len(values),
+                "std": group["difference"].std() if len(values) > 1 else math.nan,
+                "unit": group["unit"].iloc[0],
+                "verdict": noise_verdict(values),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["data", "seeds", "mean difference", "std", "unit", "verdict"]
+    )
+
+
+def head_outputs(dim: int, n_components: int, rank: int, covariance: str) -> int:
+    """Numbers the mixture head emits per step for targets of size ``dim``: K(1 + 2d) for a
+    diagonal precision, K(1 + d(2 + r)) for a rank-r one, K(1 + d + d(d+1)/2) for a full
+    covariance (the model's own head, so the counts cannot drift from it)."""
+    config = ModelConfig(dim, n_components, rank=rank, covariance=covariance)
+    return mixture_head(config).out_features
