@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from frmdn.checkpoint import load
 from frmdn.checkpoint_files import read_metadata
@@ -29,12 +30,17 @@ from frmdn.model import FRMDN_FLOW_LAYERS, ModelConfig, build_model
 from frmdn.resume import has_training_state, load_training_state
 from frmdn.train import Progress, TrainConfig, evaluate_nll
 
+if TYPE_CHECKING:
+    from frmdn.jobs import JobContext
+
 __all__ = [
     "COLUMNS",
     "KINDS",
     "SUITES",
     "Cell",
     "GridProgress",
+    "dims_of",
+    "grid_job",
     "plan",
     "results_table",
     "run_cell",
@@ -418,3 +424,16 @@ def _run_parallel(
                 for future in pending:
                     future.cancel()
         return [finished[i] for i in sorted(finished)]
+
+
+def grid_job(context: JobContext, suite: str, spec: str, out_dir: str) -> list[dict]:
+    """``suite`` on one data set as a job of the app's :class:`~frmdn.jobs.JobRunner`: cells
+    one after another in the job's worker, each progress report a :class:`GridProgress` as a
+    dict, a cancel stopping between steps (the grid resumes on the next submit)."""
+    cells = plan(suite, [spec], dims_of([spec]))
+    return run_grid(
+        cells,
+        out_dir,
+        on_progress=lambda progress: context.report(asdict(progress)),
+        should_stop=context.should_stop,
+    )
