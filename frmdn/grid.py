@@ -11,6 +11,9 @@ Each cell is an ordinary checkpoint under ``OUT/cells/``; a finished cell is nev
 again, and an interrupted one resumes from its last validation pass (:mod:`frmdn.resume`), so
 a grid can be stopped and restarted at will and gives the same table. The table has one row per
 cell (:data:`COLUMNS`), written as ``results.csv`` and ``results.parquet`` after every cell.
+
+Over 400 lines on purpose: the plan, one cell's training and the two runners (in process, and
+over worker processes) share the :class:`Cell` and row formats, and read best together.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Audio: listen to what an RMDN and an FRMDN make of speech, side by side.
 
-Layout only: audio reading, models, training, scores and figures come from :mod:`frmdn`.
+Layout only: audio reading, models, training, scores and figures come from :mod:`frmdn`
+(the speech rules from :mod:`frmdn.data.speech`). Over 400 lines on purpose: one page with
+three sources (bundled, upload, recording), a model panel and four views (scoreboard,
+listening, NLL along the clip, latent PCA), each a short layout function.
 """
 
 from __future__ import annotations

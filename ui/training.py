@@ -6,6 +6,9 @@ page switches. Training never runs in the page's script thread: **Train both** s
 to the server's shared :class:`~frmdn.jobs.JobRunner` (a few single-threaded worker processes),
 and the page polls it. When the workers are busy the run waits in a queue and the page says
 where it stands, instead of every session slowing everyone down.
+
+Over 400 lines on purpose: submitting, polling, pausing, resuming and freeing a run are one
+job (the run's life), and splitting them would scatter the state they share.
 """
 
 from __future__ import annotations
