@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from frmdn import cli_experiments
+from frmdn import cli_experiments, cli_sample
 from frmdn.checkpoint import load
-from frmdn.checkpoint_files import read_metadata
+from frmdn.cli_common import UsageError, audio_info, checkpoint_data, positive
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
 from frmdn.distributed import leave as leave_process_group
@@ -38,26 +37,15 @@ __all__ = ["main"]
 THREADS_ENV = "FRMDN_THREADS"
 
 
-class UsageError(Exception):
-    """A bad command line, reported in one line without a traceback."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage dump
         raise UsageError(message)
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
 def _add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive,
         default=None,
         help=f"torch CPU threads (default: ${THREADS_ENV}, else the cores not busy with "
         "other work by the load average; under torchrun 1 per process)",
@@ -71,7 +59,7 @@ def _threads(args: argparse.Namespace) -> tuple[int, str]:
     text = os.environ.get(THREADS_ENV, "").strip()
     if text:
         try:
-            return _positive(text), f"${THREADS_ENV}"
+            return positive(text), f"${THREADS_ENV}"
         except (ValueError, argparse.ArgumentTypeError):
             raise UsageError(f"{THREADS_ENV} must be a whole number >= 1, got {text!r}") from None
     if "LOCAL_RANK" in os.environ:  # torchrun: one process per core or GPU
@@ -83,17 +71,17 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     """Model size and optimisation options shared by ``train`` and ``compare``."""
     model, training = ModelConfig, TrainConfig  # defaults live there, nowhere else
     parser.add_argument(
-        "--components", type=_positive, default=model.n_components, help="mixture components K"
+        "--components", type=positive, default=model.n_components, help="mixture components K"
     )
     parser.add_argument(
         "--rank", type=int, default=model.rank, help="low-rank precision part (0 = diag)"
     )
-    parser.add_argument("--hidden", type=_positive, default=model.hidden_size, help="LSTM width")
+    parser.add_argument("--hidden", type=positive, default=model.hidden_size, help="LSTM width")
     parser.add_argument(
-        "--flow-layers", type=_positive, default=FRMDN_FLOW_LAYERS, help="FRMDN couplings"
+        "--flow-layers", type=positive, default=FRMDN_FLOW_LAYERS, help="FRMDN couplings"
     )
-    parser.add_argument("--flow-hidden", type=_positive, default=model.flow_hidden)
-    parser.add_argument("--flow-depth", type=_positive, default=model.flow_depth)
+    parser.add_argument("--flow-hidden", type=positive, default=model.flow_hidden)
+    parser.add_argument("--flow-depth", type=positive, default=model.flow_depth)
     parser.add_argument(
         "--pitch-max-lag",
         type=int,
@@ -101,11 +89,11 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         help="audio: subtract a pitch predictor's guess (periods up to this many samples, "
         "e.g. 160 at 8 kHz) before the flow (default 0: none)",
     )
-    parser.add_argument("--steps", type=_positive, default=training.steps)
-    parser.add_argument("--batch-size", type=_positive, default=training.batch_size)
+    parser.add_argument("--steps", type=positive, default=training.steps)
+    parser.add_argument("--batch-size", type=positive, default=training.batch_size)
     parser.add_argument("--lr", type=float, default=training.lr)
     parser.add_argument("--weight-decay", type=float, default=training.weight_decay)
-    parser.add_argument("--eval-every", type=_positive, default=training.eval_every)
+    parser.add_argument("--eval-every", type=positive, default=training.eval_every)
     parser.add_argument("--patience", type=int, default=training.patience)
     parser.add_argument("--seed", type=int, default=training.seed)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
@@ -132,7 +120,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=ModelConfig.dropout)
     train.add_argument("--input-noise", type=float, default=ModelConfig.input_noise)
     train.add_argument(
-        "--layers", type=_positive, default=ModelConfig.num_layers, help="LSTM depth"
+        "--layers", type=positive, default=ModelConfig.num_layers, help="LSTM depth"
     )
     _add_training_options(train)
 
@@ -149,28 +137,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
     _add_threads_option(evaluate)
 
-    sample = commands.add_parser(
-        "sample",
-        help="generate sequences and write them to a file",
-        description="Generate sequences. For audio checkpoints --out x.wav writes the n "
-        "sequences one after another, 0.25 s of silence apart, at the recorded sample rate.",
-    )
-    sample.add_argument("--checkpoint", required=True, type=Path)
-    sample.add_argument(
-        "--out", required=True, type=Path, help=".npy or .csv file (or .wav for audio)"
-    )
-    sample.add_argument("-n", "--num", type=_positive, default=8, help="number of sequences")
-    sample.add_argument("--steps", type=_positive, default=32, help="generated time steps")
-    sample.add_argument(
-        "--prime-seconds",
-        type=float,
-        default=0.0,
-        help="audio only: continue the first S seconds of the checkpoint's test audio, "
-        "which start every output sequence (default 0: no prime)",
-    )
-    sample.add_argument("--temperature", type=float, default=1.0)
-    sample.add_argument("--seed", type=int, default=0)
-    _add_threads_option(sample)
+    cli_sample.add_parser(commands)
+    _add_threads_option(commands.choices["sample"])
     cli_experiments.add_parser(commands, data_help)
     _add_threads_option(commands.choices["experiments"])
     return parser
@@ -265,39 +233,9 @@ def _compare(args: argparse.Namespace) -> None:
     print(markdown_table(rows))
 
 
-def _checkpoint_data(checkpoint: Path, override: str | None = None) -> tuple[str, int, dict]:
-    """The data spec (``override`` if given), data seed and data info a checkpoint records."""
-    data = read_metadata(checkpoint).get("data")
-    data = data if isinstance(data, dict) else {}
-    spec = override or data.get("spec")
-    if not isinstance(spec, str) or not spec:
-        raise UsageError("the checkpoint records no usable data spec: pass --data")
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UsageError(f"the checkpoint records an invalid data seed {seed!r}")
-    return spec, seed, _recorded_info(checkpoint)
-
-
-def _recorded_info(checkpoint: Path) -> dict:
-    """The data info a checkpoint records ({} if none)."""
-    data = read_metadata(checkpoint).get("data")
-    info = data.get("info") if isinstance(data, dict) else None
-    return info if isinstance(info, dict) else {}
-
-
-def _audio_info(info: dict) -> tuple[int, int] | None:
-    """(sample rate, frame size) of audio data info, or None for other data."""
-    if info.get("kind") != "audio":
-        return None
-    rate, frame = info.get("sample_rate"), info.get("frame_size")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (rate, frame)):
-        raise UsageError("the checkpoint's audio data info lacks a valid sample_rate/frame_size")
-    return rate, frame
-
-
 def _eval(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
-    spec, seed, _ = _checkpoint_data(args.checkpoint, args.data)
+    spec, seed, _ = checkpoint_data(args.checkpoint, args.data)
     split = load_data(spec, seed=seed)
     if split.dim != model.config.dim:
         raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
@@ -309,7 +247,7 @@ def _eval(args: argparse.Namespace) -> None:
         "nll_per_dim": nll / model.config.dim,
         "model": type(model).__name__,
     }
-    audio = _audio_info(split.info)
+    audio = audio_info(split.info)
     if audio is not None:  # nats per frame -> per sample and per half second of sound
         rate, frame = audio
         result |= {
@@ -320,120 +258,6 @@ def _eval(args: argparse.Namespace) -> None:
     if split.info.get("kind") == "images":  # rows of pixels: also the standard bits/dim
         result["bits_per_dim"] = split_bits_per_dim(model, getattr(split, args.split), split.info)
     print(json.dumps(result))
-
-
-def _audio_prime(
-    args: argparse.Namespace, model: SequenceDensityModel, audio: tuple[int, int] | None
-) -> torch.Tensor | None:
-    """The first ``--prime-seconds`` of the checkpoint's test audio as frames (n, T0, d)."""
-    if args.prime_seconds == 0:
-        return None
-    if not args.prime_seconds > 0 or not np.isfinite(args.prime_seconds):
-        raise UsageError(f"--prime-seconds must be 0 or positive, got {args.prime_seconds}")
-    if audio is None:
-        raise UsageError("--prime-seconds needs a checkpoint trained on audio data")
-    rate, frame = audio
-    spec, seed, _ = _checkpoint_data(args.checkpoint)
-    split = load_data(spec, seed=seed)
-    if split.dim != model.config.dim:
-        raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
-    frames = split.test.reshape(-1, split.dim)  # test sequences, one after another
-    steps = max(1, round(args.prime_seconds * rate / frame))
-    if steps > len(frames):
-        raise UsageError(
-            f"--prime-seconds {args.prime_seconds:g} is longer than the test audio "
-            f"({len(frames) * frame / rate:g} s)"
-        )
-    return frames[:steps].expand(args.num, -1, -1)
-
-
-def _sample(args: argparse.Namespace) -> None:
-    from frmdn.data.audio import from_frames, full_scale, wav_bytes
-
-    model = load(args.checkpoint)
-    audio = _audio_info(_recorded_info(args.checkpoint))
-    info = _recorded_info(args.checkpoint)
-    suffix = args.out.suffix.lower()
-    if suffix not in (".npy", ".csv", ".wav", ".png", ".gif"):
-        raise UsageError(
-            "--out must end in .npy or .csv (.wav for audio, .png for images, .png or .gif "
-            f"for frames), got {args.out.name!r}"
-        )
-    if suffix == ".wav" and audio is None:
-        raise UsageError("--out .wav needs a checkpoint trained on audio data")
-    kind = info.get("kind")
-    if (suffix == ".png" and kind not in ("images", "frames")) or (
-        suffix == ".gif" and kind != "frames"
-    ):
-        raise UsageError(f"--out {suffix} needs a checkpoint trained on images or frames")
-    prime = _audio_prime(args, model, audio)
-    emphasis = float(info.get("emphasis", 0.0)) if audio is not None else 0.0
-    torch.manual_seed(args.seed)
-    samples = model.sample(
-        args.num,
-        args.steps,
-        prime=prime,
-        temperature=args.temperature,
-        bound=None if audio is None else full_scale(emphasis),
-    )  # (n, steps, d)
-    if prime is not None:  # listeners hear the real start, then the model's continuation
-        samples = torch.cat([prime.to(samples), samples], dim=1)
-    samples = samples.numpy()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result: dict[str, object] = {"out": str(args.out), "shape": list(samples.shape)}
-    if suffix == ".npy":
-        np.save(args.out, samples)
-    elif suffix == ".csv":
-        count, length = samples.shape[:2]
-        rows = [[i, t, *samples[i, t]] for i in range(count) for t in range(length)]
-        header = "sequence,step," + ",".join(f"y{j}" for j in range(samples.shape[-1]))
-        np.savetxt(args.out, rows, delimiter=",", header=header, comments="", fmt="%.6g")
-    elif suffix in (".png", ".gif"):
-        result["pictures"] = _write_pictures(args.out, samples, info)
-    else:
-        rate = audio[0]
-        gap = np.zeros(rate // 4, dtype=np.float32)
-        pieces = [piece for wave in from_frames(samples, emphasis) for piece in (gap, wave)][1:]
-        args.out.write_bytes(wav_bytes(np.concatenate(pieces), rate))
-        result |= {"sample_rate": rate, "seconds": sum(len(p) for p in pieces) / rate}
-    if prime is not None:
-        result["prime_steps"] = prime.shape[1]
-    print(json.dumps(result))
-
-
-def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
-    """Generated images (a mosaic PNG) or frame sequences (a PNG filmstrip or animated GIF,
-    sequences side by side); returns the picture's shape."""
-    from PIL import Image
-
-    from frmdn.views import image_mosaic
-
-    if info["kind"] == "images":  # (n, H, W) rows of logit pixels -> a grid of digits
-        from frmdn.data.images import LOGIT_LAMBDA, to_pixels
-
-        pixels = to_pixels(samples, logit_lambda=info.get("logit_lambda", LOGIT_LAMBDA))
-        picture = image_mosaic(pixels, columns=min(8, len(pixels)))
-    else:  # (n, T, latent) -> decoded frames (n, T, H, W)
-        from frmdn.data.latents import resolve_vae_path
-        from frmdn.vae import decode_latents, load_vae
-
-        frames = decode_latents(load_vae(resolve_vae_path(info["vae"])), torch.from_numpy(samples))
-        if out.suffix.lower() == ".gif":  # sequences side by side, animated over time
-            try:
-                from frmdn.plots import frames_gif
-            except ModuleNotFoundError as error:  # frmdn.plots imports Plotly: the app extra
-                raise UsageError(
-                    f"an animated GIF needs frmdn.plots, which needs {error.name}: "
-                    "pip install 'frmdn[app]', or write a .png"
-                ) from None
-            strip = np.concatenate(list(frames), axis=-1)  # (T, H, n W)
-            out.write_bytes(frames_gif(strip, scale=1))
-            return list(strip.shape)
-        n, length, height, width = frames.shape
-        picture = image_mosaic(frames.reshape(n * length, height, width), columns=length)
-    grey = np.nan_to_num(picture, nan=0.0).clip(0, 255).astype(np.uint8)
-    Image.fromarray(grey).save(out)
-    return list(grey.shape)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -450,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": _train,
             "compare": _compare,
             "eval": _eval,
-            "sample": _sample,
+            "sample": cli_sample.run,
             "experiments": cli_experiments.run,
         }
         commands[args.command](args)

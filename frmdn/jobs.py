@@ -1,5 +1,10 @@
 """A bounded pool of worker processes for training and generation jobs, with a fair queue.
 
+Over 400 lines on purpose: one job, the submitting side of the pool (its settings, the jobs,
+the worker processes and the two threads that feed and read them), whose parts share one lock
+and one message protocol with :mod:`frmdn.job_worker`; splitting them would spread that lock
+across modules.
+
 Why processes: every worker sets its own torch thread count once, so a room of users training
 at the same time shares the cores instead of oversubscribing them (torch's default of one
 thread per core per job made a class of 8 run 10x slower than one user); a job that crashes

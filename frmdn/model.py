@@ -1,4 +1,10 @@
-"""RMDN and FRMDN: one recurrent mixture density model, with or without a flow on the targets."""
+"""RMDN and FRMDN: one recurrent mixture density model, with or without a flow on the targets.
+
+Over 400 lines on purpose: one class, :class:`SequenceDensityModel` (with its config and the
+RMDN/FRMDN presets), whose likelihood, predictive mixtures and sampling share the LSTM, head,
+pitch predictor and flow; splitting its methods across modules would hide that they are one
+model.
+"""
 
 from __future__ import annotations
 

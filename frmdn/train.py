@@ -1,4 +1,9 @@
-"""Training by maximum likelihood: Adam, clipping, early stopping, stop flags and progress."""
+"""Training by maximum likelihood: Adam, clipping, early stopping, stop flags and progress.
+
+Just over 400 lines on purpose: one job, the training loop (its config and results, the
+:class:`Trainer` that steps, validates with :func:`evaluate_nll`, early-stops, and saves and
+restores its own state, and :func:`fit` around it), whose parts all share the Trainer's state.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""Arrays behind the app's views: latent points, component ellipses, density maps, flow grids.
+
+Everything here is plain numpy out, so :mod:`frmdn.plots` can draw it and tests can check it.
+Data-space quantities are in data units; latent quantities are in the flow's z-space (for an
+RMDN, z is the standardised target).
+
+Modules, one family of views each:
+
+- :mod:`frmdn.views.common`: PCA of latents, per-step NLL, scoreboard and NLL tables
+- :mod:`frmdn.views.toy`: latent points, mixture components, density grids, flow grid lines
+- :mod:`frmdn.views.sequences`: continuing a prime, one-step predictions
+- :mod:`frmdn.views.audio`: spectrograms of clips
+- :mod:`frmdn.views.images`: mosaics, bits per pixel of rows and splits, sampled and completed
+  images
+
+Every public name is re-exported here, so ``from frmdn import views; views.X`` and
+``from frmdn.views import X`` work as before.
+"""
+
+from frmdn.views.audio import spectrogram_db
+from frmdn.views.common import (
+    nll_scores,
+    nll_table,
+    overfitting_gaps,
+    pca_2d,
+    per_step_nll,
+    scoreboard_table,
+    split_nll,
+)
+from frmdn.views.images import (
+    complete_images,
+    image_mosaic,
+    row_bits_per_pixel,
+    sample_images,
+    split_bits_per_dim,
+)
+from frmdn.views.sequences import continuation, one_step_predictions
+from frmdn.views.toy import (
+    Component,
+    LatentPoints,
+    data_bounds,
+    density_grid,
+    flow_grid_lines,
+    latent_points,
+    step_components,
+    to_latent,
+)
+
+__all__ = [
+    "Component",
+    "LatentPoints",
+    "complete_images",
+    "continuation",
+    "data_bounds",
+    "density_grid",
+    "flow_grid_lines",
+    "image_mosaic",
+    "latent_points",
+    "nll_scores",
+    "nll_table",
+    "one_step_predictions",
+    "overfitting_gaps",
+    "pca_2d",
+    "per_step_nll",
+    "row_bits_per_pixel",
+    "sample_images",
+    "scoreboard_table",
+    "spectrogram_db",
+    "split_bits_per_dim",
+    "split_nll",
+    "step_components",
+    "to_latent",
+]

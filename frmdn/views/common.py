@@ -1,0 +1,160 @@
+"""Views all pages share: PCA of latents, per-step NLL, scoreboard and NLL tables."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from frmdn.model import SequenceDensityModel
+from frmdn.train import evaluate_nll
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "nll_scores",
+    "nll_table",
+    "overfitting_gaps",
+    "pca_2d",
+    "per_step_nll",
+    "scoreboard_table",
+    "split_nll",
+]
+
+
+@torch.no_grad()
+def pca_2d(x: Tensor) -> np.ndarray:
+    """Points x (N, D) (or (..., D), flattened) projected on their two principal axes, (N, 2).
+
+    The data are centred and projected on the top two right singular vectors of the centred
+    matrix, so column 0 has the largest variance. Each axis's sign is fixed so that its
+    largest loading is positive, which makes the picture deterministic. With fewer than two
+    dimensions (or points) the missing columns are zero.
+
+    Example:
+        >>> x = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        >>> pca_2d(x).shape
+        (3, 2)
+    """
+    flat = torch.as_tensor(x).reshape(-1, x.shape[-1]).double().cpu()  # (N, D)
+    out = np.zeros((flat.shape[0], 2))
+    if flat.shape[0] < 2:
+        return out
+    centred = flat - flat.mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)  # (min(N, D), D)
+    axes = vh[:2]  # (<=2, D)
+    biggest = axes.abs().argmax(-1, keepdim=True)
+    axes = axes * axes.gather(-1, biggest).sign()  # the largest loading of each axis > 0
+    out[:, : axes.shape[0]] = (centred @ axes.T).numpy()
+    return out
+
+
+@torch.no_grad()
+def per_step_nll(model: SequenceDensityModel, sequence: Tensor) -> np.ndarray:
+    """:math:`-\\log p(y_t \\mid y_{<t})` in nats for every step of one sequence (T, d), (T,)."""
+    if sequence.dim() != 2 or sequence.shape[-1] != model.config.dim:
+        raise ValueError(f"sequence must be (T, {model.config.dim}), got {tuple(sequence.shape)}")
+    model.eval()
+    return -model.log_prob(sequence.unsqueeze(0))[0].double().cpu().numpy()
+
+
+def overfitting_gaps(
+    scores: dict[str, dict[str, float]], dim: int, train: str = "train", held_out: str = "test"
+) -> dict[str, float]:
+    """Held-out minus train NLL per model, in nats per sample (per dimension of a frame).
+
+    Arguments:
+        scores: Per model, NLLs in nats per step keyed by part name.
+        dim: Values per step (the frame size), to turn nats per step into nats per sample.
+    """
+    return {
+        name: (parts[held_out] - parts[train]) / dim
+        for name, parts in scores.items()
+        if train in parts and held_out in parts
+    }
+
+
+def _pandas(user: str) -> ModuleType:
+    """The pandas module, an optional dependency (the ``app`` extra) that ``user`` needs."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"{user} needs pandas: pip install 'frmdn[app]'", name=error.name
+        ) from error
+    return pd
+
+
+def scoreboard_table(
+    models: dict[str, SequenceDensityModel], test: Tensor, seconds: dict[str, float]
+) -> pd.DataFrame:
+    """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d), parameter counts and
+    training time (NaN where unknown), indexed by model name (pandas: the ``app`` extra)."""
+    pd = _pandas("scoreboard_table")
+    rows = []
+    for name, model in models.items():
+        counts = model.num_parameters()
+        rows.append(
+            {
+                "model": name,
+                "held-out NLL (nats/step)": evaluate_nll(model, test),
+                "parameters": counts["total"],
+                "flow parameters": counts["flow"],
+                "training time (s)": seconds.get(name, float("nan")),
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")
+
+
+def split_nll(
+    models: dict[str, SequenceDensityModel], train: Tensor, held_out: Tensor
+) -> dict[str, dict[str, float]]:
+    """Per model: NLL (nats/step) of the ``train`` and ``held_out`` sequences (N, T, d), keyed
+    ``"train"`` and ``"held-out"``."""
+    return {
+        name: {"train": evaluate_nll(model, train), "held-out": evaluate_nll(model, held_out)}
+        for name, model in models.items()
+    }
+
+
+def nll_scores(
+    clip_nll: dict[str, np.ndarray], split_scores: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per model: the mean of its per-step NLL along a clip (T,) as ``"clip"``, plus its
+    ``split_scores`` (see :func:`split_nll`) if any; all in nats/step."""
+    split_scores = split_scores or {}
+    return {
+        name: {"clip": float(nll.mean())} | split_scores.get(name, {})
+        for name, nll in clip_nll.items()
+    }
+
+
+def nll_table(
+    models: dict[str, SequenceDensityModel],
+    scores: dict[str, dict[str, float]],
+    seconds: dict[str, float],
+) -> pd.DataFrame:
+    """One column per model of ``scores`` (see :func:`nll_scores`), index ``"metric"``: train,
+    held-out and clip NLL in nats/step and in nats/sample (nats/step / d, the frame size), the
+    held-out − train gap (nats/sample), parameter count and training time; NaN where unknown
+    (pandas: the ``app`` extra)."""
+    pd = _pandas("nll_table")
+    columns = {}
+    for name, parts in scores.items():
+        dim = models[name].config.dim
+        column = {}
+        for unit, scale in (("nats/step", 1), ("nats/sample", dim)):
+            for part in ("train", "held-out", "clip"):
+                column[f"{part} NLL ({unit})"] = parts.get(part, float("nan")) / scale
+        gaps = overfitting_gaps({name: parts}, dim, held_out="held-out")
+        column["held-out − train (nats/sample)"] = gaps.get(name, float("nan"))
+        column["parameters"] = models[name].num_parameters()["total"]
+        column["training time (s)"] = seconds.get(name, float("nan"))
+        columns[name] = column
+    table = pd.DataFrame(columns)
+    table.index.name = "metric"
+    return table

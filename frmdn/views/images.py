@@ -1,0 +1,142 @@
+"""Image views: mosaics, bits per pixel of rows and splits, sampled and completed images."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from frmdn.model import SequenceDensityModel
+
+__all__ = [
+    "complete_images",
+    "image_mosaic",
+    "row_bits_per_pixel",
+    "sample_images",
+    "split_bits_per_dim",
+]
+
+
+def image_mosaic(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
+    """Images (n, H, W) tiled row by row into one float array, NaN in gaps and empty cells.
+
+    The result has shape ``(rows * (H + gap) - gap, columns * (W + gap) - gap)`` with
+    ``rows = ceil(n / columns)``; image ``i`` sits in tile row ``i // columns``, tile column
+    ``i % columns``. NaN draws as the page background in a Plotly heatmap.
+
+    Example:
+        >>> image_mosaic(np.ones((3, 2, 2)), columns=2, gap=1).shape
+        (5, 5)
+    """
+    images = np.asarray(images, dtype=float)
+    if images.ndim != 3 or columns < 1 or gap < 0:
+        raise ValueError(f"need images (n, H, W), columns >= 1 and gap >= 0, got {images.shape}")
+    n, height, width = images.shape
+    columns = max(1, min(columns, n))
+    rows = max(1, -(-n // columns))
+    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for i, image in enumerate(images):
+        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
+        mosaic[top : top + height, left : left + width] = image
+    return mosaic
+
+
+@torch.no_grad()
+def _row_log_prob(model: SequenceDensityModel, y: Tensor, batch_size: int = 256) -> Tensor:
+    """:math:`\\log p(y_t \\mid y_{<t})` in nats for sequences y (B, T, d), eval mode, (B, T)."""
+    was_training = model.training
+    model.eval()
+    device = model.start.device
+    parts = [
+        model.log_prob(y[i : i + batch_size].to(device)).cpu()
+        for i in range(0, len(y), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(parts).double()
+
+
+def row_bits_per_pixel(
+    model: SequenceDensityModel, y: Tensor, info: dict, batch_size: int = 256
+) -> np.ndarray:
+    r"""Bits per pixel of every row of every image, (B, T), for image sequences y (B, T, d).
+
+    Row :math:`t` of an image costs :math:`\big(-\log p_Y(y_t \mid y_{<t}) - \sum_i \log
+    \partial y_{t,i} / \partial v_{t,i}\big) / (d \log 2) + \log_2 256` bits per pixel (the
+    logit transform undone, as in :func:`frmdn.data.images.bits_per_dim`), so the mean over
+    all rows and images is exactly the split's bits/dim. High values mark the rows a model
+    found surprising.
+
+    Arguments:
+        model: A model trained on an image split.
+        y: Image rows in logit space as in the split, (B, T, d).
+        info: The split's ``info`` (``logit_lambda`` and ``levels``).
+    """
+    from frmdn.data.images import log_jacobian
+
+    if info.get("kind") != "images":
+        raise ValueError(f"expected the info of an image split (kind 'images'), got {info!r}")
+    if y.dim() != 3 or y.shape[-1] != model.config.dim or y.shape[0] == 0:
+        raise ValueError(f"y must be (B, T, {model.config.dim}) with B > 0, got {tuple(y.shape)}")
+    log_p_y = _row_log_prob(model, y, batch_size)  # (B, T)
+    jacobian = log_jacobian(y, logit_lambda=float(info["logit_lambda"])).sum(-1)  # (B, T)
+    d = y.shape[-1]
+    bits = -(log_p_y + jacobian) / (d * np.log(2.0)) + np.log2(int(info["levels"]))
+    return bits.numpy()
+
+
+def split_bits_per_dim(
+    model: SequenceDensityModel, y: Tensor, info: dict, batch_size: int = 256
+) -> float:
+    """Bits/dim of a whole image split part y (B, T, d) (see ``frmdn.data.images``)."""
+    from frmdn.data.images import bits_per_dim
+
+    return bits_per_dim(_row_log_prob(model, y, batch_size), y, info)
+
+
+def _pixels(y: Tensor, info: dict | None) -> np.ndarray:
+    from frmdn.data.images import LOGIT_LAMBDA, to_pixels
+
+    lam = LOGIT_LAMBDA if info is None else float(info["logit_lambda"])
+    return to_pixels(y, logit_lambda=lam)
+
+
+@torch.no_grad()
+def sample_images(
+    model: SequenceDensityModel,
+    n: int,
+    height: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    info: dict | None = None,
+) -> np.ndarray:
+    """``n`` images generated row by row, as 8-bit pixels (n, height, d).
+
+    The random generator is seeded with ``seed`` just before sampling, so two models draw from
+    the same random stream. ``info`` (an image split's) gives the logit transform to undo.
+    """
+    torch.manual_seed(seed)
+    return _pixels(model.sample(n, height, temperature=temperature).cpu(), info)
+
+
+@torch.no_grad()
+def complete_images(
+    model: SequenceDensityModel,
+    y: Tensor,
+    prime_rows: int,
+    temperature: float = 1.0,
+    seed: int = 0,
+    info: dict | None = None,
+) -> np.ndarray:
+    """Images y (n, T, d) with their top ``prime_rows`` rows kept and the rest generated.
+
+    The model reads the top rows, then samples the remaining ``T - prime_rows`` rows (seeded
+    with ``seed``). Returns 8-bit pixels (n, T, d): the original top, the model's bottom.
+    """
+    if y.dim() != 3 or not 1 <= prime_rows < y.shape[1]:
+        raise ValueError(
+            f"need y (n, T, d) and 1 <= prime_rows < T, got {tuple(y.shape)}, {prime_rows}"
+        )
+    torch.manual_seed(seed)
+    prime = y[:, :prime_rows]
+    rest = model.sample(len(y), y.shape[1] - prime_rows, prime=prime, temperature=temperature)
+    return _pixels(torch.cat([prime, rest.cpu()], dim=1), info)
