@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import frmdn.data.image_read as image_read
 import frmdn.data.images as images
 import frmdn.data.stream as stream
 from frmdn.data import load_data
@@ -226,7 +227,8 @@ def test_large_image_folders_stream_by_default(
     assert isinstance(load_data(f"images:{folder}").train, DiskSequences)
     assert isinstance(load_data(f"images:{folder}?stream=0").train, torch.Tensor)
     monkeypatch.setattr(images, "STREAM_PIXELS", 10**9)
-    monkeypatch.setattr(images, "MAX_IMAGES", 25)  # in memory: trimmed; streamed: all of them
+    monkeypatch.setattr(images, "MAX_IMAGES", 25)  # streamed: all of them
+    monkeypatch.setattr(image_read, "MAX_IMAGES", 25)  # in memory: trimmed
     split = load_data(f"images:{folder}")
     assert isinstance(split.train, DiskSequences) and split.info["n_images"] == 30
     assert load_data(f"images:{folder}?stream=0").info["n_images"] == 25
@@ -306,19 +308,19 @@ def _video(path: Path, count: int, height: int = 40, width: int = 52) -> Path:
 def test_a_video_decodes_through_the_cache_in_chunks(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import frmdn.data.frames as frames
+    import frmdn.data.video as video
 
     clip = _video(tmp_path / "clip.mp4", 50)
-    memory, notes = frames.read_video(clip, size=16)
+    memory, notes = video.read_video(clip, size=16)
     chunks: list[int] = []
-    decode = frames.iter_video
+    decode = video.iter_video
 
     def counted(*args: object, **kwargs: object):
         for chunk in decode(*args, **kwargs):
             chunks.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(frames, "iter_video", counted)
+    monkeypatch.setattr(video, "iter_video", counted)
     monkeypatch.setattr(stream, "VIDEO_CHUNK", 8)
     cached = cached_video(clip, size=16)
     assert chunks == [8] * 6 + [2]  # never more than a chunk of frames in memory

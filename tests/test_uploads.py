@@ -13,9 +13,9 @@ import pytest
 from upload_files import valid_files
 
 from frmdn.data import DataError
-from frmdn.data import audio as audio_module
-from frmdn.data import frames as frames_module
-from frmdn.data import images as images_module
+from frmdn.data import audio_read as audio_module
+from frmdn.data import image_read as images_module
+from frmdn.data import video as video_module
 from frmdn.data.audio import AudioError, read_audio
 from frmdn.data.content import MAX_UPLOAD_BYTES, megabytes, sniff
 from frmdn.data.frames import FrameDataError, read_video
@@ -50,7 +50,7 @@ def test_the_byte_limit_matches_the_app_and_reads_well() -> None:
     [
         (audio_module, lambda data: read_audio(data, name="big.wav"), AudioError),
         (images_module, lambda data: read_images(data, name="big.wav"), ImageDataError),
-        (frames_module, lambda data: read_video(data, name="big.wav"), FrameDataError),
+        (video_module, lambda data: read_video(data, name="big.wav"), FrameDataError),
     ],
 )
 def test_too_large_uploads_are_refused_before_decoding(module, load, error, monkeypatch) -> None:

@@ -42,8 +42,9 @@ import numpy as np
 import torch
 
 from frmdn import resources
-from frmdn.data.frames import FRAME_GENERATORS, MAX_FRAMES, FrameDataError, load_frames
+from frmdn.data.frames import FRAME_GENERATORS, load_frames
 from frmdn.data.splits import SequenceSplit
+from frmdn.data.video import MAX_FRAMES, FrameDataError
 from frmdn.errors import CheckpointError
 
 if TYPE_CHECKING:

@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 
 from frmdn import resources
-from frmdn.data.audio import AudioError, Clip, audio_split, full_scale, load_audio_data
+from frmdn.data.audio import audio_split, load_audio_data
+from frmdn.data.audio_convert import full_scale
+from frmdn.data.audio_read import AudioError, Clip
 from frmdn.data.splits import SequenceSplit
 
 __all__ = [

@@ -146,7 +146,9 @@ def cached_waveform(
     """The cache file of ``path`` decoded at ``rate``, dequantised (noise seeded by ``seed``)
     and pre-emphasised, written on first use; returns it, its sample count and sample rate."""
     from frmdn.checkpoint_files import file_sha256
-    from frmdn.data.audio import LSB, pre_emphasis, read_audio
+    from frmdn.data.audio import LSB
+    from frmdn.data.audio_convert import pre_emphasis
+    from frmdn.data.audio_read import read_audio
 
     directory = directory or cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -230,7 +232,7 @@ def cached_video(
     the cache :data:`VIDEO_CHUNK` frames at a time on first use, so the whole video is never
     in memory; the entry is named by the file's SHA-256, ``size`` and ``max_frames``."""
     from frmdn.checkpoint_files import file_sha256
-    from frmdn.data.frames import iter_video
+    from frmdn.data.video import iter_video
 
     path = Path(path)
     key = cache_key(VIDEO_FORMAT, file_sha256(path), size, max_frames)
