@@ -83,7 +83,7 @@ def noise_verdict(differences: list[float]) -> str:
     spread = math.sqrt(sum((x - mean) ** 2 for x in differences) / (n - 1))
     standard_error = spread / math.sqrt(n)
     if abs(mean) <= NOISE_SE * standard_error:
-        return f"within seed noise (|mean| ≤ {NOISE_SE:g} standard errors)"
+        return f"within seed noise (the mean is within {NOISE_SE:g} standard errors of 0)"
     better = "better" if mean < 0 else "worse"
     return (
         f"{better} beyond seed noise (every seed agrees)"

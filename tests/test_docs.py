@@ -16,6 +16,7 @@ FIX = ".venv/bin/python tools/render_docs.py"
 
 
 def _load_render_docs():
+    sys.path.insert(0, str(ROOT / "tools"))  # as when run as a script: its sibling modules
     spec = importlib.util.spec_from_file_location("render_docs", ROOT / "tools" / "render_docs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+import docs_grid  # a sibling module: tools/ is on sys.path when this runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "assets/README.md")
 MARKER = re.compile(r"<!-- results:([\w-]+) begin -->(.*?)<!-- results:\1 end -->", re.DOTALL)
@@ -340,6 +342,10 @@ def load_test() -> str:
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
+    "grid-nll": docs_grid.grid_nll,
+    "grid-flow": docs_grid.grid_flow,
+    "grid-run": docs_grid.grid_run,
+    "grid-run-toy": docs_grid.grid_run_toy,
     "toy-nll": toy_nll,
     "speech-nll": speech_nll,
     "speech-nll-best": speech_nll_best,
