@@ -244,6 +244,7 @@ def _eval(args: argparse.Namespace) -> None:
         "data": spec,
         "split": args.split,
         "nll": nll,
+        "unit": "nats/step",
         "nll_per_dim": nll / model.config.dim,
         "model": type(model).__name__,
     }
@@ -256,6 +257,7 @@ def _eval(args: argparse.Namespace) -> None:
             "sample_rate": rate,
         }
     if split.info.get("kind") == "images":  # rows of pixels: also the standard bits/dim
+        result["unit"] = "nats/step in logit space (bits_per_dim: of the 8-bit pixels)"
         result["bits_per_dim"] = split_bits_per_dim(model, getattr(split, args.split), split.info)
     print(json.dumps(result))
 

@@ -121,6 +121,7 @@ def test_eval_prints_one_json_line(
     line = _one_json_line(stdout)
     assert {"nll", "nll_per_dim", "split", "data", "model"} <= set(line)
     assert line["split"] == "test" and line["data"] == "toy:ring"
+    assert line["unit"] == "nats/step"
     assert line["nll_per_dim"] == pytest.approx(line["nll"] / 2)
     # The same test split the training run scored, so the same NLL.
     assert line["nll"] == pytest.approx(read_metadata(checkpoint)["metrics"]["test_nll"], rel=1e-4)
@@ -360,6 +361,7 @@ def test_eval_reports_bits_per_dim_for_images(
     result = _one_json_line(stdout)
     # 8-bit pixels: a barely trained model sits between a good model (~1-2) and far above 8
     assert 0 < result["bits_per_dim"] < 20
+    assert result["unit"].startswith("nats/step in logit space")  # not mistaken for pixels
     assert result["nll_per_dim"] == pytest.approx(result["nll"] / 28)
 
 
