@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from frmdn.grid import FAMILY_BUDGETS, KINDS
 from frmdn.heads import mixture_head
 from frmdn.model import ModelConfig
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAIRS",
+    "budget_cells",
     "difference_summary",
     "head_outputs",
     "noise_verdict",
@@ -48,10 +50,27 @@ def read_results(source: object) -> pd.DataFrame:
     return table
 
 
+def budget_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows at their family's budget K and rank (:data:`frmdn.grid.FAMILY_BUDGETS`): the
+    main comparison, without the K and rank sweeps of the full suite."""
+
+    def at_budget(row: pd.Series) -> bool:
+        budget = FAMILY_BUDGETS.get(str(row["data"]).partition(":")[0])
+        if budget is None:
+            return True
+        rank = KINDS.get(row["model"], {}).get("rank", budget["rank"])
+        return int(row["K"]) == budget["K"] and int(row["rank"]) == rank
+
+    if table.empty or not {"K", "rank"} <= set(table.columns):
+        return table
+    return table[table.apply(at_budget, axis=1)]
+
+
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and model: seeds, mean, standard deviation (n − 1; NaN for one seed),
-    minimum and maximum test NLL, mean parameters and the unit; in the table's order."""
-    grouped = table.groupby(["data", "model"], sort=False)
+    """Per data set, model, K and rank: seeds, mean, standard deviation (n − 1; NaN for one
+    seed), minimum and maximum test NLL, mean parameters and the unit; in the table's order."""
+    keys = ["data", "model", *(k for k in ("K", "rank") if k in table.columns)]
+    grouped = table.groupby(keys, sort=False)
     out = grouped["test_nll"].agg(["count", "mean", "std", "min", "max"])
     out = out.rename(columns={"count": "seeds"})
     if "parameters" in table:
@@ -64,6 +83,7 @@ def paired_differences(table: pd.DataFrame, model: str, baseline: str) -> pd.Dat
     """``model`` − ``baseline`` test NLL per data set and seed (negative: ``model`` better),
     for the seeds both have; columns data, seed, difference, unit."""
     keys = ["data", "seed"]
+    table = budget_cells(table)
     ours = table[table["model"] == model][[*keys, "test_nll", "unit"]]
     theirs = table[table["model"] == baseline][[*keys, "test_nll"]]
     merged = ours.merge(theirs, on=keys, suffixes=("", "_baseline"))

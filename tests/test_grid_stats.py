@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from frmdn.grid_stats import (
+    budget_cells,
     difference_summary,
     head_outputs,
     noise_verdict,
@@ -76,3 +77,21 @@ def test_read_results_refuses_what_is_not_a_results_table():
         read_results(io.StringIO("a,b\n1,2\n"))
     with pytest.raises(ValueError, match="not a results CSV|no column"):
         read_results(io.BytesIO(b"\xff\xfe\x00\x01garbage"))
+
+
+def test_budget_cells_leave_out_the_sweeps():
+    base = {"data": "toy:ring", "seed": 0, "test_nll": 1.0, "unit": "nats/step"}
+    table = pd.DataFrame(
+        [
+            base | {"model": "FRMDN low-rank", "K": 3, "rank": 1},  # the toy budget
+            base | {"model": "FRMDN low-rank", "K": 8, "rank": 1},  # K sweep
+            base | {"model": "FRMDN low-rank", "K": 3, "rank": 4},  # rank sweep
+            base | {"model": "FRMDN diagonal", "K": 3, "rank": 0},  # diagonal: rank 0
+        ]
+    )
+    kept = budget_cells(table)
+    assert kept[["model", "K", "rank"]].values.tolist() == [
+        ["FRMDN low-rank", 3, 1],
+        ["FRMDN diagonal", 3, 0],
+    ]
+    assert len(summary(table)) == 4  # K and rank are part of the grouping

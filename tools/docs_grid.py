@@ -1,16 +1,16 @@
-"""The README's experiment-grid tables, from the shipped results (assets/results/quick):
-each model's test NLL as mean ± standard deviation over seeds, and the flow's paired effect
-with the seed-noise verdict of :func:`frmdn.grid_stats.noise_verdict`."""
+"""The README's experiment-grid tables, from the shipped results (assets/results/quick and
+full): each model's test NLL as mean ± standard deviation over seeds at the family's budget,
+the flow's paired effect with the seed-noise verdict of :func:`frmdn.grid_stats.noise_verdict`,
+and the K and rank sweeps of the full suite."""
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 from pathlib import Path
 
-from frmdn.grid import KINDS
-from frmdn.grid_stats import PAIRS, noise_verdict
+from frmdn.grid import KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
+from frmdn.grid_stats import PAIRS, budget_cells, noise_verdict, read_results
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "results" / "quick"
 MINUS = "\u2212"
@@ -23,13 +23,11 @@ SHORT = {  # column titles
 }
 
 
-def rows() -> list[dict]:
-    """The shipped results table, one dict per cell (numbers as floats)."""
-    with open(RESULTS / "results.csv", newline="") as file:
-        table = list(csv.DictReader(file))
-    for row in table:
-        row["test_nll"], row["seed"] = float(row["test_nll"]), int(row["seed"])
-    return table
+def rows(folder: Path = RESULTS, budget: bool = True) -> list[dict]:
+    """A shipped results table, one dict per cell; only the cells at their family's budget
+    unless ``budget`` is False (the sweeps)."""
+    table = read_results(folder / "results.csv")
+    return (budget_cells(table) if budget else table).to_dict("records")
 
 
 def _spread(values: list[float], digits: int) -> str:
@@ -48,9 +46,9 @@ def _digits(unit: str) -> int:
     return 3 if unit in ("bits/dim", "nats/dim") else 2
 
 
-def grid_nll() -> str:
+def grid_nll(folder: Path = RESULTS) -> str:
     """Test NLL per data set and model: mean ± std over seeds (seeds in the first column)."""
-    table = rows()
+    table = rows(folder)
     kinds = list(KINDS)
     header = [
         "data (unit, seeds)",
@@ -69,9 +67,9 @@ def grid_nll() -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def grid_flow() -> str:
+def grid_flow(folder: Path = RESULTS) -> str:
     """The flow's paired effect per data set (FRMDN − RMDN per seed) and its verdict."""
-    table = rows()
+    table = rows(folder)
     header = ["data (unit)"]
     for label in PAIRS:
         header += [f"{label}: FRMDN − RMDN", "verdict"]
@@ -104,3 +102,49 @@ def grid_run(folder: Path = RESULTS) -> str:
 def grid_run_toy() -> str:
     """Prose: the quick grid on one toy set alone (assets/results/quick-toy-ring)."""
     return grid_run(RESULTS.parent / "quick-toy-ring")
+
+
+FULL = RESULTS.parent / "full"
+
+
+def grid_nll_full() -> str:
+    """:func:`grid_nll` of the full suite (5 seeds everywhere)."""
+    return grid_nll(FULL)
+
+
+def grid_flow_full() -> str:
+    """:func:`grid_flow` of the full suite."""
+    return grid_flow(FULL)
+
+
+def grid_run_full() -> str:
+    """Prose: how the full suite was made."""
+    return grid_run(FULL)
+
+
+def grid_sweep() -> str:
+    """The full suite's K sweep (rank 1) and rank sweep (K = 3) on its first data set: test
+    NLL mean ± std over the sweep's seeds, low-rank RMDN against low-rank FRMDN."""
+    table = rows(FULL, budget=False)
+    data = table[0]["data"]
+    seeds = {0, 1, 2}
+    cells = [r for r in table if r["data"] == data and r["seed"] in seeds]
+    unit = cells[0]["unit"]
+    lines = [f"| {data} ({unit}, {len(seeds)} seeds) | " + " | ".join(SWEEP_KINDS) + " |"]
+    lines.append("|---|" + "---:|" * len(SWEEP_KINDS))
+    for label, key, values, fixed in (
+        ("K", "K", SWEEP_K, ("rank", 1)),
+        ("r", "rank", SWEEP_RANK, ("K", 3)),
+    ):
+        for value in values:
+            out = []
+            for kind in SWEEP_KINDS:
+                nll = [
+                    r["test_nll"]
+                    for r in cells
+                    if r["model"] == kind and r[key] == value and r[fixed[0]] == fixed[1]
+                ]
+                out.append(_spread(nll, _digits(unit)) if nll else "—")
+            other = f"{fixed[0] if fixed[0] == 'K' else 'r'} = {fixed[1]}"
+            lines.append(f"| {label} = {value} ({other}) | " + " | ".join(out) + " |")
+    return "\n" + "\n".join(lines) + "\n"

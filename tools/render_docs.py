@@ -342,10 +342,12 @@ def load_test() -> str:
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
-    "grid-nll": docs_grid.grid_nll,
-    "grid-flow": docs_grid.grid_flow,
     "grid-run": docs_grid.grid_run,
     "grid-run-toy": docs_grid.grid_run_toy,
+    "grid-nll-full": docs_grid.grid_nll_full,
+    "grid-flow-full": docs_grid.grid_flow_full,
+    "grid-run-full": docs_grid.grid_run_full,
+    "grid-sweep": docs_grid.grid_sweep,
     "toy-nll": toy_nll,
     "speech-nll": speech_nll,
     "speech-nll-best": speech_nll_best,
