@@ -124,6 +124,11 @@ def home() -> None:
         label="Image sequences: VAE latents of moving frames, predictions and rollouts",
         icon=":material/movie:",
     )
+    st.page_link(
+        "pages/compare.py",
+        label="Compare: how much comes from the flow, seed by seed, in the experiment grid",
+        icon=":material/leaderboard:",
+    )
 
     st.caption(
         "References: S. Razavi and R. Hosseini, *Flow-based Recurrent Mixture Density Networks*, "
@@ -181,6 +186,7 @@ PAGES = [
     st.Page("pages/audio.py", title="Audio: RMDN vs FRMDN", icon=":material/graphic_eq:"),
     st.Page("pages/single_images.py", title="Single images", icon=":material/grid_on:"),
     st.Page("pages/image_sequences.py", title="Image sequences", icon=":material/movie:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
 ]
 
 # On a fresh server a deep link (/toy?...) first runs its page file without this script;

@@ -4,7 +4,9 @@ kind costs in numbers per step. Tables are pandas DataFrames (``frmdn[experiment
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from frmdn.grid import FAMILY_BUDGETS, KINDS
@@ -31,39 +33,53 @@ PAIRS = {  # what the flow adds, at the same covariance kind
 }
 NOISE_SE = 2.0  # a mean difference within this many standard errors of 0 is seed noise
 REQUIRED = ("data", "model", "seed", "test_nll", "unit")
+NUMBERS = ("K", "rank", "hidden", "seed", "parameters", "steps", "valid_nll", "test_nll")
 MAX_RESULTS_BYTES = 20_000_000
 
 
-def read_results(source: object) -> pd.DataFrame:
-    """A results table from a CSV path or file-like object, checked for the columns the
-    views need (a clear ValueError otherwise); parsed as CSV only, never unpickled."""
+def read_results(source: str | Path | bytes) -> pd.DataFrame:
+    """A results table from a CSV file or its bytes: at most ``MAX_RESULTS_BYTES``, parsed as
+    CSV only (never unpickled), with the columns the views need (a clear ValueError
+    otherwise), rows without a data set or model dropped, labels as text and numbers numeric
+    (an unreadable number becomes NaN)."""
     import pandas as pd
 
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise ValueError(f"larger than {MAX_RESULTS_BYTES:,} bytes")
     try:
-        table = pd.read_csv(source)
+        table = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise ValueError(f"not a results CSV: {error}") from None
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ValueError(f"not a results table of the grid: no column {', '.join(missing)}")
-    table["test_nll"] = pd.to_numeric(table["test_nll"], errors="coerce")
+    table = table.dropna(subset=["data", "model"]).reset_index(drop=True)
+    for column in ("data", "model", "unit"):
+        table[column] = table[column].astype(str)
+    for column in NUMBERS:
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
     return table
 
 
 def budget_cells(table: pd.DataFrame) -> pd.DataFrame:
     """The rows at their family's budget K and rank (:data:`frmdn.grid.FAMILY_BUDGETS`): the
-    main comparison, without the K and rank sweeps of the full suite."""
+    main comparison, without the K and rank sweeps of the full suite. A data set with no row
+    at the budget (a grid run with other settings) keeps all its rows."""
 
     def at_budget(row: pd.Series) -> bool:
         budget = FAMILY_BUDGETS.get(str(row["data"]).partition(":")[0])
         if budget is None:
             return True
         rank = KINDS.get(row["model"], {}).get("rank", budget["rank"])
-        return int(row["K"]) == budget["K"] and int(row["rank"]) == rank
+        return row["K"] == budget["K"] and row["rank"] == rank
 
     if table.empty or not {"K", "rank"} <= set(table.columns):
         return table
-    return table[table.apply(at_budget, axis=1)]
+    keep = table.apply(at_budget, axis=1)
+    keep |= ~keep.groupby(table["data"]).transform("any")
+    return table[keep]
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -116,10 +116,24 @@ def streamlit_server(log_path: Path, env: dict[str, str] | None = None) -> Itera
             proc.wait()
 
 
+SHIPPED_RESULTS = ROOT / "assets" / "results" / "quick" / "results.csv"
+
+
+def results_env(folder: Path) -> dict[str, str]:
+    """While the grid's results are not shipped, a small results table for the Compare page
+    (``FRMDN_RESULTS``), so its screenshot shows the tables and figures."""
+    if SHIPPED_RESULTS.is_file():
+        return {}
+    from test_page_compare import write_small_results
+
+    return {"FRMDN_RESULTS": str(write_small_results(folder / "results"))}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One server shared by the module's tests."""
-    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+    folder = tmp_path_factory.mktemp("streamlit")
+    with streamlit_server(folder / "server.log", env={**os.environ, **results_env(folder)}) as url:
         yield url
 
 
@@ -333,6 +347,7 @@ NAV_TITLES = [
     "Audio: RMDN vs FRMDN",
     "Single images",
     "Image sequences",
+    "Compare",
 ]
 DEEP_LINKS = {
     "toy": ("/toy?data=moons&K=4&rank=2&seed=3", "Toy 2D sequences", "3"),
@@ -428,3 +443,44 @@ def test_toy_page_compares_an_uploaded_checkpoint(chromium: Path, server: str) -
         assert "Cannot use notes.zip: not a zip archive" in alert.inner_text()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_role("heading", name="Scoreboard").count() == 1
+
+
+# ----------------------------------------------------------------------------- compare page
+COMPARE_TITLE = "Compare: how much comes from the flow?"
+
+
+def open_compare_page(page: Page, server: str) -> None:
+    page.goto(f"{server}/compare")
+    page.get_by_role("heading", name=COMPARE_TITLE).wait_for()
+    settle(page)
+
+
+def test_compare_page_shows_the_results_table_and_figures(chromium: Path, server: str) -> None:
+    with browser_page(chromium) as (page, js_errors):
+        open_compare_page(page, server)
+        charts = page.locator(".js-plotly-plot")
+        charts.nth(4).wait_for(state="attached")  # strip + pairs per data set, params, heads
+        settle(page)
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        assert page.get_by_role("heading", name="Summary over seeds").count() == 1
+        assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # summary, differences
+        assert page.get_by_text("the flow improves test NLL by").count() >= 1
+        assert page.get_by_role("button", name="Run").count() == 1
+
+
+def test_compare_page_without_results_says_so(chromium: Path, tmp_path: Path) -> None:
+    """No shipped results: a plain info box, no error, and the other sources and the run."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FRMDN_RESULTS": str(tmp_path / "none" / "results.csv")}
+    with (
+        streamlit_server(tmp_path / "server.log", env=env) as url,
+        browser_page(chromium) as (page, js_errors),
+    ):
+        open_compare_page(page, url)
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        assert page.get_by_text("The shipped results are not here yet").count() == 1
+        assert page.get_by_role("radio").count() == 3  # shipped, directory, upload
+        assert page.get_by_role("button", name="Run").count() == 1
+        screenshot_full_page(page, SCREENSHOTS / "compare-missing.png")

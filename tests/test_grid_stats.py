@@ -1,6 +1,5 @@
 """The grid's statistics against hand-computed values."""
 
-import io
 import math
 
 import pandas as pd
@@ -70,13 +69,19 @@ def test_head_outputs_count_the_numbers_of_each_covariance_kind(d, K, rank, cova
     assert head_outputs(d, K, rank, covariance) == expected
 
 
-def test_read_results_refuses_what_is_not_a_results_table():
-    good = io.StringIO(_table().to_csv(index=False))
+def test_read_results_refuses_what_is_not_a_results_table(tmp_path, monkeypatch):
+    good = _table().to_csv(index=False).encode()
     assert len(read_results(good)) == 8
+    (tmp_path / "results.csv").write_bytes(good.replace(b"toy:moons,FRMDN", b",FRMDN"))
+    table = read_results(tmp_path / "results.csv")
+    assert len(table) == 7 and table["data"].map(type).eq(str).all()  # no data set: dropped
     with pytest.raises(ValueError, match="no column"):
-        read_results(io.StringIO("a,b\n1,2\n"))
+        read_results(b"a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a results CSV|no column"):
-        read_results(io.BytesIO(b"\xff\xfe\x00\x01garbage"))
+        read_results(b"\xff\xfe\x00\x01garbage")
+    monkeypatch.setattr("frmdn.grid_stats.MAX_RESULTS_BYTES", 10)
+    with pytest.raises(ValueError, match="larger than"):
+        read_results(good)
 
 
 def test_budget_cells_leave_out_the_sweeps():

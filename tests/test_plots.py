@@ -430,3 +430,87 @@ def test_filmstrip_figure_one_strip_per_source():
     assert len(fig.data) == 3 and fig.data[0].z.shape == (8, 5 * 8 + 4 * 2)
     assert len(fig.layout.shapes) == 3  # one prime line per strip
     assert "no frames" in plots.filmstrip_figure({}).layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------------- experiment grid
+@pytest.fixture(scope="module")
+def results():
+    from test_page_compare import small_results
+
+    return small_results()  # toy:ring (3 seeds, nats/step) and images:digits (1 seed, bits/dim)
+
+
+def test_seed_strip_figure_one_slot_per_model_in_grid_order(results):
+    from frmdn.grid import EXTENSION, KINDS
+
+    fig = plots.seed_strip_figure(results, "toy:ring")
+    _check_common(fig)
+    assert len(fig.data) == 2 * len(KINDS)  # the seeds and the mean ± std of every model
+    seeds, means = fig.data[0::2], fig.data[1::2]
+    assert [t.name for t in seeds] == [f"{k}: seeds" for k in KINDS]
+    assert all(len(t.y) == 3 for t in seeds) and all(len(t.y) == 1 for t in means)
+    ring = results[(results["data"] == "toy:ring") & (results["model"] == "RMDN diagonal")]
+    assert means[0].y[0] == pytest.approx(ring["test_nll"].mean())
+    assert means[0].error_y.array[0] == pytest.approx(ring["test_nll"].std())
+    ticks = [t.replace("<br>", " ") for t in fig.layout.xaxis.ticktext]
+    assert ticks[:5] == list(KINDS)[:5] and "(extension)" in ticks[5]
+    assert any("extension" in a.text for a in fig.layout.annotations)  # its shaded slot
+    assert fig.data[-1].marker.color == plots.compare.KIND_COLORS[EXTENSION]
+    assert fig.layout.yaxis.title.text == "test NLL (nats/step, lower is better)"
+    digits = plots.seed_strip_figure(results, "images:digits")
+    assert "bits/dim" in digits.layout.yaxis.title.text
+    assert digits.data[1].error_y.array[0] == 0  # one seed: no spread to draw
+    assert "no rows" in plots.seed_strip_figure(results, "toy:moons").layout.annotations[0].text
+
+
+def test_paired_difference_figure_per_seed_with_a_zero_line(results):
+    from frmdn.grid_stats import PAIRS, paired_differences
+
+    fig = plots.paired_difference_figure(results, "toy:ring")
+    _check_common(fig)
+    assert len(fig.data) == 2 * len(PAIRS)
+    assert [t.name for t in fig.data[0::2]] == [f"{p}: seeds" for p in PAIRS]
+    model, baseline = PAIRS["flow, low-rank precision"]
+    expected = paired_differences(results[results["data"] == "toy:ring"], model, baseline)
+    np.testing.assert_allclose(fig.data[0].y, expected["difference"])
+    assert fig.data[1].y[0] == pytest.approx(expected["difference"].mean())
+    assert fig.data[1].y[0] < 0  # the flow helps on the ring
+    assert [s.y0 for s in fig.layout.shapes] == [0]  # the zero line
+    assert fig.layout.yaxis.title.text == "FRMDN − RMDN test NLL (nats/step)"
+    assert f"{model} − {baseline}" in fig.layout.xaxis.ticktext[0]
+    rmdn_only = results[results["model"].str.startswith("RMDN")]
+    note = plots.paired_difference_figure(rmdn_only, "toy:ring").layout.annotations[0].text
+    assert "no seeds with both models" in note
+
+
+def test_parameters_nll_figure_one_panel_and_unit_per_data_set(results):
+    fig = plots.parameters_nll_figure(results)
+    _check_common(fig)
+    assert [a.text for a in fig.layout.annotations] == ["toy:ring", "images:digits"]
+    assert fig.layout.yaxis.title.text == "test NLL (nats/step)"
+    assert fig.layout.yaxis2.title.text == "test NLL (bits/dim)"
+    assert fig.layout.xaxis.title.text == fig.layout.xaxis2.title.text == "parameters"
+    assert len(fig.data) == 12 and sum(t.showlegend for t in fig.data) == 6  # legend once
+    four = results.assign(data=results["data"] + results["seed"].astype(str))
+    tall = plots.parameters_nll_figure(four)  # 4 data sets: two rows of panels
+    assert tall.layout.height > 600 and tall.layout.yaxis4.title.text == "test NLL (bits/dim)"
+    bare = plots.parameters_nll_figure(results.drop(columns="parameters"))
+    assert "no parameter counts" in bare.layout.annotations[0].text
+
+
+def test_head_size_figure_counts_the_heads_outputs():
+    K, r = 5, 2
+    fig = plots.head_size_figure(K, r)
+    _check_common(fig)
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "target size d"
+    diagonal, low_rank, full = (np.asarray(t.y) for t in fig.data)
+    d = np.arange(1, 129)
+    np.testing.assert_array_equal(fig.data[0].x, d)
+    np.testing.assert_array_equal(diagonal, K * (1 + 2 * d))
+    np.testing.assert_array_equal(low_rank, K * (1 + d * (2 + r)))
+    np.testing.assert_array_equal(full, K * (1 + d + d * (d + 1) // 2))
+    labels = [a.text for a in fig.layout.annotations]
+    for order in ("O(Kd)", "O(Kd(1+r))", "O(Kd²)"):
+        assert f"<b>{order}</b>" in labels
+    assert "r = 2" in fig.data[1].name

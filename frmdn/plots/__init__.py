@@ -14,6 +14,7 @@ Modules, one family of figures each:
 - :mod:`frmdn.plots.audio`: waveforms, spectrograms, NLL along a clip, PCA of latents
 - :mod:`frmdn.plots.images`: digit grids and per-row bits per pixel
 - :mod:`frmdn.plots.frames`: looping GIFs and filmstrips of frame sequences
+- :mod:`frmdn.plots.compare`: the experiment grid: seeds per model, paired differences, head sizes
 
 The other public constants (``HEIGHT``, ``AUDIO_HEIGHT``, ``GREYS``, ...) stay reachable as
 ``frmdn.plots.X`` through ``X as X`` re-exports, and, as before, are not in ``__all__``.
@@ -41,6 +42,12 @@ from frmdn.plots.common import IMAGE_FIGURE_WIDTH as IMAGE_FIGURE_WIDTH
 from frmdn.plots.common import LEGEND_BELOW as LEGEND_BELOW
 from frmdn.plots.common import MARGIN as MARGIN
 from frmdn.plots.common import PRIME_LINE_COLOR as PRIME_LINE_COLOR
+from frmdn.plots.compare import (
+    head_size_figure,
+    paired_difference_figure,
+    parameters_nll_figure,
+    seed_strip_figure,
+)
 from frmdn.plots.frames import filmstrip_figure, frames_gif
 from frmdn.plots.images import digit_grid_figure, row_profile_figure, row_surprise_figure
 from frmdn.plots.toy import density_figure, ellipse_xy, latent_space_figure
@@ -57,14 +64,18 @@ __all__ = [
     "ellipse_xy",
     "filmstrip_figure",
     "frames_gif",
+    "head_size_figure",
     "latent_space_figure",
     "loss_figure",
     "model_color",
     "nll_along_clip_figure",
     "nll_bar_figure",
+    "paired_difference_figure",
+    "parameters_nll_figure",
     "pca_latent_figure",
     "row_profile_figure",
     "row_surprise_figure",
+    "seed_strip_figure",
     "spectrogram_figure",
     "trajectories_figure",
     "waveform_figure",

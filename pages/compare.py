@@ -1,0 +1,467 @@
+"""Compare: the experiment grid's results seed by seed: how much of the FRMDN's gain comes from
+the flow, and whether it stands out from seed noise.
+
+Layout only: statistics come from :mod:`frmdn.grid_stats`, figures from
+:mod:`frmdn.plots.compare`, and in-page runs are :func:`frmdn.grid.grid_job` jobs of the
+server's job runner.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from frmdn import grid, grid_stats, plots
+from frmdn.data.stream import cache_dir
+from frmdn.grid import EXTENSION, KINDS
+from frmdn.jobs import Job, QueueFull
+from frmdn.resources import data_dir
+from ui.jobs import job_runner, owner, queue_sentence
+from ui.navigation import serve_pages_through_app
+
+RESULTS_ENV = "FRMDN_RESULTS"  # a results CSV to show as the shipped results
+SHIPPED = "Shipped results"
+DIRECTORY = "A run directory on this server"
+UPLOAD = "Upload a results CSV"
+MY_RUN = "My in-page run"
+RUNNABLE = {  # the quick suite's data sets and their training time in one slot of 2 cores
+    "toy:ring": "about 2 minutes",
+    "toy:moons": "about 2 minutes",
+    "toy:spiral": "about 2 minutes",
+    "toy:checkerboard": "about 2 minutes",
+    "toy:clusters": "about 2 minutes",
+    "images:digits": "about 1½ minutes",
+    "frames:moving-digits": "about a minute",
+    "audio:assets/speech": "under a minute",
+}
+SHELL_COMMAND = "python -m frmdn experiments --suite quick --data SPEC --out DIR"
+POLL_SECONDS = 1.0
+NLL = "{:.3f}"  # one format for every NLL on the page
+FORMATS = {
+    **dict.fromkeys(("mean", "std", "min", "max", "valid_nll", "test_nll"), NLL),
+    "mean difference": NLL,
+    "parameters": "{:,.0f}",
+    "train_seconds": "{:.1f}",
+}
+HEADERS = {  # summary columns as shown
+    "mean": "mean test NLL",
+    "std": "std over seeds",
+    "model": st.column_config.TextColumn("model", width=280),
+}
+SUMMARY = ["data", "model", "K", "rank", "seeds", "mean", "std", "parameters", "unit"]
+state = st.session_state
+
+
+# ----------------------------------------------------------------------------- reading tables
+def shipped_path() -> Path | None:
+    """``$FRMDN_RESULTS``, else the bundled full grid's table (5 seeds), else the quick one's
+    (None without bundled data)."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    try:
+        shipped = data_dir() / "results"
+    except FileNotFoundError:
+        return None
+    full = shipped / "full" / "results.csv"
+    return full if full.is_file() else shipped / "quick" / "results.csv"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def read_path(path: str, modified: float, size: int) -> pd.DataFrame:
+    """A results CSV on this server, read again when it changes."""
+    return grid_stats.read_results(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def read_bytes(data: bytes) -> pd.DataFrame:
+    return grid_stats.read_results(data)
+
+
+def read_file(path: Path, what: str) -> pd.DataFrame | None:
+    """The results table at ``path``; None and an error box saying why it cannot be used."""
+    try:
+        stat = path.stat()
+        return read_path(str(path), stat.st_mtime, stat.st_size)
+    except (OSError, ValueError) as error:
+        st.error(f"Cannot use {what}: {error}", icon=":material/error:")
+        return None
+
+
+def shipped_table() -> tuple[pd.DataFrame | None, str]:
+    path = shipped_path()
+    if path is None or not path.is_file():
+        st.info(
+            "The shipped results are not here yet"
+            + (f" (no `{path}`)" if path is not None else "")
+            + ". They come from `python -m frmdn experiments --suite quick --out "
+            "assets/results/quick`. Meanwhile, point this page at a run directory, upload a "
+            "results.csv, or run the quick grid on one data set at the bottom of the page.",
+            icon=":material/info:",
+        )
+        return None, ""
+    return read_file(path, f"the shipped results {path}"), f"the shipped results ({path.name})"
+
+
+def directory_table() -> tuple[pd.DataFrame | None, str]:
+    text = st.text_input(
+        "Run directory on this server",
+        key="compare_dir",
+        placeholder="/path/to/run",
+        help=f"The --out folder of `{SHELL_COMMAND}`; only its results.csv is read.",
+    ).strip()
+    if not text:
+        st.info("Type the folder of a grid run; its results.csv is read.", icon=":material/info:")
+        return None, ""
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        st.error(f"`{folder}` is not a folder on this server.", icon=":material/error:")
+        return None, ""
+    path = folder / "results.csv"
+    if not path.is_file():
+        st.error(f"No results.csv in `{folder}`: is it a grid run?", icon=":material/error:")
+        return None, ""
+    return read_file(path, f"`{path}`"), f"`{path}`"
+
+
+def upload_table() -> tuple[pd.DataFrame | None, str]:
+    file = st.file_uploader("Results CSV of a grid run", type=["csv"], key="compare_upload")
+    if file is None:
+        st.info("Upload the results.csv a grid run wrote.", icon=":material/upload_file:")
+        return None, ""
+    try:
+        return read_bytes(file.getvalue()), f"the uploaded {file.name}"
+    except ValueError as error:
+        st.error(f"Cannot use {file.name}: {error}", icon=":material/error:")
+        return None, ""
+
+
+def my_run_path() -> Path | None:
+    """The results.csv of this session's in-page run, once it has one."""
+    run = state.get("compare_grid")
+    path = Path(run["out_dir"]) / "results.csv" if run and run["out_dir"] else None
+    return path if path is not None and path.is_file() else None
+
+
+def choose_source() -> tuple[pd.DataFrame | None, str]:
+    """The radio of sources and the table of the chosen one (None: nothing usable)."""
+    options = [SHIPPED, DIRECTORY, UPLOAD] + ([MY_RUN] if my_run_path() else [])
+    choice = st.radio("Results", options, horizontal=True, key="compare_source")
+    if choice == DIRECTORY:
+        return directory_table()
+    if choice == UPLOAD:
+        return upload_table()
+    if choice == MY_RUN and (path := my_run_path()) is not None:
+        spec = state["compare_grid"]["spec"]
+        return read_file(path, f"the in-page run on {spec}"), f"your in-page run on {spec}"
+    return shipped_table()
+
+
+# ----------------------------------------------------------------------------- filters and tables
+def filters(table: pd.DataFrame) -> pd.DataFrame:
+    """Data set, model and extension filters; the rows they keep."""
+    datas = list(dict.fromkeys(table["data"]))
+    present = set(table["model"])
+    models = [m for m in KINDS if m in present and m != EXTENSION]
+    models += [m for m in dict.fromkeys(table["model"]) if m not in KINDS]
+    tag = abs(hash((*datas, *models)))  # new options, fresh widgets
+    left, middle, right = st.columns([2, 4, 1.4], vertical_alignment="bottom")
+    chosen_data = left.multiselect("Data sets", datas, datas, key=f"compare_data_{tag}")
+    chosen_models = middle.multiselect("Models", models, models, key=f"compare_models_{tag}")
+    extension = right.checkbox(
+        "Include the extension",
+        value=True,
+        key="compare_extension",
+        disabled=EXTENSION not in present,
+        help=f"{EXTENSION}: beyond the paper, its flow reads the LSTM state.",
+    )
+    keep = table["model"].isin(chosen_models) | (extension & (table["model"] == EXTENSION))
+    return table[table["data"].isin(chosen_data) & keep].reset_index(drop=True)
+
+
+def show_table(frame: pd.DataFrame) -> None:
+    """A sortable table in the page's number formats (3 decimals for NLLs)."""
+    formats = {column: f for column, f in FORMATS.items() if column in frame}
+    st.dataframe(
+        frame.style.format(formats),
+        hide_index=True,
+        width="stretch",
+        column_config=HEADERS,
+    )
+
+
+def summary_section(rows: pd.DataFrame) -> None:
+    st.subheader("Summary over seeds")
+    table = grid_stats.summary(rows)
+    show_table(table[[c for c in SUMMARY if c in table]])
+    st.caption(
+        "Test NLL, lower is better; a single seed has no std. Click a column header to sort."
+    )
+    with st.expander(f"All {len(rows)} rows"):
+        show_table(rows)
+    st.download_button(
+        "Download these rows (CSV)",
+        rows.to_csv(index=False).encode(),
+        file_name="frmdn-results.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+# ----------------------------------------------------------------------------- what the flow adds
+def verdict_sentence(pair: tuple[str, str], row: pd.Series) -> str:
+    """One plain sentence on a data set's paired difference (a difference_summary row)."""
+    model, baseline = pair
+    mean, std, seeds, unit = row["mean difference"], row["std"], row["seeds"], row["unit"]
+    start = f"On `{row['data']}`, {model} vs {baseline}:"
+    if not pd.notna(mean):
+        return f"{start} no finite test NLL to compare."
+    if row["verdict"].startswith("within"):
+        return (
+            f"{start} the flow changes test NLL by {mean:+.3f} ± {std:.3f} {unit} over "
+            f"{seeds} seeds, **within seed noise**: no difference to claim."
+        )
+    verb = "improves" if mean < 0 else "worsens"
+    if seeds == 1:
+        return (
+            f"{start} the flow {verb} test NLL by {abs(mean):.3f} {unit} on a single seed; "
+            "the spread over seeds is unknown, so this cannot be told apart from seed noise."
+        )
+    verdict = row["verdict"].removeprefix("better ").removeprefix("worse ")
+    return (
+        f"{start} the flow {verb} test NLL by {abs(mean):.3f} ± {std:.3f} {unit} over "
+        f"{seeds} seeds: **{verdict}**."
+    )
+
+
+def differences_section(rows: pd.DataFrame) -> None:
+    st.subheader("What the flow adds: FRMDN − RMDN, seed by seed")
+    st.caption(
+        "Each pair has the same covariance kind, K, LSTM width, step budget and seed; only the "
+        f"flow differs. Negative: the flow helps. A mean within {grid_stats.NOISE_SE:g} "
+        "standard errors of zero is seed noise; ± is the standard deviation over seeds."
+    )
+    found = pd.concat(
+        [
+            grid_stats.difference_summary(rows, *pair).assign(pair=label)
+            for label, pair in grid_stats.PAIRS.items()
+        ],
+        ignore_index=True,
+    )
+    if found.empty:
+        st.info("No data set has both models of a pair for the same seeds.")
+        return
+    sentences = [
+        verdict_sentence(grid_stats.PAIRS[row["pair"]], row)
+        for data in dict.fromkeys(found["data"])
+        for _, row in found[found["data"] == data].iterrows()
+    ]
+    st.markdown("\n".join(f"- {sentence}" for sentence in sentences))
+    show_table(found[["data", "pair", "seeds", "mean difference", "std", "unit", "verdict"]])
+
+
+def per_data_section(rows: pd.DataFrame) -> None:
+    st.subheader("Per data set")
+    datas = list(dict.fromkeys(rows["data"]))
+    for tab, data in zip(st.tabs(datas), datas, strict=True):
+        with tab:
+            budget = grid_stats.budget_cells(rows)  # the K and rank sweeps have their own table
+            st.plotly_chart(plots.seed_strip_figure(budget, data), key=f"compare_strip_{data}")
+            left, right = st.columns([3, 2], gap="large", vertical_alignment="center")
+            left.plotly_chart(
+                plots.paired_difference_figure(rows, data), key=f"compare_pairs_{data}"
+            )
+            right.markdown(
+                "**How to read the pairs.** Each dot is one seed: the FRMDN's test NLL minus "
+                "that of the RMDN with the same covariance kind, K, width, steps and seed. The "
+                "diamond and its bar are the mean ± std over seeds. Below the dashed zero line "
+                "the flow helps; a mean that sits within its seeds' scatter of zero is noise."
+            )
+
+
+def cost_section(rows: pd.DataFrame | None) -> None:
+    if rows is not None:
+        st.subheader("Parameters vs test NLL")
+        st.plotly_chart(plots.parameters_nll_figure(rows), key="compare_parameters")
+    st.subheader("What a mixture head costs")
+    st.markdown(
+        "Numbers the head emits per step for targets of size d: a full covariance grows as "
+        "O(Kd²), the low-rank-plus-diagonal precision as O(Kd(1+r)), a diagonal one as O(Kd)."
+    )
+    left, right, _ = st.columns([1, 1, 4])
+    K = left.number_input("Components K", 1, 20, 5, key="compare_K")
+    rank = right.number_input("Precision rank r", 1, 32, 2, key="compare_rank")
+    st.plotly_chart(plots.head_size_figure(int(K), int(rank)), key="compare_heads")
+
+
+# ----------------------------------------------------------------------------- in-page runs
+@st.cache_resource(show_spinner=False)
+def running_grids() -> dict[str, Job]:
+    """The server's in-page grid jobs by output folder: one run per folder at a time."""
+    return {}
+
+
+def grid_dir(spec: str) -> Path:
+    """Where a quick grid on ``spec`` keeps its cells: shared, so finished cells are reused."""
+    name = "".join(c if c.isalnum() else "-" for c in spec).strip("-")
+    return cache_dir() / "grids" / f"quick-{name}"
+
+
+def start_grid(spec: str) -> None:
+    """Submit the quick grid on ``spec`` (finished cells are read back, not trained again)."""
+    run = {"spec": spec, "out_dir": "", "job": None, "message": None}
+    state["compare_grid"] = run
+    try:
+        run["out_dir"] = out_dir = str(grid_dir(spec))
+    except OSError as error:
+        run["message"] = ("error", f"No folder for the run: {error}")
+        return
+    other = running_grids().get(out_dir)
+    if other is not None and other.active and other.owner != owner():
+        run["message"] = (
+            "warning",
+            f"Someone else is running the quick grid on {spec} right now. Press **Run** again "
+            "when it has finished: its cells are then read back, not trained again.",
+        )
+        return
+    try:
+        run["job"] = job_runner().submit(
+            grid.grid_job, "quick", spec, out_dir, owner=owner(), label=f"quick grid {spec}"
+        )
+    except QueueFull as error:
+        run["message"] = ("warning", f"The run has to wait: {error}.")
+        return
+    running_grids()[out_dir] = run["job"]
+
+
+def sync_grid() -> None:
+    """Take the outcome of this session's finished run; a table makes it the source."""
+    run = state.get("compare_grid")
+    job: Job | None = run["job"] if run else None
+    if job is None or job.active:
+        return
+    run["job"] = None
+    if running_grids().get(run["out_dir"]) is job:
+        del running_grids()[run["out_dir"]]
+    cells = (job.progress or {}).get("cells", 0)
+    rows = job.result or []
+    if job.status == "failed":
+        run["message"] = ("error", f"The grid run on {run['spec']} failed: {job.error}")
+    elif job.status == "cancelled":
+        run["message"] = ("info", f"The grid run on {run['spec']} stopped before it started.")
+    elif job.status == "done" and cells and len(rows) >= cells and my_run_path() is not None:
+        run["message"] = ("success", f"Finished all {cells} cells on {run['spec']}: shown above.")
+        state["compare_source"] = MY_RUN
+    else:
+        run["message"] = (
+            "info",
+            f"Stopped after {len(rows)} of {cells or 'its'} cells"
+            + (f" (source: {MY_RUN})" if rows else "")
+            + ". **Run** continues: finished cells are kept and the interrupted one resumes "
+            "from its last validation pass.",
+        )
+
+
+def stop_grid() -> None:
+    """Stop this session's run between two steps and take what it finished."""
+    job: Job | None = state["compare_grid"]["job"]
+    if job is not None:
+        job.cancel()
+        job.wait(timeout=30)
+    sync_grid()
+
+
+def progress_text(spec: str, report: dict | None) -> tuple[float, str]:
+    """The bar's fraction and words for a GridProgress report (as a dict)."""
+    if not report:
+        return 0.0, f"Loading {spec} and planning the cells…"
+    done, cells, step, steps = (report[k] for k in ("cells_done", "cells", "step", "steps"))
+    partial = step / steps if 0 < step < steps else 0.0
+    now = f"training {report['cell']}: step {step} of {steps}" if partial else "next cell…"
+    text = f"{done} of {cells} cells done · {now}"
+    return min((done + partial) / max(cells, 1), 1.0), text
+
+
+def grid_status(run: dict) -> None:
+    """The live part: the queue or the progress of this session's run."""
+    job: Job | None = run["job"]
+    if job is None or not job.active:
+        st.rerun(scope="app")  # finished: its table becomes a source
+    if job.status == "queued":
+        st.info(queue_sentence(job), icon=":material/hourglass_top:")
+        return
+    fraction, text = progress_text(run["spec"], job.progress)
+    st.progress(fraction, text=text)
+
+
+def run_section() -> None:
+    st.subheader("Run the quick grid here")
+    st.markdown(
+        "Every model kind over the quick suite's seeds (3 on toy sets, 1 elsewhere) on one "
+        "data set, in a background slot of this server; the times are those of the shipped "
+        "run, and a busy server takes longer. Finished cells are checkpoints: **Stop** keeps "
+        "them, and **Run** again continues where it stopped. Several data sets at once run "
+        f"best from a shell, `{SHELL_COMMAND}`; then point this page at DIR."
+    )
+    run = state.get("compare_grid")
+    busy = bool(run and run["job"] is not None and run["job"].active)
+    pick, play, stop, _ = st.columns([3, 1, 1, 3], vertical_alignment="bottom")
+    pick.selectbox(
+        "Data set",
+        list(RUNNABLE),
+        format_func=lambda s: f"{s} ({RUNNABLE[s]})",
+        key="compare_run_data",
+        disabled=busy,
+    )
+    play.button(
+        "Run",
+        icon=":material/play_arrow:",
+        type="primary",
+        disabled=busy,
+        width="stretch",
+        on_click=lambda: start_grid(state["compare_run_data"]),  # before the page reruns
+    )
+    stop.button(
+        "Stop", icon=":material/stop:", disabled=not busy, width="stretch", on_click=stop_grid
+    )
+    if run and run["message"]:
+        kind, text = run["message"]
+        getattr(st, kind)(text)
+    if busy:
+        st.fragment(run_every=POLL_SECONDS)(grid_status)(run)
+
+
+# ----------------------------------------------------------------------------- page
+serve_pages_through_app()  # a deep link opened first on a fresh server
+st.title("Compare: how much comes from the flow?")
+st.markdown(
+    "The experiment grid trains the same model kinds on each data set with the same K, LSTM "
+    "width and step budget, over several seeds: the classic diagonal RMDN, the RMDN with the "
+    "low-rank precision, the full-covariance RMDN (up to d = 32), the diagonal and the "
+    "low-rank FRMDN, and, as an extension beyond the paper, an FRMDN whose flow reads the LSTM "
+    "state. Pairs with and without the flow, seed by seed, show what the flow adds and whether "
+    "it is more than the spread between seeds."
+)
+sync_grid()
+table, source = choose_source()
+rows = None
+if table is not None and table.empty:
+    st.warning(f"The table of {source} has no rows.", icon=":material/warning:")
+elif table is not None:
+    st.caption(
+        f"{len(table)} cells from {source}: {table['data'].nunique()} data sets, "
+        f"{table['model'].nunique()} models."
+    )
+    rows = filters(table)
+    if rows.empty:
+        st.warning("Nothing is left after the filters.", icon=":material/filter_alt_off:")
+        rows = None
+if rows is not None:
+    summary_section(rows)
+    differences_section(rows)
+    per_data_section(rows)
+cost_section(rows)
+run_section()
