@@ -33,7 +33,18 @@ PAIRS = {  # what the flow adds, at the same covariance kind
 }
 NOISE_SE = 2.0  # a mean difference within this many standard errors of 0 is seed noise
 REQUIRED = ("data", "model", "seed", "test_nll", "unit")
-NUMBERS = ("K", "rank", "hidden", "seed", "parameters", "steps", "valid_nll", "test_nll")
+NUMBERS = (
+    "K",
+    "rank",
+    "hidden",
+    "seed",
+    "parameters",
+    "steps",
+    "best_step",
+    "train_seconds",
+    "valid_nll",
+    "test_nll",
+)
 MAX_RESULTS_BYTES = 20_000_000
 
 

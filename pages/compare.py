@@ -16,7 +16,7 @@ import streamlit as st
 
 from frmdn import grid, grid_stats, plots
 from frmdn.data.stream import cache_dir
-from frmdn.grid import EXTENSION, KINDS
+from frmdn.grid import EXTENSION, KINDS, QUICK_DATA
 from frmdn.jobs import Job, QueueFull
 from frmdn.resources import data_dir
 from ui.jobs import job_runner, owner, queue_sentence
@@ -27,16 +27,7 @@ SHIPPED = "Shipped results"
 DIRECTORY = "A run directory on this server"
 UPLOAD = "Upload a results CSV"
 MY_RUN = "My in-page run"
-RUNNABLE = {  # the quick suite's data sets and their training time in one slot of 2 cores
-    "toy:ring": "about 2 minutes",
-    "toy:moons": "about 2 minutes",
-    "toy:spiral": "about 2 minutes",
-    "toy:checkerboard": "about 2 minutes",
-    "toy:clusters": "about 2 minutes",
-    "images:digits": "about 1½ minutes",
-    "frames:moving-digits": "about a minute",
-    "audio:assets/speech": "under a minute",
-}
+RUNNABLE = list(QUICK_DATA)  # the quick suite's data sets
 SHELL_COMMAND = "python -m frmdn experiments --suite quick --data SPEC --out DIR"
 POLL_SECONDS = 1.0
 NLL = "{:.3f}"  # one format for every NLL on the page
@@ -299,6 +290,25 @@ def cost_section(rows: pd.DataFrame | None) -> None:
 
 # ----------------------------------------------------------------------------- in-page runs
 @st.cache_resource(show_spinner=False)
+@st.cache_data(show_spinner=False)
+def quick_seconds() -> dict[str, float]:
+    """Training seconds per data set of the shipped quick grid (one job slot runs them in
+    turn); empty without it."""
+    try:
+        table = grid_stats.read_results(data_dir() / "results" / "quick" / "results.csv")
+    except (OSError, ValueError):
+        return {}
+    return table.groupby("data")["train_seconds"].sum().to_dict()
+
+
+def run_time(spec: str) -> str:
+    """How long the quick grid on ``spec`` took when the shipped results were made."""
+    seconds = quick_seconds().get(spec)
+    if seconds is None:
+        return "time unknown"
+    return f"about {max(round(seconds / 60), 1)} min of training"
+
+
 def running_grids() -> dict[str, Job]:
     """The server's in-page grid jobs by output folder: one run per folder at a time."""
     return {}
@@ -411,8 +421,8 @@ def run_section() -> None:
     pick, play, stop, _ = st.columns([3, 1, 1, 3], vertical_alignment="bottom")
     pick.selectbox(
         "Data set",
-        list(RUNNABLE),
-        format_func=lambda s: f"{s} ({RUNNABLE[s]})",
+        RUNNABLE,
+        format_func=lambda spec: f"{spec} ({run_time(spec)})",
         key="compare_run_data",
         disabled=busy,
     )
