@@ -5,7 +5,8 @@ Every data set gets the same six model kinds at the same K, LSTM width and step 
 seeds: the classic diagonal RMDN (World Models' MDN-RNN), the RMDN with the low-rank precision,
 the full-covariance RMDN (the O(Kd²) reference, where d ≤ 32), the diagonal and the low-rank
 FRMDN, and, labelled as an extension beyond the paper, an FRMDN whose couplings read the LSTM
-state. The ``full`` suite adds a K sweep and a rank sweep on its first data set.
+state. The ``full`` suite adds a K sweep and a rank sweep on its first data set; the ``smoke``
+suite trains every kind for a few steps, one seed, to check a machine or a change in seconds.
 
 Each cell is an ordinary checkpoint under ``OUT/cells/``; a finished cell is never trained
 again, and an interrupted one resumes from its last validation pass (:mod:`frmdn.resume`), so
@@ -50,7 +51,8 @@ __all__ = [
     "run_grid",
 ]
 
-SUITES = ("quick", "full")
+SUITES = ("quick", "full", "smoke")
+SMOKE = {"steps": 30, "hidden": 16}  # the smoke suite's budget: every kind, seconds in all
 QUICK_DATA = (
     "toy:ring",
     "toy:moons",
@@ -163,6 +165,7 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
 
     ``quick``: every kind, 3 seeds on toy sets and 1 elsewhere. ``full``: 5 seeds, plus a K
     sweep and a rank sweep of the low-rank RMDN and FRMDN on the first data set (3 seeds).
+    ``smoke``: every kind, one seed, :data:`SMOKE` steps and width.
     """
     if suite not in SUITES:
         raise ValueError(f"suite must be one of {SUITES}, got {suite!r}")
@@ -172,7 +175,7 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
         if family not in FAMILY_BUDGETS:
             raise ValueError(f"no budget for {spec!r}; families: {', '.join(FAMILY_BUDGETS)}")
         budget = FAMILY_BUDGETS[family]
-        seeds = range(5) if suite == "full" else range(3 if family == "toy" else 1)
+        seeds = {"full": range(5), "quick": range(3 if family == "toy" else 1)}.get(suite, [0])
         for seed in seeds:
             for kind in KINDS:
                 if _fits(kind, dims[spec]):
@@ -189,6 +192,8 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
                             budget["batch_size"],
                         )
                     )
+    if suite == "smoke":
+        cells = [replace(c, **SMOKE) for c in cells]
     if suite == "full" and specs:
         base = next(c for c in cells if c.data == specs[0] and c.kind == SWEEP_KINDS[1])
         for seed in range(3):

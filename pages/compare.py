@@ -133,7 +133,8 @@ def choose_source() -> tuple[pd.DataFrame | None, str]:
         return upload_table()
     if choice == MY_RUN and (path := my_run_path()) is not None:
         spec = state["compare_grid"]["spec"]
-        return read_file(path, f"the in-page run on {spec}"), f"your in-page run on {spec}"
+        label = f"your in-page run on `{spec}`"  # in backticks: "toy:ring:" is no emoji code
+        return read_file(path, f"the in-page run on `{spec}`"), label
     return shipped_table()
 
 

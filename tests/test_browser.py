@@ -469,10 +469,17 @@ def test_compare_page_shows_the_results_table_and_figures(chromium: Path, server
         assert page.get_by_role("button", name="Run").count() == 1
 
 
-def test_compare_page_without_results_says_so(chromium: Path, tmp_path: Path) -> None:
-    """No shipped results: a plain info box, no error, and the other sources and the run."""
+def test_compare_page_without_results_says_so_and_runs_a_fresh_grid(
+    chromium: Path, tmp_path: Path
+) -> None:
+    """No shipped results: a plain info box, no error; then a real smoke grid run in the page
+    becomes the source and its table and figures render."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FRMDN_RESULTS": str(tmp_path / "none" / "results.csv")}
+    env = {
+        **os.environ,
+        "FRMDN_RESULTS": str(tmp_path / "none" / "results.csv"),
+        "FRMDN_CACHE": str(tmp_path / "cache"),  # a fresh grid, not one a earlier run left
+    }
     with (
         streamlit_server(tmp_path / "server.log", env=env) as url,
         browser_page(chromium) as (page, js_errors),
@@ -481,6 +488,17 @@ def test_compare_page_without_results_says_so(chromium: Path, tmp_path: Path) ->
         assert not errors_on(page), errors_on(page)
         assert not js_errors, js_errors
         assert page.get_by_text("The shipped results are not here yet").count() == 1
-        assert page.get_by_role("radio").count() == 3  # shipped, directory, upload
+        assert page.get_by_role("radio").count() == 3 + 2  # shipped, directory, upload; 2 suites
         assert page.get_by_role("button", name="Run").count() == 1
         screenshot_full_page(page, SCREENSHOTS / "compare-missing.png")
+
+        page.get_by_text("Smoke test (every kind, 30 steps").click()
+        settle(page)
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text("Finished all 6 cells on toy:ring").wait_for(timeout=180_000)
+        settle(page)
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        assert page.get_by_role("heading", name="Summary over seeds").count() == 1
+        assert page.get_by_text("6 cells from your in-page run on toy:ring").count() == 1
+        screenshot_full_page(page, SCREENSHOTS / "compare-run.png")

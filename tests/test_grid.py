@@ -92,3 +92,9 @@ def test_a_grid_killed_mid_cell_resumes_to_the_same_table(tmp_path):
     table = pd.read_csv(out / "results.csv")
     pd.testing.assert_frame_equal(_comparable(table), _comparable(reference))
     assert [r["test_nll"] for r in resumed] == [r["test_nll"] for r in whole]
+
+
+def test_the_smoke_plan_trains_every_kind_once_for_a_few_steps():
+    cells = plan("smoke", ["toy:ring"], {"toy:ring": 2})
+    assert [c.kind for c in cells] == list(KINDS)
+    assert {(c.seed, c.steps, c.hidden) for c in cells} == {(0, 30, 16)}

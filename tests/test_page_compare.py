@@ -207,7 +207,7 @@ def test_an_in_page_run_shows_progress_and_becomes_a_source(
     assert button(at, "Run").disabled and not button(at, "Stop").disabled
     wait_for_grid(at)
     assert not at.error
-    assert any("Finished all 12 cells on toy:moons" in s.value for s in at.success)
+    assert any("Finished all 12 cells on `toy:moons`" in s.value for s in at.success)
     assert at.radio(key="compare_source").value == "My in-page run"
     summary = at.dataframe[0].value
     assert set(summary["data"]) == {"toy:moons"} and set(summary["seeds"]) == {2}
@@ -261,3 +261,20 @@ def test_odd_but_readable_tables_do_not_break_the_page(shipped: Path, name: str)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert any(b.label == "Run" for b in at.button)
+
+
+@pytest.mark.slow
+def test_a_real_smoke_grid_runs_in_the_page_and_its_table_is_shown(shipped: Path) -> None:
+    """The real grid_job in the server's worker: every kind on toy:ring, 30 steps each."""
+    at = open_compare()
+    labels = list(at.radio(key="compare_run_suite").options)
+    at.radio(key="compare_run_suite").set_value(next(x for x in labels if "Smoke" in x)).run()
+    at.selectbox(key="compare_run_data").set_value("toy:ring").run()
+    button(at, "Run").click().run()
+    assert Path(at.session_state["compare_grid"]["out_dir"]).name == "smoke-toy-ring"
+    wait_for_grid(at, timeout=180)
+    assert not at.error, [e.value for e in at.error]
+    assert any(f"Finished all {len(KINDS)} cells on `toy:ring`" in s.value for s in at.success)
+    summary = at.dataframe[0].value
+    assert list(summary["model"]) == list(KINDS) and set(summary["seeds"]) == {1}
+    assert summary["mean"].notna().all()

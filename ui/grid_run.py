@@ -20,6 +20,10 @@ MY_RUN = "My in-page run"  # the Compare page's source for this session's run
 RUNNABLE = list(QUICK_DATA)  # the quick suite's data sets
 SHELL_COMMAND = "python -m frmdn experiments --suite quick --data SPEC --out DIR"
 POLL_SECONDS = 1.0
+SUITE_CHOICES = {  # label -> suite of frmdn.grid
+    "Quick (the shipped suite's budget)": "quick",
+    "Smoke test (every kind, 30 steps: seconds, to check this server)": "smoke",
+}
 state = st.session_state
 
 
@@ -55,18 +59,18 @@ def running_grids() -> dict[str, Job]:
     return {}
 
 
-def grid_dir(spec: str) -> Path:
-    """Where a quick grid on ``spec`` keeps its cells: shared, so finished cells are reused."""
+def grid_dir(suite: str, spec: str) -> Path:
+    """Where ``suite`` on ``spec`` keeps its cells: shared, so finished cells are reused."""
     name = "".join(c if c.isalnum() else "-" for c in spec).strip("-")
-    return cache_dir() / "grids" / f"quick-{name}"
+    return cache_dir() / "grids" / f"{suite}-{name}"
 
 
-def start_grid(spec: str) -> None:
-    """Submit the quick grid on ``spec`` (finished cells are read back, not trained again)."""
+def start_grid(suite: str, spec: str) -> None:
+    """Submit ``suite`` on ``spec`` (finished cells are read back, not trained again)."""
     run = {"spec": spec, "out_dir": "", "job": None, "message": None}
     state["compare_grid"] = run
     try:
-        run["out_dir"] = out_dir = str(grid_dir(spec))
+        run["out_dir"] = out_dir = str(grid_dir(suite, spec))
     except OSError as error:
         run["message"] = ("error", f"No folder for the run: {error}")
         return
@@ -74,13 +78,13 @@ def start_grid(spec: str) -> None:
     if other is not None and other.active and other.owner != owner():
         run["message"] = (
             "warning",
-            f"Someone else is running the quick grid on {spec} right now. Press **Run** again "
+            f"Someone else is running the {suite} grid on `{spec}` right now. Press **Run** again "
             "when it has finished: its cells are then read back, not trained again.",
         )
         return
     try:
         run["job"] = job_runner().submit(
-            grid.grid_job, "quick", spec, out_dir, owner=owner(), label=f"quick grid {spec}"
+            grid.grid_job, suite, spec, out_dir, owner=owner(), label=f"{suite} grid {spec}"
         )
     except QueueFull as error:
         run["message"] = ("warning", f"The run has to wait: {error}.")
@@ -100,11 +104,14 @@ def sync_grid() -> None:
     cells = (job.progress or {}).get("cells", 0)
     rows = job.result or []
     if job.status == "failed":
-        run["message"] = ("error", f"The grid run on {run['spec']} failed: {job.error}")
+        run["message"] = ("error", f"The grid run on `{run['spec']}` failed: {job.error}")
     elif job.status == "cancelled":
-        run["message"] = ("info", f"The grid run on {run['spec']} stopped before it started.")
+        run["message"] = ("info", f"The grid run on `{run['spec']}` stopped before it started.")
     elif job.status == "done" and cells and len(rows) >= cells and my_run_path() is not None:
-        run["message"] = ("success", f"Finished all {cells} cells on {run['spec']}: shown above.")
+        run["message"] = (
+            "success",
+            f"Finished all {cells} cells on `{run['spec']}`: shown above.",  # `: no emoji codes
+        )
         state["compare_source"] = MY_RUN
     else:
         run["message"] = (
@@ -149,7 +156,7 @@ def grid_status(run: dict) -> None:
 
 
 def run_section() -> None:
-    st.subheader("Run the quick grid here")
+    st.subheader("Run a grid here")
     st.markdown(
         "Every model kind over the quick suite's seeds (3 on toy sets, 1 elsewhere) on one "
         "data set, in a background slot of this server; the times are those of the shipped "
@@ -159,11 +166,12 @@ def run_section() -> None:
     )
     run = state.get("compare_grid")
     busy = bool(run and run["job"] is not None and run["job"].active)
+    st.radio("Suite", list(SUITE_CHOICES), key="compare_run_suite", disabled=busy)
     pick, play, stop, _ = st.columns([3, 1, 1, 3], vertical_alignment="bottom")
     pick.selectbox(
         "Data set",
         RUNNABLE,
-        format_func=lambda spec: f"{spec} ({run_time(spec)})",
+        format_func=lambda spec: f"{spec} (quick: {run_time(spec)})",
         key="compare_run_data",
         disabled=busy,
     )
@@ -173,7 +181,9 @@ def run_section() -> None:
         type="primary",
         disabled=busy,
         width="stretch",
-        on_click=lambda: start_grid(state["compare_run_data"]),  # before the page reruns
+        on_click=lambda: start_grid(  # before the page reruns
+            SUITE_CHOICES[state["compare_run_suite"]], state["compare_run_data"]
+        ),
     )
     stop.button(
         "Stop", icon=":material/stop:", disabled=not busy, width="stretch", on_click=stop_grid
