@@ -6,6 +6,8 @@ Run with ``streamlit run app.py``. Each other page lives in ``pages/<name>.py`` 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
@@ -14,6 +16,7 @@ from ui.jobs import job_runner
 from ui.navigation import mark_routed
 
 DEFAULT_SEED = 0
+ICON = Path(__file__).resolve().parent / "ui" / "icon.png"  # a ring of points, drawn with Pillow
 DIAGRAM = r"""
 digraph frmdn {
   rankdir=LR; bgcolor="transparent";
@@ -178,7 +181,8 @@ def sidebar() -> None:
         )
 
 
-st.set_page_config(page_title="FRMDN Lab", page_icon=":material/insights:", layout="wide")
+# The tab icon is a file of the repository: a material icon comes from a web font, offline not
+st.set_page_config(page_title="FRMDN Lab", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page(home, title="Home", icon=":material/home:", default=True),

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from frmdn.grid import FAMILY_BUDGETS, KINDS
+from frmdn.grid import COLUMNS, FAMILY_BUDGETS, KINDS
 from frmdn.heads import mixture_head
 from frmdn.model import ModelConfig
 
@@ -33,17 +33,10 @@ PAIRS = {  # what the flow adds, at the same covariance kind
 }
 NOISE_SE = 2.0  # a mean difference within this many standard errors of 0 is seed noise
 REQUIRED = ("data", "model", "seed", "test_nll", "unit")
-NUMBERS = (
-    "K",
-    "rank",
-    "hidden",
-    "seed",
-    "parameters",
-    "steps",
-    "best_step",
-    "train_seconds",
-    "valid_nll",
-    "test_nll",
+NUMBERS = tuple(
+    c
+    for c in COLUMNS
+    if c not in ("data", "model", "extension", "flow", "covariance", "device", "unit")
 )
 MAX_RESULTS_BYTES = 20_000_000
 

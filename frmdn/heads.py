@@ -55,6 +55,16 @@ class MixtureHead:
 
     def initialize(self, linear: nn.Linear) -> None:
         """Small weights; biases that spread the means and start unit (co)variances."""
+        K, d = self.config.n_components, self.config.dim
+        nn.init.normal_(linear.weight, std=0.01)
+        with torch.no_grad():
+            bias = linear.bias
+            bias.zero_()
+            bias[K : K + K * d] = torch.randn(K * d)  # loc
+            self._start_spread(bias[K + K * d :])
+
+    def _start_spread(self, raw: Tensor) -> None:
+        """Set the raw (co)variance part of the head's bias to a unit spread, in place."""
         raise NotImplementedError
 
     def mixture(self, out: Tensor) -> GaussianMixture:
@@ -74,15 +84,10 @@ class LowRankHead(MixtureHead):
         c = self.config
         return c.n_components * (1 + c.dim * (2 + c.rank))
 
-    def initialize(self, linear: nn.Linear) -> None:
-        """Spread-out means, unit precisions and a small low-rank part."""
+    def _start_spread(self, raw: Tensor) -> None:
+        """Unit precision diagonals; the low-rank factors start near zero (small weights)."""
         K, d = self.config.n_components, self.config.dim
-        nn.init.normal_(linear.weight, std=0.01)
-        with torch.no_grad():
-            bias = linear.bias
-            bias.zero_()
-            bias[K : K + K * d] = torch.randn(K * d)  # loc
-            bias[K + K * d : K + 2 * K * d] = math.log(math.expm1(1.0))  # softplus^-1(1)
+        raw[: K * d] = math.log(math.expm1(1.0))  # softplus^-1(1)
 
     def _split(self, out: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """logits (*, K), means (*, K, d), raw diagonals (*, K, d), raw factors (*, K, r, d)."""
@@ -140,17 +145,11 @@ class FullCovarianceHead(MixtureHead):
         c = self.config
         return 1 / math.sqrt(c.max_precision), 1 / math.sqrt(c.min_precision)
 
-    def initialize(self, linear: nn.Linear) -> None:
-        """Spread-out means and unit covariances."""
+    def _start_spread(self, raw: Tensor) -> None:
+        """Unit covariances: Cholesky diagonals 1, off-diagonals 0."""
         K, d = self.config.n_components, self.config.dim
-        nn.init.normal_(linear.weight, std=0.01)
-        with torch.no_grad():
-            bias = linear.bias
-            bias.zero_()
-            bias[K : K + K * d] = torch.randn(K * d)  # loc
-            tril = bias[K + K * d :].view(K, d * (d + 1) // 2)
-            rows, cols = torch.tril_indices(d, d)
-            tril[:, rows == cols] = _bounded_inverse(1.0, *self._diag_bounds)
+        rows, cols = torch.tril_indices(d, d)
+        raw.view(K, d * (d + 1) // 2)[:, rows == cols] = _bounded_inverse(1.0, *self._diag_bounds)
 
     def mixture(self, out: Tensor) -> FullCovarianceGMM:
         K, d = self.config.n_components, self.config.dim

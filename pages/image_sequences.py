@@ -23,6 +23,7 @@ from frmdn.data.frames import (
 from frmdn.data.latents import bundled_vae
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
 from ui.checkpoint_upload import checkpoint_upload
+from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
@@ -249,16 +250,7 @@ def latent_view(models: dict, split: frmdn.data.SequenceSplit) -> None:
 def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
     st.subheader("Scoreboard")
     table = views.scoreboard_table(models, split.test, seconds)
-    st.dataframe(
-        table.style.format(
-            {
-                "held-out NLL (nats/step)": "{:.2f}",
-                "training time (s)": "{:.1f}",
-                "parameters": "{:,}",
-            }
-        ),
-        width="stretch",
-    )
+    st.dataframe(number_style(table), width="stretch")
     gain = (
         table.loc["RMDN", "held-out NLL (nats/step)"]
         - table.loc["FRMDN", "held-out NLL (nats/step)"]

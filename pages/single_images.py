@@ -12,6 +12,7 @@ import frmdn
 from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
 from ui.checkpoint_upload import checkpoint_upload
+from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -202,11 +203,7 @@ def score_view(models: dict, scored: dict, seconds: dict) -> None:
             }
         )
     table = pd.DataFrame(rows).set_index("model")
-    number = {f"{part} bits/dim": "{:.3f}" for part in PARTS}
-    st.dataframe(
-        table.style.format(number | {"training time (s)": "{:.0f}", "parameters": "{:,}"}),
-        width="stretch",
-    )
+    st.dataframe(number_style(table), width="stretch")
     gain = table.loc["RMDN", "test bits/dim"] - table.loc["FRMDN", "test bits/dim"]
     st.caption(
         f"FRMDN - RMDN on the held-out digits: {-gain:+.3f} bits per pixel (lower is better). "

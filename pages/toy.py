@@ -12,6 +12,7 @@ import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
 from ui.checkpoint_upload import checkpoint_upload
+from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -145,8 +146,9 @@ def latent_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, st
 def density_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int) -> None:
     st.subheader("Predicted next-step density")
     st.caption(
-        "p(y_t | y_<t) for the chosen sequence and step, on the same grid for both models. The "
-        "FRMDN's density is the mixture on z pulled back through the flow (with its Jacobian)."
+        r"$p(y_t \mid y_{<t})$ for the chosen sequence and step, on the same grid for both "
+        "models. The FRMDN's density is the mixture on z pulled back through the flow (with its "
+        "Jacobian)."
     )
     series = split.test[sequence]
     bounds = views.data_bounds(split.test)
@@ -182,10 +184,7 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
 def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
     st.subheader("Scoreboard")
     table = views.scoreboard_table(models, split.test, seconds)
-    st.dataframe(
-        table.style.format({"held-out NLL (nats/step)": "{:.3f}", "training time (s)": "{:.1f}"}),
-        width="stretch",
-    )
+    st.dataframe(number_style(table), width="stretch")
     gain = (
         table.loc["RMDN", "held-out NLL (nats/step)"]
         - table.loc["FRMDN", "held-out NLL (nats/step)"]

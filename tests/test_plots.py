@@ -514,3 +514,11 @@ def test_head_size_figure_counts_the_heads_outputs():
     for order in ("O(Kd)", "O(Kd(1+r))", "O(Kd²)"):
         assert f"<b>{order}</b>" in labels
     assert "r = 2" in fig.data[1].name
+
+
+def test_pca_latent_legend_lists_components_in_order():
+    """Components one model names first (0, 1, 3) and the other's (2, 4) read 0, 1, 2, 3, 4."""
+    xy = np.zeros((5, 2))
+    fig = plots.pca_latent_figure(xy[:3], [0, 1, 3], xy, [2, 4, 0, 1, 3], title="PCA")
+    shown = sorted((t.legendrank, t.name) for t in fig.data if t.showlegend)
+    assert [name.split()[1] for _, name in shown] == ["0", "1", "2", "3", "4"]

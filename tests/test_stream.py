@@ -26,6 +26,31 @@ from frmdn.train import evaluate_nll
 RATE = 8000
 
 
+def _training_peak_rss(spec: str, out: Path) -> int:
+    """Peak resident memory (bytes) of a fresh process that trains a tiny FRMDN for 10 steps
+    on ``spec`` through the CLI (its own VmHWM, read at exit)."""
+    code = (
+        "import atexit, re, runpy, sys\n"
+        "status = lambda: open('/proc/self/status').read()\n"
+        "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', status())[1])\n"
+        "atexit.register(lambda: print('PEAK', hwm() * 1024, file=sys.stderr))\n"
+        f"sys.argv = ['frmdn', 'train', '--data', '{spec}', '--out', '{out}', '--steps', '10', "
+        "'--eval-every', '10', '--hidden', '8', '--flow-layers', '2', '--flow-hidden', '8', "
+        "'--batch-size', '8', '--quiet']\n"
+        "runpy.run_module('frmdn', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=os.environ | {"FRMDN_CACHE": str(out.parent / "cache"), "FRMDN_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1])["steps"] == 10
+    return int(done.stderr.split("PEAK")[-1].split()[0])
+
+
 def _folder(root: Path, files: int, seconds: float) -> Path:
     """``files`` 16-bit WAV files of ``seconds`` each: tones with noise, a different pitch each."""
     root.mkdir(parents=True, exist_ok=True)
@@ -94,27 +119,7 @@ def test_training_on_hours_of_audio_keeps_the_process_small(tmp_path: Path) -> N
     decoded = sum(sf.info(f).frames for f in big.glob("*.wav")) * 4
 
     def peak_rss(folder: Path) -> int:
-        code = (
-            "import atexit, re, runpy, sys\n"  # VmHWM: this process's own peak resident memory
-            "status = lambda: open('/proc/self/status').read()\n"
-            "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', status())[1])\n"
-            "atexit.register(lambda: print('PEAK', hwm() * 1024, file=sys.stderr))\n"
-            f"sys.argv = ['frmdn', 'train', '--data', 'audio:{folder}?stream=1', '--out', "
-            f"'{tmp_path / folder.name}-out', '--steps', '10', '--eval-every', '10', "
-            "'--hidden', '8', '--flow-layers', '2', '--flow-hidden', '8', '--batch-size', '8', "
-            "'--quiet']\n"
-            "runpy.run_module('frmdn', run_name='__main__')\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            env=os.environ | {"FRMDN_CACHE": str(tmp_path / "cache"), "FRMDN_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout.splitlines()[-1])["steps"] == 10
-        return int(done.stderr.split("PEAK")[-1].split()[0])
+        return _training_peak_rss(f"audio:{folder}?stream=1", tmp_path / f"{folder.name}-out")
 
     baseline, peak = peak_rss(small), peak_rss(big)
     growth = peak - baseline
@@ -257,27 +262,7 @@ def test_training_on_a_large_image_folder_keeps_the_process_small(tmp_path: Path
 
     def peak_rss(folder: Path) -> int:
         spec = f"images:{folder}?stream=1&n_valid=256&n_test=256"
-        code = (
-            "import atexit, re, runpy, sys\n"  # VmHWM: this process's own peak resident memory
-            "status = lambda: open('/proc/self/status').read()\n"
-            "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', status())[1])\n"
-            "atexit.register(lambda: print('PEAK', hwm() * 1024, file=sys.stderr))\n"
-            f"sys.argv = ['frmdn', 'train', '--data', '{spec}', '--out', "
-            f"'{tmp_path / folder.name}-out', '--steps', '10', '--eval-every', '10', "
-            "'--hidden', '8', '--flow-layers', '2', '--flow-hidden', '8', '--batch-size', '8', "
-            "'--quiet']\n"
-            "runpy.run_module('frmdn', run_name='__main__')\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            env=os.environ | {"FRMDN_CACHE": str(tmp_path / "cache"), "FRMDN_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert json.loads(done.stdout.splitlines()[-1])["steps"] == 10
-        return int(done.stderr.split("PEAK")[-1].split()[0])
+        return _training_peak_rss(spec, tmp_path / f"{folder.name}-out")
 
     baseline, peak = peak_rss(small), peak_rss(big)
     growth = peak - baseline

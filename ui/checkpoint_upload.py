@@ -17,6 +17,7 @@ import streamlit as st
 import frmdn
 from frmdn import SequenceDensityModel
 from frmdn.checkpoint_archive import MAX_ARCHIVE_BYTES
+from ui.formats import number_style
 from ui.training import session_device
 
 __all__ = ["checkpoint_upload"]
@@ -114,5 +115,5 @@ def checkpoint_upload(
                     st.error(f"Cannot score {upload.name}: {error}", icon=":material/block:")
                     return
         table = pd.DataFrame.from_dict(entry["scores"][data_label], orient="index")
-        st.dataframe(table.style.format({metric: "{:.3f}", "parameters": "{:,}"}), width="stretch")
+        st.dataframe(number_style(table), width="stretch")
         st.caption(f"{metric} on {data_label}; lower is better.")

@@ -270,6 +270,7 @@ def pca_latent_figure(
                     name=f"component {k} (of each model)",
                     legendgroup=f"component {k}",
                     showlegend=int(k) not in named,
+                    legendrank=int(k),  # 0, 1, 2, ... whichever model names a component first
                     marker={"color": component_color(k), "size": 4, "opacity": 0.55},
                     hovertemplate=(
                         f"{model} component {k}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"

@@ -1,0 +1,30 @@
+"""One number format for every table of the app: scores to 3 decimals, counts with thousands
+separators, seconds to a tenth, missing values as a dash."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+__all__ = ["SCORE", "number_style"]
+
+SCORE = "{:.3f}"  # NLLs, bits/dim, differences
+COUNT = "{:,.0f}"  # parameters, steps
+SECONDS = "{:.1f}"
+
+
+def _format(column: str) -> str | None:
+    name = column.lower()
+    if "parameters" in name or name in ("steps", "best_step", "seeds"):
+        return COUNT
+    if "(s)" in name or "seconds" in name:
+        return SECONDS
+    if "nll" in name or "bits" in name or "difference" in name:
+        return SCORE
+    return None
+
+
+def number_style(table: pd.DataFrame) -> Styler:
+    """``table`` styled with the app's formats, chosen by each column's name."""
+    formats = {c: f for c in table.columns if (f := _format(str(c))) is not None}
+    return table.style.format(formats, na_rep="–")
