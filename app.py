@@ -37,6 +37,90 @@ digraph frmdn {
 """
 
 
+LESSON = (  # (minutes, page, query, link label, what to do and look at, the question to ask)
+    (
+        3,
+        "pages/toy.py",
+        {"data": "ring", "K": "3", "rank": "1"},
+        "Toy ring, K = 3",
+        "Move the *time step* slider and compare the two density maps: the next point lies on "
+        "an arc of the ring. In the latent view, see how the flow bends the ring (left) into "
+        "shapes the FRMDN's three ellipses cover (right).",
+        "Why can three Gaussians not cover an arc in y, yet can in z = f(y)?",
+    ),
+    (
+        3,
+        "pages/toy.py",
+        {"data": "moons", "K": "1", "rank": "1"},
+        "Toy moons with a single component",
+        "One Gaussian per step. Press **Train both** (about a minute) and watch the two loss "
+        "curves; then look at the density maps and the generated sequences.",
+        "With K = 1 the RMDN's prediction is a single blob: what does the flow give the FRMDN "
+        "that a larger K would otherwise have to give the RMDN?",
+    ),
+    (
+        2,
+        "pages/toy.py",
+        {"data": "clusters", "K": "3", "rank": "1"},
+        "Toy clusters: the control",
+        "The next point falls in round blobs. Compare the scoreboard's two NLLs.",
+        "When does a flow not help? (The Compare page measures it over seeds.)",
+    ),
+    (
+        4,
+        "pages/audio.py",
+        {},
+        "Audio: listen",
+        "Play the original, the RMDN and the FRMDN continuations of the same start. Then "
+        "record 3 seconds of your voice, press **Train both**, and read the overfitting table.",
+        "Which continuation keeps the voice voiced longer? Why does training on one short clip "
+        "open a gap between train and held-out NLL?",
+    ),
+    (
+        3,
+        "pages/single_images.py",
+        {},
+        "Single images: digits row by row",
+        "Look at the completions of the top halves and the per-row bits: which rows does each "
+        "model find surprising?",
+        "A digit is 28 steps of 28 pixels: what does the mixture model at each step?",
+    ),
+    (
+        2,
+        "pages/image_sequences.py",
+        {},
+        "Image sequences: World-Models style",
+        "Compare one-step predictions with the free-running rollouts of both models.",
+        "Why do rollouts drift even when one-step predictions look right?",
+    ),
+    (
+        3,
+        "pages/compare.py",
+        {},
+        "Compare: is it the flow, or the seed?",
+        "Read the verdict sentences and the strip plots; then the K sweep in the README.",
+        "Which gains are beyond seed noise? How many numbers does a full covariance cost at "
+        "d = 80 (the speech frames) against the low-rank precision?",
+    ),
+)
+
+
+def lesson() -> None:
+    """A guided 20-minute lesson: one step per view, each link opening it in the right state."""
+    minutes = sum(step[0] for step in LESSON)
+    st.subheader(f"A lesson in {minutes} minutes")
+    st.markdown(
+        "For a class: follow the steps in order. Each link opens the view in the state the step "
+        "needs; the questions are for discussion before moving on."
+    )
+    for number, (length, page, query, label, todo, question) in enumerate(LESSON, start=1):
+        with st.container(border=True):
+            st.page_link(
+                page, label=f"{number}. {label} ({length} min)", query_params=query or None
+            )
+            st.markdown(f"{todo}\n\n**Ask:** {question}")
+
+
 def home() -> None:
     """The home page: what RMDN and FRMDN are, and the equations the lab is built on."""
     st.title("FRMDN Lab")
@@ -132,6 +216,8 @@ def home() -> None:
         label="Compare: how much comes from the flow, seed by seed, in the experiment grid",
         icon=":material/leaderboard:",
     )
+
+    lesson()
 
     st.caption(
         "References: S. Razavi and R. Hosseini, *Flow-based Recurrent Mixture Density Networks*, "

@@ -50,6 +50,19 @@ def test_home_shows_the_equations() -> None:
     assert r"\log\det\!\left(I_r + U_k^{\top} D_k^{-1} U_k\right)" in latex  # determinant lemma
 
 
+def test_home_has_a_lesson_whose_links_open_each_view_in_its_state() -> None:
+    from app import LESSON
+
+    at = open_app()
+    assert any(s.value.startswith("A lesson in 20 minutes") for s in at.subheader)
+    assert sum(step[0] for step in LESSON) == 20
+    links = at.get("page_link")
+    lesson = [link for link in links if link.proto.label[:2] in {f"{n}." for n in range(1, 8)}]
+    assert len(lesson) == len(LESSON)
+    moons = next(link for link in lesson if "moons" in link.proto.label)
+    assert moons.proto.page == "toy" and moons.proto.query_string == "data=moons&K=1&rank=1"
+
+
 def test_sidebar_shows_the_device() -> None:
     from frmdn.device import default_device, describe_device
 
