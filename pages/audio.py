@@ -63,6 +63,7 @@ BUNDLED_PARTS = (
     "held-out: the bundled test files."
 )
 MAX_VIEW_SECONDS = 30.0  # per-step NLL and latent views use at most this much of a clip
+WEIGHTS_SECONDS = 3.0  # the mixture weights view shows the first seconds of the clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
 SOURCES = ("Bundled speech", "Upload a file", "Record your voice")
 CREDIT = "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0."
@@ -162,6 +163,12 @@ def clip_views(
         points = views.latent_points(model, _frames.unsqueeze(0))
         projections[name] = (views.pca_2d(torch.from_numpy(points.z)), points.component)
     return nll, projections
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def clip_weights(_models: dict, _frames: torch.Tensor, token: str, clip_key: str) -> dict:
+    """Each model's mixture weights α_k(t) (T, K) along the first WEIGHTS_SECONDS of a clip."""
+    return {name: views.mixture_weights(model, _frames) for name, model in _models.items()}
 
 
 # ----------------------------------------------------------------------------- source
@@ -602,6 +609,28 @@ def clip_nll_view(
     )
 
 
+def weights_view(models: dict, run: dict, source: Source, frames: torch.Tensor, nll: dict) -> None:
+    st.subheader("Mixture weights over time: which Gaussian predicts each frame")
+    frame = next(iter(models.values())).config.dim
+    shown = frames[: max(int(WEIGHTS_SECONDS * RATE) // frame, 2)]
+    st.caption(
+        f"The first {len(shown) * frame / RATE:.1f} s of {source.clip.name}. Top: each model's "
+        "NLL of every frame, as above. Below: each model's mixture weights α_k(t), given the "
+        "real frames before t. Each colour is one component; where the stack changes colour "
+        "the LSTM has switched which Gaussian predicts the next frame (watch onsets and "
+        "silences). Component numbers of the two models are unrelated."
+    )
+    weights = clip_weights(models, shown, weights_token(run), source.key)
+    figure = plots.mixture_weights_figure(
+        weights,
+        x=(np.arange(len(shown)) + 0.5) * frame / RATE,
+        x_title="time (s)",
+        above={name: values[: len(shown)] for name, values in nll.items()},
+        above_title="NLL (nats/frame)",
+    )
+    st.plotly_chart(figure, width="stretch", key="audio_weights")
+
+
 def upload_nll(model: frmdn.SequenceDensityModel) -> float:
     """Held-out NLL of an uploaded model on the bundled test speech, pre-emphasised as the model
     records (0 or EMPHASIS: each other value would cache another copy of the speech)."""
@@ -691,6 +720,7 @@ if models and source is not None and not views_wait_for_training(run):
         scoreboard(models, run, source, nll)
         listen_view(models, run, source, frames, seed)
         clip_nll_view(models, run, source, frames, nll, projections)
+        weights_view(models, run, source, frames, nll)
 
 if bundled_split_files():
     checkpoint_upload(

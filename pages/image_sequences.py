@@ -153,7 +153,8 @@ def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit, n
 # ----------------------------------------------------------------------------- views
 def animation_view(
     models: dict, raw: dict, split: frmdn.data.SequenceSplit, vae: FrameVAE, seed: int
-) -> None:
+) -> int:
+    """The one-step and rollout views of a held-out sequence; returns its index."""
     st.subheader("Real vs predicted frames")
     pick_col, prime_col, temp_col = st.columns(3)
     last = len(split.test) - 1
@@ -220,11 +221,30 @@ def animation_view(
         prime_steps=prime,
     )
     st.plotly_chart(strips, width="stretch", key="seq_strip_rollout")
+    return index
 
 
 def _gif_row(panels: dict[str, np.ndarray]) -> None:
     for col, (name, frames) in zip(st.columns(len(panels)), panels.items(), strict=True):
         col.image(plots.frames_gif(frames, duration=GIF_MS, scale=3), caption=name)
+
+
+def weights_view(models: dict, split: frmdn.data.SequenceSplit, index: int) -> None:
+    st.subheader("Mixture weights over time")
+    st.caption(
+        f"Held-out sequence {index}, as above. Top: each model's NLL of every frame's latent. "
+        "Below: each model's mixture weights α_k(t), given the real frames before t. Each "
+        "colour is one component; where the stack changes colour the LSTM has switched which "
+        "Gaussian predicts the next frame (e.g. when a digit or ball bounces off a wall). "
+        "Component numbers of the two models are unrelated."
+    )
+    latents = split.test[index]  # (T, d)
+    weights = {name: views.mixture_weights(m, latents) for name, m in models.items()}
+    nll = {name: views.per_step_nll(m, latents) for name, m in models.items()}
+    figure = plots.mixture_weights_figure(
+        weights, x_title="frame t", above=nll, above_title="NLL (nats/step)"
+    )
+    st.plotly_chart(figure, width="stretch", key="seq_weights")
 
 
 def latent_view(models: dict, split: frmdn.data.SequenceSplit) -> None:
@@ -323,7 +343,8 @@ if split is not None:
 models = run.get("models")
 st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
 if models and split is not None and vae is not None and not views_wait_for_training(run):
-    animation_view(models, raw, split, vae, settings["seed"])
+    index = animation_view(models, raw, split, vae, settings["seed"])
+    weights_view(models, split, index)
     latent_view(models, split)
     scoreboard(models, split, run.get("seconds", {}))
 if split is not None:

@@ -5,12 +5,15 @@ Layout only: data, models, training, scores and figures come from :mod:`frmdn`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import frmdn
 from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
+from frmdn.plots.images import spike_digits_figure
+from frmdn.views.images import RowSpike, row_latent_reach, row_profile, row_spike
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
@@ -35,6 +38,7 @@ PRIME_ROWS = 14  # the top half of a 28-row digit
 N_GENERATED = 16
 N_COMPLETED = 6
 N_SURPRISE = 8
+N_SPIKE = 3  # the digits shown behind the row whose mean stands furthest above its median
 PARTS = ("train", "valid", "test")
 state = st.session_state
 
@@ -52,7 +56,8 @@ def pretrained_scores(seed: int, device: str) -> dict:
 
 
 def compute_scores(models: dict, split: frmdn.data.SequenceSplit) -> dict:
-    """Bits/dim of each part and per-row bits of the test digits, per model."""
+    """Bits/dim of each part, per-row bits of the test digits and how far each row lands in
+    the mixture's space (max |z|), per model."""
     return {
         "bits": {
             name: {
@@ -64,6 +69,7 @@ def compute_scores(models: dict, split: frmdn.data.SequenceSplit) -> dict:
         "test_rows": {
             name: views.row_bits_per_pixel(m, split.test, split.info) for name, m in models.items()
         },
+        "test_reach": {name: row_latent_reach(m, split.test) for name, m in models.items()},
     }
 
 
@@ -217,8 +223,8 @@ def surprise_view(split: frmdn.data.SequenceSplit, scored: dict) -> None:
     st.caption(
         "Bits per pixel of every row, -log₂ p(row | rows above) / 28 with the pixel "
         "transform undone: bright rows are the ones a model found hard to predict. The digits "
-        "follow the **Test digits** slider above; the line chart averages over all held-out "
-        "digits."
+        "follow the **Test digits** slider above; the line chart gives the mean (solid) and "
+        "the median (dashed) of each row over all held-out digits."
     )
     rows = scored["test_rows"]
     start = int(state.get("img_first", 0))
@@ -231,13 +237,64 @@ def surprise_view(split: frmdn.data.SequenceSplit, scored: dict) -> None:
     )
     st.plotly_chart(heat, width="stretch", key="img_surprise")
     line_col, text_col = st.columns([3, 2], gap="large")
-    profile = plots.row_profile_figure({name: bits.mean(0) for name, bits in rows.items()})
+    profiles = {name: row_profile(bits) for name, bits in rows.items()}
+    spikes = {name: row_spike(bits, N_SPIKE) for name, bits in rows.items()}
+    worst = max(spikes, key=lambda name: spikes[name].mean - spikes[name].median)
+    profile = plots.row_profile_figure(
+        {name: p["mean"] for name, p in profiles.items()},
+        median_bits={name: p["median"] for name, p in profiles.items()},
+        mark_row=spikes[worst].row,
+    )
     line_col.plotly_chart(profile, width="stretch", key="img_profile")
     text_col.markdown(
         "**Reading the charts.** Rows near the top and bottom of a digit are mostly black "
         "background; the middle rows carry the strokes, whose exact place and width the rows "
-        "above only partly fix, so they cost the most bits. The gap between the two lines is "
-        "what the FRMDN's flow saves on each row, averaged over the held-out digits."
+        "above only partly fix, so they cost the most bits. The gap between the solid lines is "
+        "what the FRMDN's flow saves on each row, averaged over the held-out digits; the "
+        "dashed medians show what a typical digit costs, unmoved by a few digits a model "
+        "finds extremely unlikely."
+    )
+    text_col.markdown(spike_sentence(worst, spikes[worst], rows, scored["test_reach"]))
+    spike = spikes[worst]
+    labels = [
+        f"#{i}: " + " · ".join(f"{name} {rows[name][i, spike.row]:.1f}" for name in rows)
+        for i in spike.digits
+    ]
+    figure = spike_digits_figure(
+        to_pixels(split.test[spike.digits], logit_lambda=split.info["logit_lambda"]),
+        spike.row,
+        labels,
+        title=f"The {len(labels)} test digits with the most {worst} bits in row {spike.row} "
+        "(outlined), with each model's bits per pixel of that row",
+        height=300,
+    )
+    st.plotly_chart(figure, width="stretch", key="img_spike")
+
+
+def spike_sentence(name: str, spike: RowSpike, rows: dict, reach: dict) -> str:
+    """What lifts ``name``'s mean above its median in the spike row, in words from the data."""
+    row, first = spike.row, int(spike.digits[0])
+    listed = ", ".join(f"#{i}: {b:.1f}" for i, b in zip(spike.digits, spike.bits, strict=True))
+    text = (
+        f"**Row {row}, {name}:** mean {spike.mean:.2f}, median {spike.median:.2f} bits/pixel. "
+        f"The {len(spike.digits)} test digits with the most {name} bits there ({listed}) make "
+        f"up {spike.share:.0%} of its mean; without them the mean is {spike.mean_without:.2f}"
+    )
+    if spike.mean_without - spike.median > 0.25 * (spike.mean - spike.median):
+        return text + ", so the gap is spread over many digits (a skewed row, not an outlier)."
+    typical = float(np.median(reach[name][:, row]))
+    excess = (rows[name][first, row] - spike.median) / rows[name].size  # in bits/dim of the test
+    others = " and ".join(
+        f"the {other} pays {rows[other][first, row]:.1f}" for other in rows if other != name
+    )
+    return (
+        text + ", close to the median (which has no spike): the spike is these digits, not "
+        "the row. "
+        f"Digit {first}'s row {row} lands at |z| = {reach[name][first, row]:.0f} in the "
+        f"{name}'s mixture space (the median digit's row at {typical:.1f}), deep in the "
+        "Gaussians' tails, where the cost grows with |z|²"
+        + (f"; {others} bits/pixel for the same row." if others else ".")
+        + f" That one row adds {excess:.3f} to the {name}'s test bits/dim above."
     )
 
 

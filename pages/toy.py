@@ -5,6 +5,7 @@ Layout only: data, models, training and figures come from :mod:`frmdn`.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -22,10 +23,13 @@ from ui.training import (
     start_pair_run,
     training_controls,
     views_wait_for_training,
+    weights_token,
 )
 
 DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0, "steps": 1000}
+URL_KEYS = ("data", "K", "rank", "steps")  # the settings a link can set (and the page writes)
 STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
+FLOW_POINTS = 400  # held-out targets drawn layer by layer (the animation stays light)
 state = st.session_state
 
 
@@ -33,6 +37,20 @@ state = st.session_state
 @st.cache_data(show_spinner=False)
 def toy_split(name: str, noise: float, length: int, seed: int) -> frmdn.data.SequenceSplit:
     return load_toy(name, noise=noise, length=length, seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def flow_stages_of(
+    _model: frmdn.SequenceDensityModel, _split: frmdn.data.SequenceSplit, key: str
+) -> tuple[list[views.FlowStage], np.ndarray]:
+    """The held-out next-step targets (FLOW_POINTS of them, evenly spaced) after each layer of
+    the model's flow, and each one's likeliest component; ``key`` names weights and split."""
+    points = views.latent_points(_model, _split.test)
+    keep = np.linspace(0, len(points.y) - 1, min(FLOW_POINTS, len(points.y))).astype(int)
+    stages = views.flow_stages(
+        _model, torch.from_numpy(points.y[keep]), views.data_bounds(_split.test)
+    )
+    return stages, points.component[keep]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -44,8 +62,11 @@ def _url_int(key: str, low: int, high: int) -> int:
 
 
 def init_from_url() -> None:
-    """First visit: take data set, K, rank and steps from the URL (app.py reads the seed)."""
-    if state.get("toy_url_read"):
+    """Take data set, K, rank and steps from the URL on the first visit, and again whenever a
+    link (the home page's lesson, a shared URL) names other values than the page last wrote;
+    app.py reads the seed. A visit without them (the sidebar) keeps the settings."""
+    url = {key: st.query_params[key] for key in URL_KEYS if key in st.query_params}
+    if "toy_url_seen" in state and (not url or url == state["toy_url_seen"]):
         return
     name = st.query_params.get("data", DEFAULTS["data"])
     state["toy_data"] = name if name in TOY_NAMES else DEFAULTS["data"]
@@ -53,7 +74,7 @@ def init_from_url() -> None:
     state["toy_rank"] = _url_int("rank", 0, 2)
     steps = _url_int("steps", 1, STEP_OPTIONS[-1])
     state["toy_steps"] = steps if steps in STEP_OPTIONS else DEFAULTS["steps"]
-    state["toy_url_read"] = True
+    state["toy_url_seen"] = url
 
 
 def settings_panel() -> dict:
@@ -82,9 +103,9 @@ def settings_panel() -> dict:
         steps = st.select_slider("Training steps", STEP_OPTIONS, key="toy_steps")
     # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
     seed = session_seed(default=_url_int("seed", 0, 2**31 - 1))
-    st.query_params.update(
-        {"data": name, "K": str(K), "rank": str(rank), "steps": str(steps), "seed": str(seed)}
-    )
+    written = {"data": name, "K": str(K), "rank": str(rank), "steps": str(steps)}
+    st.query_params.update(written | {"seed": str(seed)})
+    state["toy_url_seen"] = written
     st.caption(spec.description)
     return dict(
         name=name,
@@ -141,6 +162,47 @@ def latent_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, st
         grid_lines=views.flow_grid_lines(frmdn_model, bounds),
     )
     st.plotly_chart(figure, width="stretch", key="toy_latent")
+
+
+def weights_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int) -> None:
+    st.subheader("Mixture weights over time: which Gaussian predicts each step")
+    st.caption(
+        "Top: the chosen held-out sequence's two coordinates. Below: each model's mixture "
+        "weights α_k(t) for every step, given the real points before it. Each colour is one "
+        "component; where the stack changes colour the LSTM has switched which Gaussian "
+        "predicts the next step. The dashed line is the step t chosen above. Component "
+        "numbers of the two models are unrelated: colour k of the RMDN and of the FRMDN are "
+        "different Gaussians."
+    )
+    series = split.test[sequence]
+    weights = {name: views.mixture_weights(model, series) for name, model in models.items()}
+    above = {"y₁": series[:, 0].numpy(), "y₂": series[:, 1].numpy()}
+    figure = plots.mixture_weights_figure(weights, above=above, above_title="sequence")
+    figure.add_vline(x=step, line={"color": "#6b7280", "width": 1, "dash": "dash"})
+    st.plotly_chart(figure, width="stretch", key="toy_weights")
+
+
+def flow_layers_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> None:
+    st.subheader("The flow, layer by layer")
+    st.caption(
+        "Press play, or drag the slider, to watch the FRMDN's flow carry the held-out targets "
+        "(and a grid of the plane) from the standardised data u to the latent z, one layer at "
+        "a time. The first layer only rescales and shifts each axis. Each coupling then moves "
+        "half of the coordinates by an amount that depends on the other half, which stays put: "
+        "that is how a simple layer can bend the plane and still be inverted exactly. The "
+        "log-det in the corner says how much a layer stretches (+) or squeezes (−) the plane "
+        "around the data, in nats; summed over the layers it is the log|det ∂f/∂y| term that "
+        "the likelihood adds to the mixture's log-density of z (measured on the standardised "
+        "u; standardising adds the same constant for every point)."
+    )
+    try:
+        stages, components = flow_stages_of(models["FRMDN"], split, key)
+    except ValueError as error:  # a flow that reads the LSTM state has no single map
+        st.info(str(error))
+        return
+    st.plotly_chart(
+        plots.flow_layers_figure(stages, components), width="stretch", key="toy_flow_layers"
+    )
 
 
 def density_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int) -> None:
@@ -229,7 +291,10 @@ if models and not views_wait_for_training(run):
     sequence = pick_col.slider("Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq")
     step = step_col.slider("Time step t", 1, last, min(8, last), key=f"toy_step_{last}")
     latent_view(models, split, sequence, step)
+    flow_key = "|".join(str(settings[k]) for k in ("name", "noise", "length", "seed"))
+    flow_layers_view(models, split, f"{weights_token(run)}|{flow_key}")
     density_view(models, split, sequence, step)
+    weights_view(models, split, sequence, step)
     samples_view(models, split, settings["seed"])
     scoreboard(models, split, run.get("seconds", {}))
 checkpoint_upload(

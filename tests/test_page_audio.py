@@ -21,7 +21,7 @@ PRETRAINED = all(
     (ROOT / "assets" / "pretrained" / f"speech-{m}").is_dir() for m in ("rmdn", "frmdn")
 )
 CREDIT = "Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0"
-VIEWS = ("Train vs held-out NLL", "Listen", "moment by moment", "Latent space")
+VIEWS = ("Train vs held-out NLL", "Listen", "moment by moment", "Latent space", "Mixture weights")
 
 pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
 
@@ -79,6 +79,13 @@ def test_page_renders_the_bundled_speech() -> None:
         for title in VIEWS:
             assert any(title in s for s in subheaders(at)), subheaders(at)
         assert nll_chart_shapes(at) == []  # a whole test file: nothing to shade
+        # alpha_k(t) of both models along the first seconds of the clip, in seconds
+        (chart,) = [c for c in at.get("plotly_chart") if "audio_weights" in c.proto.id]
+        spec = json.loads(chart.proto.spec)
+        areas = [t for t in spec["data"] if t.get("stackgroup")]
+        assert {t["stackgroup"] for t in areas} == {"RMDN", "FRMDN"}
+        last = spec["layout"]["xaxis3"]["range"][1]  # the shared time axis, in seconds
+        assert spec["layout"]["xaxis3"]["title"]["text"] == "time (s)" and 2.5 < last <= 3.0
         # the train NLL scores every 6th of the 1,503 training sequences (at most 256)
         split = load_audio_data(str(ROOT / "assets" / "speech"), emphasis=0.9)
         model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")

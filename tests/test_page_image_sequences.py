@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,16 @@ def test_page_renders_pretrained_or_says_what_is_missing() -> None:
     if has_pretrained("moving-digits"):
         assert "pretrained on frames:moving-digits" in at.sidebar.markdown[-1].value
         subheaders = [s.value for s in at.subheader]
-        for title in ("Real vs predicted frames", "Latent space", "Scoreboard"):
+        for title in (
+            "Real vs predicted frames",
+            "Mixture weights over time",
+            "Latent space",
+            "Scoreboard",
+        ):
             assert title in subheaders, subheaders
+        (chart,) = [c for c in at.get("plotly_chart") if "seq_weights" in c.proto.id]
+        areas = [t for t in json.loads(chart.proto.spec)["data"] if t.get("stackgroup")]
+        assert {t["stackgroup"] for t in areas} == {"RMDN", "FRMDN"}
         table = at.dataframe[-1].value
         assert list(table.index) == ["RMDN", "FRMDN"]
         assert table.loc["RMDN", "flow parameters"] == 0 < table.loc["FRMDN", "flow parameters"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from apptest_pages import assert_trained_to_the_end, button, open_page, settle
 from streamlit.testing.v1 import AppTest
@@ -24,6 +27,12 @@ def scores(at: AppTest):
     return at.dataframe[-1].value
 
 
+def chart(at: AppTest, key: str) -> dict:
+    """The Plotly spec of the page's chart with this key."""
+    (found,) = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    return json.loads(found.proto.spec)
+
+
 def test_pretrained_views_render_and_frmdn_wins() -> None:
     at = open_page(PAGE)
     assert not at.error
@@ -39,6 +48,35 @@ def test_pretrained_views_render_and_frmdn_wins() -> None:
     assert table.loc["RMDN", "flow parameters"] == 0 < table.loc["FRMDN", "flow parameters"]
     assert any("MNIST" in c.value and "CC-BY-SA-3.0" in c.value for c in at.caption)
     assert "python -m frmdn compare --data images:digits" in at.code[0].value
+    assert_row_spike_is_explained(at)
+
+
+def values(x: list | dict) -> np.ndarray:
+    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64)}."""
+    if isinstance(x, dict):
+        return np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
+    return np.asarray(x, dtype=float)
+
+
+def assert_row_spike_is_explained(at: AppTest) -> None:
+    """The row profile shows mean and median per model; the row whose FRMDN mean stands far
+    above its median (row 20 of the bundled pair: one digit with a one-pixel gap in its
+    stroke) is marked, explained in a sentence and shown with its digits."""
+    profile = chart(at, "img_profile")
+    names = [t["name"] for t in profile["data"]]
+    assert names == ["RMDN mean", "FRMDN mean", "RMDN median", "FRMDN median"]
+    frmdn_mean, frmdn_median = (values(profile["data"][i]["x"]) for i in (1, 3))
+    spike_row = int(np.argmax(frmdn_mean - frmdn_median))
+    assert spike_row == 20  # the bundled pair's spike
+    assert frmdn_mean[20] > frmdn_median[20] + 1 and frmdn_median[20] < frmdn_median[18] + 0.2
+    assert [s["y0"] for s in profile["layout"]["shapes"]] == [20]
+    (sentence,) = [m.value for m in at.markdown if m.value.startswith("**Row 20, FRMDN:**")]
+    assert "the spike is these digits" in sentence and "#27:" in sentence, sentence
+    assert "lands at |z| =" in sentence and "test bits/dim" in sentence, sentence
+    spike = chart(at, "img_spike")
+    titles = [a["text"] for a in spike["layout"]["annotations"]]
+    assert len(spike["data"]) == 3 and titles[0].startswith("#27: RMDN 4.1 · FRMDN 668")
+    assert len(spike["layout"]["shapes"]) == 3  # row 20 outlined in each digit
 
 
 def test_bundled_checkpoints_are_small_and_equally_sized() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from apptest_pages import button, live_run, open_page, pause_early, settle
 from streamlit.testing.v1 import AppTest
@@ -37,10 +39,21 @@ def test_pretrained_views_render_without_training() -> None:
     for title in (
         "Latent space",
         "Predicted next-step density",
+        "Mixture weights over time",
         "Generated sequences",
         "Scoreboard",
     ):
         assert any(title in s for s in subheaders), subheaders
+    # the flow, layer by layer: an animation, one frame per stage, each layer's log-det noted
+    assert not at.exception and "The flow, layer by layer" in subheaders
+    (flow_chart,) = [c for c in at.get("plotly_chart") if "toy_flow_layers" in c.proto.id]
+    frames = json.loads(flow_chart.proto.spec)["frames"]
+    assert len(frames) == 6  # u, the elementwise affine layer, four couplings
+    assert all("nats" in f["layout"]["annotations"][0]["text"] for f in frames[1:])
+    # alpha_k(t) of both models, stacked under the held-out sequence's coordinates
+    (chart,) = [c for c in at.get("plotly_chart") if "toy_weights" in c.proto.id]
+    traces = json.loads(chart.proto.spec)["data"]
+    assert {t.get("stackgroup") for t in traces} == {None, "RMDN", "FRMDN"}
 
 
 def test_state_lives_in_the_url() -> None:
@@ -126,3 +139,16 @@ def test_a_diverging_model_is_reported_and_its_last_good_weights_kept(monkeypatc
     assert not at.error and not at.exception
     nll = scores(at).loc["FRMDN", "held-out NLL (nats/step)"]
     assert 0 < nll < 10  # the kept weights still score like an early model
+
+
+def test_a_link_with_other_settings_sets_them_again_but_a_plain_visit_keeps_them() -> None:
+    at = open_toy({"data": "ring", "K": "3"})
+    at.number_input(key="toy_K").set_value(5).run()
+    at.query_params.clear()  # the sidebar: no query, the settings stay
+    at.run()
+    assert at.number_input(key="toy_K").value == 5
+    at.query_params.update({"data": "moons", "K": "1"})  # a lesson link
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="toy_data").value == "moons"
+    assert at.number_input(key="toy_K").value == 1

@@ -20,6 +20,7 @@ from frmdn.views import (
     LatentPoints,
     density_grid,
     flow_grid_lines,
+    flow_stages,
     latent_points,
     step_components,
 )
@@ -202,6 +203,79 @@ def test_latent_space_figure_minimal_inputs():
     empty = LatentPoints(np.empty((0, 2)), np.empty((0, 2)), np.empty(0, int))
     comp = Component(1.0, np.zeros(2), np.eye(2))
     _check_common(plots.latent_space_figure(empty, [comp], [comp]))
+
+
+# ----------------------------------------------------------------------------- flow layers
+def _flow_stages(n_layers: int = 2):
+    torch.manual_seed(3)
+    model = frmdn.FRMDN(2, 3, 1, 16, flow_layers=n_layers, flow_hidden=8)
+    with torch.no_grad():
+        for parameter in model.flow.parameters():  # away from the identity start
+            parameter.add_(0.4 * torch.randn_like(parameter))
+    points = torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+    return flow_stages(model, points, BOUNDS, n_lines=4, n_points=9)
+
+
+def test_flow_layers_figure_animates_one_frame_per_stage():
+    stages = _flow_stages()
+    labels = np.arange(40) % 3
+    fig = plots.flow_layers_figure(stages, labels)
+    _check_common(fig)
+    json.loads(fig.to_json())
+    assert [f.name for f in fig.frames] == ["0", "1", "2", "3"]
+    (slider,) = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["u", "layer 1", "layer 2", "layer 3"]
+    assert [list(s.args[0]) for s in slider.steps] == [["0"], ["1"], ["2"], ["3"]]
+    assert {b.label for b in fig.layout.updatemenus[0].buttons} == {"▶", "❚❚"}
+
+    for stage, frame in zip(stages, fig.frames, strict=True):
+        # the same traces in every frame: the bent grid, then one per component
+        assert [t.name for t in frame.data] == [
+            "grid lines of the data plane",
+            "component 0",
+            "component 1",
+            "component 2",
+        ]
+        markers = frame.data[1:]
+        assert sum(len(t.x) for t in markers) == 40
+        assert [t.marker.color for t in markers] == [plots.component_color(k) for k in range(3)]
+        np.testing.assert_allclose(markers[1].x, stage.points[labels == 1, 0])
+        # the annotation carries this layer's log-det and the running sum
+        (note,) = frame.layout.annotations
+        titles = frame.layout.xaxis.title.text, frame.layout.yaxis.title.text
+        if stage.index == 0:
+            assert "log|det| = 0" in note.text
+            assert titles == ("u₁ (standardised data)", "u₂")
+        else:
+            assert f"{stage.mean_log_det:+.3f} nats" in note.text
+            assert f"{stage.mean_cumulative_log_det:+.3f} nats" in note.text
+            assert f"after layer {stage.index}: {stage.kind}" in titles[0]
+        assert frame.layout.xaxis.range is None  # frames never move the axes
+    assert fig.frames[-1].layout.xaxis.title.text.startswith("z₁")
+    assert stages[-1].mean_cumulative_log_det != 0
+
+    # one fixed range for every frame, covering the points of all stages
+    layout = fig.layout
+    assert layout.xaxis.autorange is False and layout.yaxis.autorange is False
+    assert layout.yaxis.scaleanchor == "x"
+    every = np.concatenate([s.points for s in stages])
+    for axis, column in ((layout.xaxis, 0), (layout.yaxis, 1)):
+        low, high = axis.range
+        assert low < every[:, column].min() and every[:, column].max() < high
+    # the figure starts on the stage it is asked for
+    started = plots.flow_layers_figure(stages, labels, initial=2)
+    np.testing.assert_allclose(started.data[1].x, stages[2].points[labels == 0, 0])
+    assert started.layout.sliders[0].active == 2
+
+
+def test_flow_layers_figure_of_an_identity_flow_and_of_nothing():
+    rmdn = frmdn.RMDN(2, 3, 1, 16)
+    stages = flow_stages(rmdn, torch.randn(10, 2), BOUNDS)
+    fig = plots.flow_layers_figure(stages)  # no components: one colour
+    json.loads(fig.to_json())
+    assert len(fig.frames) == 1 and not fig.layout.sliders
+    assert [t.name for t in fig.data] == ["grid lines of the data plane", "component 0"]
+    assert "no flow" in plots.flow_layers_figure([]).layout.annotations[-1].text
 
 
 # ----------------------------------------------------------------------------- densities
@@ -522,3 +596,108 @@ def test_pca_latent_legend_lists_components_in_order():
     fig = plots.pca_latent_figure(xy[:3], [0, 1, 3], xy, [2, 4, 0, 1, 3], title="PCA")
     shown = sorted((t.legendrank, t.name) for t in fig.data if t.showlegend)
     assert [name.split()[1] for _, name in shown] == ["0", "1", "2", "3", "4"]
+
+
+# ----------------------------------------------------------------------------- mixture weights
+def _weights_checks(fig: go.Figure) -> dict:
+    """As :func:`_check_common`, but taller: each weights panel needs room for its y title."""
+    assert fig.layout.template.layout.paper_bgcolor == "white"  # plotly_white
+    assert 480 <= fig.layout.height <= 580
+    return json.loads(fig.to_json())
+
+
+def _weights(T: int, K: int, seed: int) -> np.ndarray:
+    w = np.random.default_rng(seed).random((T, K))
+    return w / w.sum(-1, keepdims=True)
+
+
+def test_mixture_weights_figure_stacks_each_models_components():
+    weights = {"RMDN": _weights(30, 3, 0), "FRMDN": _weights(30, 5, 1)}
+    fig = plots.mixture_weights_figure(weights)
+    layout = _weights_checks(fig)["layout"]
+    areas = [t for t in fig.data if t.stackgroup]
+    assert len(areas) == 3 + 5 == len(fig.data)
+    rmdn, frmdn_ = areas[:3], areas[3:]
+    assert {t.stackgroup for t in rmdn} == {"RMDN"} and {t.stackgroup for t in frmdn_} == {"FRMDN"}
+    assert {t.yaxis for t in rmdn} == {"y"} and {t.yaxis for t in frmdn_} == {"y2"}
+    for model, traces in (("RMDN", rmdn), ("FRMDN", frmdn_)):
+        for k, trace in enumerate(traces):
+            assert trace.fillcolor == trace.line.color == COMPONENT_COLORS[k]
+            np.testing.assert_array_equal(trace.y, weights[model][:, k])
+            np.testing.assert_array_equal(trace.x, np.arange(30))
+            assert f"{model} α{k}" in trace.hovertemplate
+        np.testing.assert_allclose(np.sum([t.y for t in traces], axis=0), 1.0)
+    # one legend entry per component number, in order 0..K-1, shared by both panels
+    shown = sorted((t.legendrank, t.name) for t in fig.data if t.showlegend)
+    assert [name.split()[1] for _, name in shown] == ["0", "1", "2", "3", "4"]
+    assert [t.legendgroup for t in areas] == [f"component {k}" for k in (0, 1, 2, 0, 1, 2, 3, 4)]
+    # the time axis is shared; weights run from 0 to 1
+    assert (
+        layout["xaxis"]["matches"] == "x2" and layout["xaxis2"]["title"]["text"] == "time step t"
+    )
+    for axis in ("yaxis", "yaxis2"):
+        assert layout[axis]["title"]["text"] == "component weight α_k(t)"
+        assert layout[axis]["range"] == [0.0, 1.0]
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["RMDN: α_k(t)", "FRMDN: α_k(t)"]
+
+
+def test_mixture_weights_figure_with_seconds_and_a_line_above():
+    weights = {"RMDN": _weights(50, 3, 0), "FRMDN": _weights(50, 3, 1)}
+    seconds = (np.arange(50) + 0.5) * 0.01
+    level = {"frame level": np.linspace(-60, -10, 50)}
+    fig = plots.mixture_weights_figure(
+        weights, x=seconds, x_title="time (s)", above=level, above_title="level (dB)"
+    )
+    layout = _weights_checks(fig)["layout"]
+    (line,) = [t for t in fig.data if not t.stackgroup]
+    assert line.yaxis == "y" and line.line.color == "#374151" and line.name == "frame level"
+    assert {t.yaxis for t in fig.data if t.stackgroup} == {"y2", "y3"}
+    assert layout["yaxis"]["title"]["text"] == "level (dB)"
+    assert layout["xaxis3"]["title"]["text"] == "time (s)"
+    assert layout["xaxis3"]["range"] == [seconds[0], seconds[-1]]
+    # model names keep the model colours in the panel above (e.g. each model's NLL)
+    nll = {"RMDN": np.zeros(50), "FRMDN": np.ones(50)}
+    fig = plots.mixture_weights_figure(weights, above=nll, above_title="NLL")
+    assert [t.line.color for t in fig.data if not t.stackgroup] == [
+        MODEL_COLORS["RMDN"],
+        MODEL_COLORS["FRMDN"],
+    ]
+    with pytest.raises(ValueError, match="x has 3 values"):
+        plots.mixture_weights_figure(weights, x=np.arange(3))
+
+
+def test_mixture_weights_figure_of_nothing_and_of_one_step():
+    fig = plots.mixture_weights_figure({"RMDN": np.zeros((0, 3))})
+    assert "no steps" in fig.layout.annotations[-1].text
+    fig = plots.mixture_weights_figure({"RMDN": np.ones((1, 1))})
+    json.loads(fig.to_json())
+    assert len(fig.data) == 1
+
+
+def test_row_profile_figure_adds_dashed_medians_and_marks_a_row():
+    means = {"RMDN": np.full(28, 3.0), "FRMDN": np.full(28, 2.0)}
+    medians = {"RMDN": np.full(28, 2.9), "FRMDN": np.full(28, 1.9)}
+    fig = plots.row_profile_figure(means, median_bits=medians, mark_row=20)
+    assert [t.name for t in fig.data] == ["RMDN mean", "FRMDN mean", "RMDN median", "FRMDN median"]
+    assert [t.line.dash for t in fig.data] == ["solid", "solid", "dash", "dash"]
+    assert fig.data[2].line.color == MODEL_COLORS["RMDN"] == fig.data[0].line.color
+    np.testing.assert_allclose(fig.data[3].x, medians["FRMDN"])
+    assert [s.y0 for s in fig.layout.shapes] == [20]
+    assert any(a.text == "row 20" for a in fig.layout.annotations)
+    plain = plots.row_profile_figure(means)  # without medians: one line per model, as before
+    assert [t.name for t in plain.data] == ["RMDN", "FRMDN"] and not plain.layout.shapes
+
+
+def test_spike_digits_figure_outlines_the_row_in_every_digit():
+    from frmdn.plots.images import spike_digits_figure
+
+    labels = ["digit 27<br>FRMDN 668.1", "digit 186<br>FRMDN 6.1", "digit 20<br>FRMDN 5.8"]
+    fig = spike_digits_figure(_digits(3), 20, labels, title="Spike", height=300)
+    assert [a.text for a in fig.layout.annotations] == labels
+    assert len(fig.data) == 3 and all(np.asarray(t.z).shape == (28, 28) for t in fig.data)
+    assert [(s.type, s.y0, s.y1) for s in fig.layout.shapes] == [("rect", 19.5, 20.5)] * 3
+    assert fig.layout.height == 300 and fig.layout.title.text == "Spike"
+    assert json.loads(fig.to_json())["data"]
+    with pytest.raises(ValueError, match="labels"):
+        spike_digits_figure(_digits(2), 20, ["one"])

@@ -293,3 +293,113 @@ def test_nll_table_has_both_units_the_gap_and_the_model_sizes(models):
     for name, model in models.items():
         assert table.loc["parameters", name] == model.num_parameters()["total"]
     assert table.loc["parameters", "RMDN"] < table.loc["parameters", "FRMDN"]
+
+
+# ----------------------------------------------------------------------------- mixture weights
+@pytest.mark.parametrize("name", ["RMDN", "FRMDN"])
+def test_mixture_weights_are_the_heads_softmax_after_the_real_history(device, name):
+    torch.manual_seed(1)
+    K = 4
+    model = (
+        frmdn.RMDN(D, K, rank=1, hidden_size=16, dropout=0.5)
+        if name == "RMDN"
+        else frmdn.FRMDN(D, K, rank=1, hidden_size=16, flow_layers=2, dropout=0.5)
+    )
+    model.set_normalization(torch.full((D,), 0.2), torch.full((D,), 0.1))
+    with torch.no_grad():  # spread the logits, so the weights change from step to step
+        model.head.weight.normal_(std=1.0)
+        model.head.bias[:K].normal_()
+    model.to(device).train()
+    sequence = 0.1 * torch.randn(20, D)  # on the CPU, whatever the model's device
+    weights = views.mixture_weights(model, sequence)
+    assert model.training  # restored after the eval-mode pass
+    assert isinstance(weights, np.ndarray) and weights.shape == (20, K)
+    assert (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-9)
+    assert weights.std(0).max() > 1e-2  # they change along the sequence
+
+    # independently: the LSTM reads the learned start then y_<t, the head's first K outputs
+    # are the logits of alpha_k(t)
+    with torch.no_grad():
+        u = model.normalize(sequence.to(device))
+        inputs = torch.cat([model.start[None], u[:-1]])[None]  # (1, T, d)
+        state = (
+            model.initial_hidden[:, None].contiguous(),
+            model.initial_cell[:, None].contiguous(),
+        )
+        hidden, _ = model.lstm(inputs, state)
+        expected = torch.softmax(model.head(hidden)[0, :, :K].double(), -1).cpu().numpy()
+    np.testing.assert_allclose(weights, expected, atol=1e-5)
+    with torch.no_grad():
+        model.eval()
+        from_mixture = torch.softmax(model.mixture(sequence[None])[0].logits[0].double(), -1)
+    np.testing.assert_allclose(weights, from_mixture.cpu().numpy(), atol=1e-6)
+
+    # step t sees only y_<t: changing step 10 changes the weights from step 11 on
+    changed = sequence.clone()
+    changed[10] += 1.0
+    moved = views.mixture_weights(model, changed)
+    np.testing.assert_array_equal(moved[:11], weights[:11])
+    assert not np.allclose(moved[11:], weights[11:])
+    with pytest.raises(ValueError, match=r"\(T, 8\)"):
+        views.mixture_weights(model, sequence[None])
+
+
+# ----------------------------------------------------------------------------- row spikes
+def test_row_profile_is_numpys_mean_and_median_per_row():
+    from frmdn.views.images import row_profile
+
+    bits = np.random.default_rng(3).gamma(2.0, size=(41, 7))
+    bits[5, 3] = 900.0  # one digit a model finds extremely unlikely
+    profile = row_profile(bits)
+    np.testing.assert_allclose(profile["mean"], bits.mean(0))
+    np.testing.assert_allclose(profile["median"], np.median(bits, axis=0))
+    assert profile["mean"][3] > 20 > profile["median"][3]  # the outlier moves only the mean
+    with pytest.raises(ValueError, match="bits"):
+        row_profile(np.zeros((0, 7)))
+
+
+def test_row_contributors_picks_the_largest_contributions():
+    from frmdn.views.images import row_contributors
+
+    rng = np.random.default_rng(4)
+    bits = rng.uniform(1, 3, size=(30, 5))
+    bits[[7, 19, 2], 4] = [50.0, 80.0, 20.0]
+    digits, shares = row_contributors(bits, row=4, n=3)
+    assert list(digits) == [19, 7, 2]  # the largest first
+    np.testing.assert_allclose(shares, bits[[19, 7, 2], 4] / bits[:, 4].sum())
+    all_digits, all_shares = row_contributors(bits, row=4, n=100)  # n beyond B: every image
+    assert sorted(all_digits) == list(range(30)) and all_shares.sum() == pytest.approx(1.0)
+    assert list(all_digits) == list(np.argsort(-bits[:, 4], kind="stable"))
+    with pytest.raises(ValueError, match="row"):
+        row_contributors(bits, row=5)
+
+
+def test_row_spike_finds_the_outlier_row_and_its_digits():
+    from frmdn.views.images import row_spike
+
+    bits = np.full((20, 6), 2.0) + np.random.default_rng(5).uniform(0, 0.1, size=(20, 6))
+    bits[11, 2] = 400.0  # the row-20-like spike: one digit, one row
+    spike = row_spike(bits, top=2)
+    assert spike.row == 2 and spike.digits[0] == 11 and len(spike.digits) == 2
+    assert spike.mean == pytest.approx(bits[:, 2].mean())
+    assert spike.median == pytest.approx(np.median(bits[:, 2]))
+    assert spike.share == pytest.approx(bits[spike.digits, 2].sum() / bits[:, 2].sum())
+    np.testing.assert_allclose(spike.bits, bits[spike.digits, 2])
+    rest = np.delete(bits[:, 2], spike.digits)
+    assert spike.mean_without == pytest.approx(rest.mean()) and spike.mean_without < 2.2
+
+
+def test_row_latent_reach_is_the_largest_latent_of_each_row(image_split_and_model):
+    from frmdn.views.images import row_latent_reach
+
+    split, model = image_split_and_model
+    reach = row_latent_reach(model, split.test, batch_size=3)
+    _, z = model.mixture(split.test)
+    assert reach.shape == (4, 6)
+    np.testing.assert_allclose(reach, z.detach().abs().amax(-1).double().numpy(), rtol=1e-6)
+    assert model.training  # the mode is restored
+    rmdn = frmdn.RMDN(5, 2, 1, 8)
+    rmdn.set_normalization(torch.zeros(5), torch.full((5,), 2.0))
+    expected = (split.test / 2).abs().amax(-1).double().numpy()  # an RMDN's z is the standard row
+    np.testing.assert_allclose(row_latent_reach(rmdn, split.test), expected, rtol=1e-6)

@@ -10,11 +10,13 @@ Modules, one family of figures each:
 - :mod:`frmdn.plots.common`: shared colours, layout and helpers (incl. image panels)
 - :mod:`frmdn.plots.training`: NLL during training, held-out NLL per model
 - :mod:`frmdn.plots.toy`: Gaussian ellipses, data vs latent space, next-step density maps
+- :mod:`frmdn.plots.flow_layers`: the data and the plane bending layer by layer through a flow
 - :mod:`frmdn.plots.trajectories`: real against generated 2D toy sequences
 - :mod:`frmdn.plots.audio`: waveforms, spectrograms, NLL along a clip, PCA of latents
 - :mod:`frmdn.plots.images`: digit grids and per-row bits per pixel
 - :mod:`frmdn.plots.frames`: looping GIFs and filmstrips of frame sequences
 - :mod:`frmdn.plots.compare`: the experiment grid: seeds per model, paired differences, head sizes
+- :mod:`frmdn.plots.weights`: mixture weights over time, stacked per model
 
 The other public constants (``HEIGHT``, ``AUDIO_HEIGHT``, ``GREYS``, ...) stay reachable as
 ``frmdn.plots.X`` through ``X as X`` re-exports, and, as before, are not in ``__all__``.
@@ -48,11 +50,13 @@ from frmdn.plots.compare import (
     parameters_nll_figure,
     seed_strip_figure,
 )
+from frmdn.plots.flow_layers import flow_layers_figure
 from frmdn.plots.frames import filmstrip_figure, frames_gif
 from frmdn.plots.images import digit_grid_figure, row_profile_figure, row_surprise_figure
 from frmdn.plots.toy import density_figure, ellipse_xy, latent_space_figure
 from frmdn.plots.training import loss_figure, nll_bar_figure
 from frmdn.plots.trajectories import trajectories_figure
+from frmdn.plots.weights import mixture_weights_figure
 
 __all__ = [
     "COMPONENT_COLORS",
@@ -63,10 +67,12 @@ __all__ = [
     "digit_grid_figure",
     "ellipse_xy",
     "filmstrip_figure",
+    "flow_layers_figure",
     "frames_gif",
     "head_size_figure",
     "latent_space_figure",
     "loss_figure",
+    "mixture_weights_figure",
     "model_color",
     "nll_along_clip_figure",
     "nll_bar_figure",

@@ -19,7 +19,12 @@ from frmdn.plots.common import (
     model_color,
 )
 
-__all__ = ["digit_grid_figure", "row_profile_figure", "row_surprise_figure"]
+__all__ = [
+    "digit_grid_figure",
+    "row_profile_figure",
+    "row_surprise_figure",
+    "spike_digits_figure",
+]
 
 
 def digit_grid_figure(
@@ -159,8 +164,20 @@ def row_surprise_figure(
     return fig
 
 
-def row_profile_figure(mean_bits: Mapping[str, np.ndarray], title: str | None = None) -> go.Figure:
-    """Average bits per pixel of each image row, one line per model, top row at the top."""
+def row_profile_figure(
+    mean_bits: Mapping[str, np.ndarray],
+    title: str | None = None,
+    median_bits: Mapping[str, np.ndarray] | None = None,
+    mark_row: int | None = None,
+) -> go.Figure:
+    """Average bits per pixel of each image row, one line per model, top row at the top.
+
+    Arguments:
+        mean_bits: Per model, the mean over images of each row's bits per pixel, (T,).
+        median_bits: Per model, the median of each row (T,), drawn dashed in the model's
+            colour; the lines are then named "<model> mean" and "<model> median".
+        mark_row: A row to mark with a dotted horizontal line (e.g. where the mean spikes).
+    """
     fig = go.Figure()
     _base_layout(fig, title or "Average bits per pixel of each row (test digits)")
     fig.update_layout(hovermode="y unified")
@@ -168,17 +185,70 @@ def row_profile_figure(mean_bits: Mapping[str, np.ndarray], title: str | None = 
     fig.update_yaxes(title_text="image row (0 = top)", autorange="reversed")
     if not mean_bits:
         return _note(fig, "no model to show")
-    for name, values in mean_bits.items():
+    median_bits = median_bits or {}
+    lines = [(name, "mean", values) for name, values in mean_bits.items()]
+    lines += [(name, "median", values) for name, values in median_bits.items()]
+    for name, statistic, values in lines:
         values = np.asarray(values, dtype=float)
+        label = f"{name} {statistic}" if median_bits else name
         fig.add_trace(
             go.Scatter(
                 x=values,
                 y=np.arange(values.size),
                 mode="lines+markers",
-                name=name,
-                line={"color": model_color(name), "width": 2},
-                marker={"size": 4},
-                hovertemplate=f"{name}: %{{x:.2f}} bits/pixel<extra></extra>",
+                name=label,
+                line={
+                    "color": model_color(name),
+                    "width": 2 if statistic == "mean" else 1.5,
+                    "dash": "solid" if statistic == "mean" else "dash",
+                },
+                marker={"size": 4 if statistic == "mean" else 3},
+                hovertemplate=f"{label}: %{{x:.2f}} bits/pixel<extra></extra>",
             )
+        )
+    if mark_row is not None:
+        fig.add_hline(
+            y=mark_row,
+            line={"color": PRIME_LINE_COLOR, "width": 1, "dash": "dot"},
+            annotation_text=f"row {mark_row}",
+            annotation_position="bottom right",
+        )
+    return fig
+
+
+def spike_digits_figure(
+    digits: np.ndarray,
+    row: int,
+    labels: list[str],
+    title: str | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """A few digits side by side, each with ``row`` outlined: the images behind a row's spike.
+
+    Arguments:
+        digits: 8-bit images (n, H, W).
+        row: The image row to outline in every digit.
+        labels: One panel title per digit (e.g. its index and bits per pixel in ``row``).
+        height: Figure height (default: from the digits' aspect ratio, as
+            :func:`digit_grid_figure`).
+    """
+    digits = np.asarray(digits)
+    if digits.ndim != 3 or len(labels) != len(digits):
+        raise ValueError(f"need digits (n, H, W) and n labels, got {digits.shape}, {len(labels)}")
+    if len(set(labels)) != len(labels):
+        raise ValueError("the labels must differ (each names a panel)")
+    panels = {label: digit[None] for label, digit in zip(labels, digits, strict=True)}
+    fig = digit_grid_figure(panels, columns=1, title=title, height=height)
+    width = digits.shape[2] if digits.size else 0
+    for col in range(1, len(digits) + 1):
+        fig.add_shape(
+            type="rect",
+            x0=-0.5,
+            x1=width - 0.5,
+            y0=row - 0.5,
+            y1=row + 0.5,
+            line={"color": PRIME_LINE_COLOR, "width": 1.5},
+            row=1,
+            col=col,
         )
     return fig

@@ -8,10 +8,12 @@ Modules, one family of views each:
 
 - :mod:`frmdn.views.common`: PCA of latents, per-step NLL, scoreboard and NLL tables
 - :mod:`frmdn.views.toy`: latent points, mixture components, density grids, flow grid lines
+- :mod:`frmdn.views.flow_layers`: the data and the plane after each layer of a 2D flow
 - :mod:`frmdn.views.sequences`: continuing a prime, one-step predictions
 - :mod:`frmdn.views.audio`: spectrograms of clips
 - :mod:`frmdn.views.images`: mosaics, bits per pixel of rows and splits, sampled and completed
   images
+- :mod:`frmdn.views.weights`: mixture weights of each step along a sequence
 
 Every public name is re-exported here, so ``from frmdn import views; views.X`` and
 ``from frmdn.views import X`` work as before.
@@ -27,6 +29,7 @@ from frmdn.views.common import (
     scoreboard_table,
     split_nll,
 )
+from frmdn.views.flow_layers import FlowStage, flow_stages, layer_kind
 from frmdn.views.images import (
     complete_images,
     image_mosaic,
@@ -45,17 +48,22 @@ from frmdn.views.toy import (
     step_components,
     to_latent,
 )
+from frmdn.views.weights import mixture_weights
 
 __all__ = [
     "Component",
+    "FlowStage",
     "LatentPoints",
     "complete_images",
     "continuation",
     "data_bounds",
     "density_grid",
     "flow_grid_lines",
+    "flow_stages",
     "image_mosaic",
     "latent_points",
+    "layer_kind",
+    "mixture_weights",
     "nll_scores",
     "nll_table",
     "one_step_predictions",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -9,9 +11,14 @@ from torch import Tensor
 from frmdn.model import SequenceDensityModel
 
 __all__ = [
+    "RowSpike",
     "complete_images",
     "image_mosaic",
     "row_bits_per_pixel",
+    "row_contributors",
+    "row_latent_reach",
+    "row_profile",
+    "row_spike",
     "sample_images",
     "split_bits_per_dim",
 ]
@@ -82,6 +89,117 @@ def row_bits_per_pixel(
     d = y.shape[-1]
     bits = -(log_p_y + jacobian) / (d * np.log(2.0)) + np.log2(int(info["levels"]))
     return bits.numpy()
+
+
+def row_profile(bits: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and median over images of each row's bits per pixel, from bits (B, T).
+
+    Returns ``{"mean": (T,), "median": (T,)}``. The mean is what the split's bits/dim
+    averages; the median is what a typical image pays, unmoved by a few images a model
+    finds extremely unlikely.
+
+    Example:
+        >>> row_profile(np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 98.0]]))["median"]
+        array([1., 2.])
+    """
+    bits = np.asarray(bits, dtype=float)
+    if bits.ndim != 2 or bits.shape[0] == 0:
+        raise ValueError(f"need bits (B, T) with B > 0, got {bits.shape}")
+    return {"mean": bits.mean(0), "median": np.median(bits, axis=0)}
+
+
+def row_contributors(bits: np.ndarray, row: int, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` images with the most bits in ``row`` and their shares of the row's total.
+
+    Arguments:
+        bits: Bits per pixel of every row of every image, (B, T).
+        row: The image row.
+        n: How many images (at most B).
+
+    Returns:
+        Image indices (n,), the largest contribution first, and each one's bits in ``row``
+        divided by the sum over all images of that row's bits, so the shares of all B images
+        sum to 1 (their share of the row's mean).
+
+    Example:
+        >>> row_contributors(np.array([[0.0, 1.0], [0.0, 7.0], [0.0, 2.0]]), row=1, n=2)
+        (array([1, 2]), array([0.7, 0.2]))
+    """
+    bits = np.asarray(bits, dtype=float)
+    if bits.ndim != 2 or not -bits.shape[1] <= row < bits.shape[1] or n < 1:
+        raise ValueError(f"need bits (B, T), a row in it and n >= 1, got {bits.shape}, {row}, {n}")
+    column = bits[:, row]
+    order = np.argsort(-column, kind="stable")[: min(n, len(column))]
+    total = column.sum()
+    shares = column[order] / total if total != 0 else np.full(len(order), np.nan)
+    return order, shares
+
+
+@dataclass(frozen=True)
+class RowSpike:
+    """The row whose mean bits per pixel stand furthest above its median (see :func:`row_spike`).
+
+    Attributes:
+        row: The image row.
+        mean: Mean bits per pixel of that row over the images.
+        median: Median bits per pixel of that row.
+        digits: The images with the most bits in that row, the largest first.
+        bits: Their bits per pixel in that row.
+        share: Their joint share of the row's total bits (of its mean).
+        mean_without: The row's mean over the other images.
+    """
+
+    row: int
+    mean: float
+    median: float
+    digits: np.ndarray
+    bits: np.ndarray
+    share: float
+    mean_without: float
+
+
+def row_spike(bits: np.ndarray, top: int = 3) -> RowSpike:
+    """Where a few images lift a row's mean above its median, and which images they are.
+
+    The row is the one with the largest mean - median over the images of bits (B, T); its
+    ``top`` most expensive images are the candidates for an outlier-driven spike: if the
+    mean without them falls back to the median, they are the whole story.
+    """
+    profile = row_profile(bits)
+    bits = np.asarray(bits, dtype=float)
+    row = int(np.argmax(profile["mean"] - profile["median"]))
+    digits, shares = row_contributors(bits, row, top)
+    rest = np.delete(bits[:, row], digits)
+    return RowSpike(
+        row=row,
+        mean=float(profile["mean"][row]),
+        median=float(profile["median"][row]),
+        digits=digits,
+        bits=bits[digits, row],
+        share=float(shares.sum()),
+        mean_without=float(rest.mean()) if rest.size else float("nan"),
+    )
+
+
+@torch.no_grad()
+def row_latent_reach(model: SequenceDensityModel, y: Tensor, batch_size: int = 256) -> np.ndarray:
+    """How far each row of each image lands in the model's mixture space: max |z|, (B, T).
+
+    z is what the mixture scores (:meth:`~frmdn.model.SequenceDensityModel.mixture`): the
+    standardised row for an RMDN, the flow's output for an FRMDN. A row far beyond the
+    typical reach sits in the Gaussians' tails, where its cost grows with the square of z.
+    """
+    if y.dim() != 3 or y.shape[-1] != model.config.dim or y.shape[0] == 0:
+        raise ValueError(f"y must be (B, T, {model.config.dim}) with B > 0, got {tuple(y.shape)}")
+    was_training = model.training
+    model.eval()
+    device = model.start.device
+    parts = [
+        model.mixture(y[i : i + batch_size].to(device))[1].abs().amax(-1).cpu()
+        for i in range(0, len(y), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(parts).double().numpy()
 
 
 def split_bits_per_dim(
