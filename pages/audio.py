@@ -403,6 +403,22 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
 
 
 # ----------------------------------------------------------------------------- views
+def overfit_reason(run: dict, source: Source) -> str:
+    """Why a train/held-out gap appears, for the models on screen (pretrained, trained here on
+    the bundled speech, or trained here on one clip)."""
+    if not trained_here(run):
+        return (
+            "These bundled models trained for thousands of steps on the bundled speech's "
+            "training files, and the flow's extra capacity let the FRMDN fit them closer."
+        )
+    if source.run_key == "bundled":
+        return "The flow adds capacity, and the longer the training, the more it memorises."
+    return (
+        f"These models trained on the first 80 % of {source.clip.name} alone: one short "
+        "clip offers little to learn from, and the flow's extra capacity memorises it."
+    )
+
+
 def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.ndarray]) -> None:
     st.subheader("Train vs held-out NLL")
     split = run.get("split")
@@ -433,10 +449,8 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
             st.warning(
                 f"**Overfitting:** train NLL is lower than held-out NLL, {which} nats/sample: "
                 "a model that fits its own training audio much better than new audio is partly "
-                "memorising it rather than learning speech. The FRMDN's flow adds capacity and "
-                "a short clip offers little to learn from, so train one on a short upload to see "
-                "the gap grow; weight decay, dropout, input noise or fewer flow couplings "
-                "narrow it.",
+                f"memorising it rather than learning speech. {overfit_reason(run, source)} "
+                "Weight decay, dropout, input noise or fewer flow couplings narrow the gap.",
                 icon=":material/warning:",
             )
         elif gaps:
@@ -479,7 +493,8 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         f"Both models read the first {prime_seconds:.2f} s of {clip.name}{note}, then generate "
         f"{steps * frame / RATE:.2f} s, one {frame}-sample frame at a time, from the same random "
         f"seed ({seed}). Levels are kept as generated: quiet output plays quietly. Every "
-        f"generated value is kept within ±{bound:.2f}, the loudest "
+        f"generated {'pre-emphasised ' if emphasis else ''}value is kept within ±{bound:.2f}, "
+        "the loudest "
         f"{'(pre-emphasised) ' if emphasis else ''}value of the training audio: a flow's "
         "inverse now and then maps a rare draw far beyond "
         "anything it was trained on, which would play as a loud click."
@@ -498,9 +513,15 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         return
     loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
     if loud:
+        why = (
+            f" after de-emphasis, which adds {emphasis:g} × the previous sample to each one, "
+            f"so values within ±{bound:.2f} before it can add up past ±1"
+            if emphasis
+            else ""
+        )
         st.caption(
-            f"{' and '.join(loud)} output went beyond full scale: it is clipped to ±1 here, "
-            "in the player and in the download, as any 16-bit WAV would be."
+            f"{' and '.join(loud)} output went beyond full scale{why}: it is clipped to ±1 "
+            "here, in the player and in the download, as any 16-bit WAV would be."
         )
     original = clip.waveform[: (prime_steps + steps) * frame]
     waves = {"Real": original, **{n: np.clip(w, -1.0, 1.0) for n, w in generated.items()}}

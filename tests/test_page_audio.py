@@ -95,6 +95,10 @@ def test_page_renders_the_bundled_speech() -> None:
         # generation is clamped to the loudest value of the training audio
         peak = float(split.train.abs().max())
         assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
+        # an overfitting box speaks of the bundled models, not of a short clip
+        for box in at.warning:
+            if "Overfitting" in box.value:
+                assert "bundled models trained" in box.value and "short clip" not in box.value
     else:
         assert any("Pretrained speech models are not bundled" in i.value for i in at.info)
         assert "none loaded" in at.sidebar.markdown[-1].value
