@@ -54,6 +54,17 @@ def test_pretrained_views_render_without_training() -> None:
     (chart,) = [c for c in at.get("plotly_chart") if "toy_weights" in c.proto.id]
     traces = json.loads(chart.proto.spec)["data"]
     assert {t.get("stackgroup") for t in traces} == {None, "RMDN", "FRMDN"}
+    # samples of the next step where each mixture lives, and Q-Q plots of the Gaussians' fit
+    assert "Where the mixture lives: samples of the next step" in subheaders
+    (samples_chart,) = [c for c in at.get("plotly_chart") if "toy_predictive" in c.proto.id]
+    spec = json.loads(samples_chart.proto.spec)
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert "KS" in titles[0] and "KS" in titles[1] and "data space" in titles[2]
+    assert sum(t.get("marker", {}).get("symbol") == "star" for t in spec["data"]) == 4
+    (qq_chart,) = [c for c in at.get("plotly_chart") if "toy_qq" in c.proto.id]
+    qq_titles = [a["text"] for a in json.loads(qq_chart.proto.spec)["layout"]["annotations"]]
+    assert qq_titles[0].startswith("RMDN · KS") and qq_titles[1].startswith("FRMDN · KS")
+    assert any("mean m²/d" in c.value for c in at.caption)
 
 
 def test_state_lives_in_the_url() -> None:

@@ -17,6 +17,7 @@ Modules, one family of figures each:
 - :mod:`frmdn.plots.frames`: looping GIFs and filmstrips of frame sequences
 - :mod:`frmdn.plots.compare`: the experiment grid: seeds per model, paired differences, head sizes
 - :mod:`frmdn.plots.weights`: mixture weights over time, stacked per model
+- :mod:`frmdn.plots.predictive`: samples of one step's mixture, Q-Q plots of its residuals
 
 The other public constants (``HEIGHT``, ``AUDIO_HEIGHT``, ``GREYS``, ...) stay reachable as
 ``frmdn.plots.X`` through ``X as X`` re-exports, and, as before, are not in ``__all__``.
@@ -53,6 +54,7 @@ from frmdn.plots.compare import (
 from frmdn.plots.flow_layers import flow_layers_figure
 from frmdn.plots.frames import filmstrip_figure, frames_gif
 from frmdn.plots.images import digit_grid_figure, row_profile_figure, row_surprise_figure
+from frmdn.plots.predictive import predictive_samples_figure, qq_figure
 from frmdn.plots.toy import density_figure, ellipse_xy, latent_space_figure
 from frmdn.plots.training import loss_figure, nll_bar_figure
 from frmdn.plots.trajectories import trajectories_figure
@@ -79,6 +81,8 @@ __all__ = [
     "paired_difference_figure",
     "parameters_nll_figure",
     "pca_latent_figure",
+    "predictive_samples_figure",
+    "qq_figure",
     "row_profile_figure",
     "row_surprise_figure",
     "seed_strip_figure",

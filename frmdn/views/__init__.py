@@ -14,6 +14,7 @@ Modules, one family of views each:
 - :mod:`frmdn.views.images`: mosaics, bits per pixel of rows and splits, sampled and completed
   images
 - :mod:`frmdn.views.weights`: mixture weights of each step along a sequence
+- :mod:`frmdn.views.predictive`: samples of one step's mixture, and how well its Gaussians fit
 
 Every public name is re-exported here, so ``from frmdn import views; views.X`` and
 ``from frmdn.views import X`` work as before.
@@ -37,6 +38,13 @@ from frmdn.views.images import (
     sample_images,
     split_bits_per_dim,
 )
+from frmdn.views.predictive import (
+    MahalanobisFit,
+    PredictiveSamples,
+    ks_distance,
+    mahalanobis_fit,
+    predictive_samples,
+)
 from frmdn.views.sequences import continuation, one_step_predictions
 from frmdn.views.toy import (
     Component,
@@ -54,6 +62,8 @@ __all__ = [
     "Component",
     "FlowStage",
     "LatentPoints",
+    "MahalanobisFit",
+    "PredictiveSamples",
     "complete_images",
     "continuation",
     "data_bounds",
@@ -61,8 +71,10 @@ __all__ = [
     "flow_grid_lines",
     "flow_stages",
     "image_mosaic",
+    "ks_distance",
     "latent_points",
     "layer_kind",
+    "mahalanobis_fit",
     "mixture_weights",
     "nll_scores",
     "nll_table",
@@ -70,6 +82,7 @@ __all__ = [
     "overfitting_gaps",
     "pca_2d",
     "per_step_nll",
+    "predictive_samples",
     "row_bits_per_pixel",
     "sample_images",
     "scoreboard_table",

@@ -1,0 +1,277 @@
+"""Where the mixture lives: samples of one step's predictive mixture in the mixture's space and
+in data space, and Q-Q plots of whitened residuals against N(0, 1)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from frmdn.plots.common import (
+    FALLBACK_COLOR,
+    _base_layout,
+    _note,
+    _padded_range,
+    component_color,
+    model_color,
+)
+
+if TYPE_CHECKING:
+    from frmdn.views import MahalanobisFit, PredictiveSamples
+
+__all__ = ["predictive_samples_figure", "qq_figure"]
+
+QQ_POINTS = 400  # quantiles drawn per model: enough for a smooth curve, light to send
+
+
+def _project(clouds: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
+    """The clouds (*, d) as (*, 2): unchanged for d <= 2 (a 1-D cloud gets a zero second
+    axis), else projected on the top two principal axes of all of them together (fixed by
+    the points, and sign-fixed so the largest loading of each axis is positive)."""
+    d = clouds[0].shape[-1]
+    if d == 2:
+        return clouds, False
+    if d == 1:
+        return [np.hstack([c, np.zeros_like(c)]) for c in clouds], False
+    stacked = np.vstack(clouds).astype(float)
+    stacked = stacked[np.isfinite(stacked).all(1)]  # a flow's inverse may overflow far out
+    center = stacked.mean(0)
+    _, _, vt = np.linalg.svd(stacked - center, full_matrices=False)
+    axes = vt[:2]
+    axes *= np.sign(axes[np.arange(2), np.abs(axes).argmax(1)])[:, None]
+    return [(np.asarray(c, float) - center) @ axes.T for c in clouds], True
+
+
+def _fit_label(fit: MahalanobisFit | None) -> str:
+    if fit is None:
+        return ""
+    return f" · KS {fit.ks:.3f}, mean m²/d {fit.mean_m2:.2f}"
+
+
+def predictive_samples_figure(
+    rmdn_samples: PredictiveSamples,
+    frmdn_samples: PredictiveSamples,
+    fits: Mapping[str, MahalanobisFit] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Samples of both models' predictive mixtures for one step, coloured by component.
+
+    Top row: the space each mixture lives in (the RMDN's standardised y, the FRMDN's z = f(y)),
+    with the component means as crosses. Bottom row: the same samples in data units, on the
+    same axis ranges for both models (the top row's spaces differ, so each keeps its own).
+    The true next value is a black star in every panel. For d > 2 each row is drawn on the
+    plane of its own first two principal axes (of the row's samples and true values).
+
+    Arguments:
+        rmdn_samples, frmdn_samples: From :func:`frmdn.views.predictive_samples`.
+        fits: Optional ``{"RMDN": fit, "FRMDN": fit}`` from
+            :func:`frmdn.views.mahalanobis_fit`; each model's KS distance and mean m²/d are
+            added to its top panel's title.
+    """
+    fits = fits or {}
+    models = {"RMDN": rmdn_samples, "FRMDN": frmdn_samples}
+    spaces = {"RMDN": "standardised y", "FRMDN": "z = f(y)"}
+    titles = [
+        f"{name}: mixture space, {spaces[name]}{_fit_label(fits.get(name))}" for name in models
+    ] + [f"{name}: data space y" for name in models]
+    fig = make_subplots(
+        rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.1, vertical_spacing=0.14
+    )
+    _base_layout(fig, title, height=820)
+    fig.update_annotations(font_size=13)
+
+    # each top panel on its own plane; the bottom row on one plane shared by both models
+    top = {name: _project([s.z, s.target_z[None], s.means_z])[0] for name, s in models.items()}
+    bottom, projected_bottom = _project(
+        [part for s in models.values() for part in (s.y, s.target_y[None])]
+    )
+    projected_top = models["RMDN"].z.shape[-1] > 2
+    bottom_xy = {name: (bottom[2 * i], bottom[2 * i + 1]) for i, name in enumerate(models)}
+
+    shown: set[int] = set()
+    for col, (name, samples) in enumerate(models.items(), start=1):
+        labels = np.asarray(samples.component).astype(int)
+        z_xy, target_z, means = top[name]
+        y_xy, target_y = bottom_xy[name]
+        for k in np.unique(labels):
+            mine = labels == k
+            weight = f" (α={samples.weights[k]:.2f})" if k < len(samples.weights) else ""
+            for row, values in ((1, z_xy), (2, y_xy)):
+                fig.add_trace(
+                    go.Scattergl(
+                        x=values[mine, 0],
+                        y=values[mine, 1],
+                        mode="markers",
+                        name=f"component {k}",
+                        legendgroup=f"component {k}",
+                        showlegend=int(k) not in shown,
+                        marker={"color": component_color(k), "size": 3, "opacity": 0.45},
+                        hovertemplate=(
+                            f"{name} component {k}{weight}<br>"
+                            "(%{x:.2f}, %{y:.2f})<extra></extra>"
+                        ),
+                    ),
+                    row=row,
+                    col=col,
+                )
+                shown.add(int(k))
+        fig.add_trace(
+            go.Scatter(
+                x=means[:, 0],
+                y=means[:, 1],
+                mode="markers",
+                name="component means",
+                legendgroup="means",
+                showlegend=col == 1,
+                marker={
+                    "symbol": "x",
+                    "size": 11,
+                    "color": [component_color(k) for k in range(len(means))],
+                    "line": {"color": "white", "width": 1},
+                },
+                hovertemplate=f"{name} mean<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        for row, point in ((1, target_z), (2, target_y)):
+            fig.add_trace(
+                go.Scatter(
+                    x=point[:, 0],
+                    y=point[:, 1],
+                    mode="markers",
+                    name="true next value",
+                    legendgroup="target",
+                    showlegend=col == 1 and row == 1,
+                    marker={
+                        "symbol": "star",
+                        "size": 17,
+                        "color": "#111111",
+                        "line": {"color": "white", "width": 1.5},
+                    },
+                    hovertemplate="true next value<br>(%{x:.3f}, %{y:.3f})<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        cloud = np.vstack([z_xy, target_z])
+        fig.update_xaxes(range=_padded_range(cloud[:, 0]), row=1, col=col)
+        fig.update_yaxes(range=_padded_range(cloud[:, 1]), row=1, col=col)
+
+    shared = np.vstack(bottom)
+    for col in (1, 2):
+        fig.update_xaxes(range=_padded_range(shared[:, 0]), row=2, col=col)
+        fig.update_yaxes(range=_padded_range(shared[:, 1]), row=2, col=col)
+    top_names = ("PC 1", "PC 2") if projected_top else ("z₁", "z₂")
+    bottom_names = ("PC 1 of y", "PC 2 of y") if projected_bottom else ("y₁", "y₂")
+    for col in (1, 2):
+        fig.update_xaxes(title_text=top_names[0], row=1, col=col)
+        fig.update_yaxes(title_text=top_names[1], row=1, col=col)
+        fig.update_xaxes(title_text=bottom_names[0], row=2, col=col)
+        fig.update_yaxes(title_text=bottom_names[1], row=2, col=col)
+    fig.update_layout(legend_y=-0.07)
+    return fig
+
+
+# ----------------------------------------------------------------------------- Q-Q plots
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.frompyfunc(math.erf, 1, 1)(x / math.sqrt(2)).astype(float))
+
+
+def _normal_quantile(p: np.ndarray) -> np.ndarray:
+    """:math:`\\Phi^{-1}(p)` for p in (0, 1), by bisection on :func:`_normal_cdf` (60 halvings:
+    float64-exact, and plots need few quantiles)."""
+    lo, hi = np.full_like(p, -40.0), np.full_like(p, 40.0)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = _normal_cdf(mid) < p
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+def _ks(values: np.ndarray) -> float:
+    x = np.sort(values)
+    n = len(x)
+    cdf = _normal_cdf(x)
+    return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
+
+
+def qq_figure(
+    fits: Mapping[str, np.ndarray | MahalanobisFit], title: str | None = None
+) -> go.Figure:
+    """Whitened residuals against N(0, 1): sample quantiles over normal quantiles, one panel
+    per model, with the diagonal a perfect Gaussian fit would follow.
+
+    Arguments:
+        fits: ``{model name: whitened residuals}``, as arrays or as
+            :class:`frmdn.views.MahalanobisFit` (whose ``whitened`` and ``ks`` are used); the
+            panel titles give each model's Kolmogorov–Smirnov distance from N(0, 1).
+    """
+    names = list(fits)
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(names), 1),
+        subplot_titles=names or None,
+        horizontal_spacing=0.08,
+        shared_yaxes=True,
+    )
+    _base_layout(fig, title)
+    if not names:
+        return _note(fig, "no residuals to compare")
+    residuals, titles = {}, []
+    for name in names:
+        fit = fits[name]
+        values = np.asarray(getattr(fit, "whitened", fit), dtype=float).reshape(-1)
+        values = np.sort(values[np.isfinite(values)])
+        residuals[name] = values
+        ks = getattr(fit, "ks", None)
+        ks = _ks(values) if ks is None and values.size else ks
+        titles.append(f"{name} · KS {ks:.3f}" if ks is not None else f"{name} · no points")
+    for annotation, text in zip(fig.layout.annotations, titles, strict=True):
+        annotation.text = text
+    limit = 1.0
+    for col, (name, values) in enumerate(residuals.items(), start=1):
+        n = len(values)
+        if n == 0:
+            continue
+        probabilities = (np.arange(1, n + 1) - 0.5) / n
+        keep = np.unique(np.linspace(0, n - 1, min(n, QQ_POINTS)).round().astype(int))
+        theory = _normal_quantile(probabilities[keep])
+        limit = max(limit, float(np.abs(theory).max()))
+        fig.add_trace(
+            go.Scatter(
+                x=theory,
+                y=values[keep],
+                mode="markers",
+                name=f"{name} whitened residuals",
+                marker={"color": model_color(name), "size": 4},
+                hovertemplate=(
+                    f"{name}<br>N(0, 1) quantile %{{x:.2f}}<br>sample quantile %{{y:.2f}}"
+                    "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+    for col in range(1, len(names) + 1):
+        fig.add_trace(
+            go.Scatter(
+                x=[-limit, limit],
+                y=[-limit, limit],
+                mode="lines",
+                name="N(0, 1): the diagonal",
+                legendgroup="diagonal",
+                showlegend=col == 1,
+                line={"color": FALLBACK_COLOR, "dash": "dash", "width": 1},
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="N(0, 1) quantile", row=1, col=col)
+    fig.update_yaxes(title_text="whitened residual quantile", row=1, col=1)
+    return fig

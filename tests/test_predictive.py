@@ -1,0 +1,239 @@
+"""Samples of one step's predictive mixture, and the Mahalanobis fit of the Gaussians."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import frmdn
+from frmdn import plots, views
+
+D, K = 2, 3
+
+
+def _model(
+    kind: str, device: torch.device, dim: int = D, **settings
+) -> frmdn.SequenceDensityModel:
+    torch.manual_seed(0)
+    if kind == "RMDN":
+        model = frmdn.RMDN(dim, K, rank=1, hidden_size=16, **settings)
+    elif kind == "FRMDN":
+        model = frmdn.FRMDN(dim, K, rank=1, hidden_size=16, flow_layers=2, **settings)
+    elif kind == "full":
+        model = frmdn.RMDN(dim, K, rank=0, hidden_size=16, covariance="full", **settings)
+    else:  # an FRMDN whose flow reads the LSTM state
+        model = frmdn.FRMDN(dim, K, rank=1, hidden_size=16, flow_layers=2, flow_context="lstm")
+    model.set_normalization(torch.full((dim,), 0.5), torch.full((dim,), 2.0))
+    with torch.no_grad():  # weights that vary from step to step and components that differ
+        model.head.weight.normal_(std=0.5)
+        model.head.bias.normal_(std=0.5)
+    return model.to(device)
+
+
+def _separated(kind: str, device: torch.device) -> frmdn.SequenceDensityModel:
+    """A model whose every step's mixture is the same known one: three unit-ish Gaussians
+    far apart (a zero head weight makes the head's output its bias)."""
+    model = _model(kind, device)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        bias = model.head.bias
+        bias.zero_()
+        bias[:K] = torch.tensor([0.0, 0.5, -0.5])  # logits
+        bias[K : K + K * D] = torch.tensor([8.0, 0.0, -8.0, 0.0, 0.0, 9.0])  # means
+        bias[K + K * D : K + 2 * K * D] = math.log(math.expm1(1.0))  # unit precision diagonal
+        bias[K + 2 * K * D :] = torch.tensor([0.6, -0.3, 0.2, 0.5, -0.4, 0.1])  # rank-1 factors
+    return model
+
+
+# ----------------------------------------------------------------------------- samples
+@pytest.mark.parametrize("kind", ["RMDN", "FRMDN", "full"])
+def test_samples_follow_the_steps_mixture(device, kind):
+    model = _model(kind, device)
+    sequence = torch.randn(12, D)
+    step, n = 7, 40_000
+    samples = views.predictive_samples(model, sequence, step, n=n, seed=3)
+    assert samples.z.shape == samples.y.shape == (n, D) and samples.component.shape == (n,)
+    with torch.no_grad():
+        gmm, z = model.eval().mixture(sequence[None].to(device))
+        weights = gmm.log_weights[0, step].double().exp().cpu().numpy()
+        loc = gmm.loc[0, step].double().cpu().numpy()
+        covariance = gmm.component_covariance()[0, step].double().cpu().numpy()
+    np.testing.assert_allclose(samples.weights, weights, atol=1e-6)
+    np.testing.assert_allclose(samples.means_z, loc, atol=1e-6)
+    np.testing.assert_allclose(samples.target_z, z[0, step].cpu().numpy(), atol=1e-6)
+    np.testing.assert_allclose(samples.target_y, sequence[step].numpy())
+    frequency = np.bincount(samples.component, minlength=K) / n
+    np.testing.assert_allclose(frequency, weights, atol=5 * np.sqrt(0.25 / n))
+    for k in range(K):
+        mine = samples.z[samples.component == k]
+        assert len(mine) > 1000
+        spread = np.sqrt(np.diag(covariance[k]))
+        np.testing.assert_allclose(
+            mine.mean(0), loc[k], atol=5 * spread.max() / np.sqrt(len(mine))
+        )
+        np.testing.assert_allclose(np.cov(mine.T), covariance[k], atol=0.1 * spread.max() ** 2)
+    # seeded: the same draws again, others for another seed
+    again = views.predictive_samples(model, sequence, step, n=n, seed=3)
+    np.testing.assert_array_equal(again.z, samples.z)
+    assert not np.allclose(
+        views.predictive_samples(model, sequence, step, n=n, seed=4).z, samples.z
+    )
+
+
+@pytest.mark.parametrize("kind", ["RMDN", "FRMDN", "context"])
+def test_samples_map_back_to_data_space(device, kind):
+    model = _model(kind, device).train()
+    sequence = torch.randn(10, D)
+    step = 5
+    samples = views.predictive_samples(model, sequence, step, n=64)
+    assert model.training  # restored
+    y = torch.from_numpy(samples.y)
+    if kind != "context":  # one flow for every step: f(normalize(y)) is z
+        with torch.no_grad():
+            z, _ = model.flow(model.normalize(y.to(device)))
+        np.testing.assert_allclose(z.cpu().numpy(), samples.z, atol=1e-4, rtol=1e-4)
+    # any model: each sample, put in place of the true value, has latent z under the model
+    model.eval()
+    with torch.no_grad():
+        batch = sequence[: step + 1].repeat(len(y), 1, 1)
+        batch[:, step] = y
+        _, z = model.mixture(batch.to(device))
+    np.testing.assert_allclose(z[:, step].cpu().numpy(), samples.z, atol=1e-4, rtol=1e-4)
+
+
+def test_samples_of_a_pitch_model_put_the_pitch_back(device):
+    torch.manual_seed(0)
+    d = 8
+    model = frmdn.FRMDN(
+        d, K, rank=1, hidden_size=16, flow_layers=2, pitch_max_lag=12, pitch_min_lag=2
+    )
+    model.set_normalization(torch.zeros(d), torch.full((d,), 0.1))
+    model.to(device).eval()
+    sequence = 0.1 * torch.randn(6, d)
+    samples = views.predictive_samples(model, sequence, 4, n=32)
+    with torch.no_grad():
+        batch = sequence[:5].repeat(32, 1, 1)
+        batch[:, 4] = torch.from_numpy(samples.y)
+        _, z = model.mixture(batch.to(device))
+    np.testing.assert_allclose(z[:, 4].cpu().numpy(), samples.z, atol=1e-4, rtol=1e-4)
+
+
+def test_samples_refuse_bad_steps_and_shapes():
+    model = _model("RMDN", torch.device("cpu"))
+    with pytest.raises(ValueError, match="step"):
+        views.predictive_samples(model, torch.randn(5, D), 0)
+    with pytest.raises(ValueError, match="step"):
+        views.predictive_samples(model, torch.randn(5, D), 5)
+    with pytest.raises(ValueError, match=r"\(T, 2\)"):
+        views.predictive_samples(model, torch.randn(1, 5, D), 2)
+
+
+# ----------------------------------------------------------------------------- fit
+@pytest.mark.parametrize("kind", ["RMDN", "FRMDN"])
+def test_points_from_the_models_own_mixtures_fit_and_shifted_ones_do_not(device, kind):
+    model = _separated(kind, device)
+    torch.manual_seed(1)
+    drawn = model.sample(200, 21).cpu()  # 200 x 20 steps t >= 1, 2 coordinates each
+    fit = views.mahalanobis_fit(model, drawn)
+    assert fit.whitened.shape == (200 * 20 * D,) and fit.m2.shape == (200 * 20,)
+    assert fit.ks < 0.05, fit.ks
+    assert 0.9 < fit.mean_m2 < 1.1, fit.mean_m2
+    np.testing.assert_allclose(fit.m2, (fit.whitened.reshape(-1, D) ** 2).sum(-1), rtol=1e-10)
+    far = views.mahalanobis_fit(model, drawn + 40.0)
+    assert far.ks > 0.3 and far.mean_m2 > 20
+
+
+@pytest.mark.parametrize("kind", ["RMDN", "full"])
+def test_one_points_mahalanobis_distance_matches_an_explicit_inverse(device, kind):
+    model = _model(kind, device)
+    sequences = torch.randn(3, 6, D)
+    fit = views.mahalanobis_fit(model, sequences, batch_size=2)
+    assert fit.m2.shape == (3 * 5,)
+    model.eval()
+    with torch.no_grad():
+        gmm, z = model.mixture(sequences.to(device))
+    seq, t = 1, 3
+    index = seq * 5 + (t - 1)  # steps t >= 1, sequence by sequence
+    k = int(gmm.responsibilities(z)[seq, t].argmax())
+    assert fit.component[index] == k
+    delta = (z[seq, t] - gmm.loc[seq, t, k]).double().cpu()
+    sigma = gmm.component_covariance()[seq, t, k].double().cpu()
+    expected = float(delta @ torch.linalg.inv(sigma) @ delta)
+    assert fit.m2[index] == pytest.approx(expected, rel=1e-6)
+    assert fit.mean_m2 == pytest.approx(fit.m2.mean() / D, rel=1e-12)
+
+
+def test_ks_distance_of_known_samples():
+    assert views.ks_distance(np.array([0.0])) == pytest.approx(0.5)
+    grid = np.array([-1.0, 0.0, 1.0])
+    cdf = 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in grid]))
+    expected = max(np.max(np.arange(1, 4) / 3 - cdf), np.max(cdf - np.arange(3) / 3))
+    assert views.ks_distance(grid) == pytest.approx(expected, abs=1e-12)
+    rng = np.random.default_rng(0)
+    assert views.ks_distance(rng.standard_normal(20_000)) < 0.015
+    assert views.ks_distance(rng.standard_normal(20_000) + 1) > 0.3
+
+
+# ----------------------------------------------------------------------------- figures
+def _samples(d: int = D) -> dict[str, views.PredictiveSamples]:
+    return {
+        kind: views.predictive_samples(
+            _model(kind, torch.device("cpu"), dim=d), torch.randn(8, d), 3, n=300
+        )
+        for kind in ("RMDN", "FRMDN")
+    }
+
+
+def test_predictive_samples_figure_has_four_panels_colours_and_stars():
+    samples = _samples()
+    fits = {
+        name: views.mahalanobis_fit(_model(name, torch.device("cpu")), torch.randn(4, 6, D))
+        for name in samples
+    }
+    fig = plots.predictive_samples_figure(samples["RMDN"], samples["FRMDN"], fits)
+    titles = [a.text for a in fig.layout.annotations]
+    assert "RMDN: mixture space, standardised y" in titles[0] and "KS" in titles[0]
+    assert "FRMDN: mixture space, z = f(y)" in titles[1] and "m²/d" in titles[1]
+    assert titles[2:] == ["RMDN: data space y", "FRMDN: data space y"]
+    stars = [t for t in fig.data if t.marker.symbol == "star"]
+    assert len(stars) == 4
+    clouds = [t for t in fig.data if t.type == "scattergl"]
+    assert sum(len(t.x) for t in clouds) == 4 * 300
+    assert {t.marker.color for t in clouds} <= {plots.component_color(k) for k in range(K)}
+    # the data-space row shares its ranges across models
+    layout = fig.layout
+    assert (
+        layout.xaxis3.range == layout.xaxis4.range and layout.yaxis3.range == layout.yaxis4.range
+    )
+    json.loads(fig.to_json())
+    no_fits = plots.predictive_samples_figure(samples["RMDN"], samples["FRMDN"])
+    assert "KS" not in no_fits.layout.annotations[0].text
+
+
+def test_predictive_samples_figure_projects_higher_dimensions():
+    samples = _samples(d=5)
+    fig = plots.predictive_samples_figure(samples["RMDN"], samples["FRMDN"])
+    assert fig.layout.xaxis.title.text == "PC 1" and fig.layout.xaxis3.title.text == "PC 1 of y"
+    assert all(len(t.x) == len(t.y) for t in fig.data)
+
+
+def test_qq_figure_titles_carry_the_ks_distance():
+    rng = np.random.default_rng(0)
+    normal, bent = rng.standard_normal(5000), rng.standard_exponential(5000) - 1
+    fig = plots.qq_figure({"RMDN": bent, "FRMDN": normal})
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == f"RMDN · KS {views.ks_distance(bent):.3f}"
+    assert titles[1] == f"FRMDN · KS {views.ks_distance(normal):.3f}"
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert len(points) == 2 and all(len(t.x) <= 400 for t in points)
+    # normal quantiles: the middle of N(0, 1)'s points is 0, and normal data hug the diagonal
+    x, y = np.asarray(points[1].x), np.asarray(points[1].y)
+    assert abs(x[len(x) // 2]) < 0.01 and np.abs(x - y)[5:-5].max() < 0.15
+    diagonals = [t for t in fig.data if t.mode == "lines"]
+    assert len(diagonals) == 2 and list(diagonals[0].x) == list(diagonals[0].y)
+    fit = views.MahalanobisFit(0.123, 1.0, normal, normal, normal)
+    assert plots.qq_figure({"FRMDN": fit}).layout.annotations[0].text == "FRMDN · KS 0.123"
