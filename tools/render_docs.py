@@ -341,6 +341,23 @@ def load_test() -> str:
     return block([lines[0], "|---|---:|---:|", *lines[1:]])
 
 
+def mixture_fit() -> str:
+    """README: how well each bundled toy pair's Gaussians fit the true next values
+    (bench/results/mixture_fit.json)."""
+    fits = load("bench/results/mixture_fit.json")["fits"]
+    lines = [
+        "| toy set | RMDN KS | FRMDN KS | RMDN mean m²/d | FRMDN mean m²/d |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, pair in fits.items():
+        r, f = pair["RMDN"], pair["FRMDN"]
+        lines.append(
+            f"| {name} | {r['ks']:.3f} | {f['ks']:.3f} | "
+            f"{r['mean_m2_per_dim']:.3f} | {f['mean_m2_per_dim']:.3f} |"
+        )
+    return block(lines)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "grid-run": docs_grid.grid_run,
     "grid-run-toy": docs_grid.grid_run_toy,
@@ -360,6 +377,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "generation-speed": generation_speed,
     "distributed": distributed,
     "load-test": load_test,
+    "mixture-fit": mixture_fit,
     "assets-speech-nll": assets_speech_nll,
     "assets-speech-steps": speech_steps,
     "assets-voicing": assets_voicing,
