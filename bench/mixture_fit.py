@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} {kind.upper()}: KS {fit.ks:.3f}, mean m²/d {fit.mean_m2:.3f}")
     write_results(
         "mixture_fit",
-        {"machine": machine_info(), "run": {"sequences": sequences, "data_seed": 0}, "fits": fits},
+        {
+            "machine": machine_info(),
+            "run": {"quick": args.quick, "sequences": sequences, "data_seed": 0},
+            "fits": fits,
+        },
         args.out,
     )
     return 0
