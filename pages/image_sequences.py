@@ -42,6 +42,7 @@ PANEL_DEFAULTS = {"K": 5, "rank": 2}  # as the bundled pairs, so their settings 
 LENGTH = 16  # frames per sequence, as the pretrained models were trained
 SIZE = 48  # frame side in pixels, as the bundled VAEs encode
 SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
+GIF_GAP = 4  # white pixels between the panels of one animation
 GIF_MS = 160
 state = st.session_state
 
@@ -225,8 +226,17 @@ def animation_view(
 
 
 def _gif_row(panels: dict[str, np.ndarray]) -> None:
-    for col, (name, frames) in zip(st.columns(len(panels)), panels.items(), strict=True):
-        col.image(plots.frames_gif(frames, duration=GIF_MS, scale=3), caption=name)
+    """The panels' frames (T, H, W) side by side in ONE animation, so they stay in step
+    (separate GIFs start and loop on their own and drift apart)."""
+    frames = list(panels.values())
+    length, height = min(len(f) for f in frames), frames[0].shape[1]
+    gap = np.full((length, height, GIF_GAP), 255, dtype=np.uint8)
+    tiles = [part for f in frames for part in (f[:length], gap)][:-1]
+    strip = np.concatenate(tiles, axis=2)  # (T, H, n W + gaps)
+    st.image(
+        plots.frames_gif(strip, duration=GIF_MS, scale=3),
+        caption="Left to right: " + " · ".join(panels),
+    )
 
 
 def weights_view(models: dict, split: frmdn.data.SequenceSplit, index: int) -> None:

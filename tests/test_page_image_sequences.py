@@ -36,6 +36,12 @@ def test_page_renders_pretrained_or_says_what_is_missing() -> None:
         (chart,) = [c for c in at.get("plotly_chart") if "seq_weights" in c.proto.id]
         areas = [t for t in json.loads(chart.proto.spec)["data"] if t.get("stackgroup")]
         assert {t["stackgroup"] for t in areas} == {"RMDN", "FRMDN"}
+        # one animation per row of panels (real and both models in step), not one per panel
+        captions = [i.caption for e in at.get("image") for i in e.proto.imgs]
+        assert captions == [
+            "Left to right: Real · RMDN one-step · FRMDN one-step",
+            "Left to right: Real · RMDN rollout · FRMDN rollout",
+        ], captions
         table = at.dataframe[-1].value
         assert list(table.index) == ["RMDN", "FRMDN"]
         assert table.loc["RMDN", "flow parameters"] == 0 < table.loc["FRMDN", "flow parameters"]
