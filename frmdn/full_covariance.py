@@ -81,6 +81,11 @@ class FullCovarianceGMM(GaussianMixture):
         """Covariances :math:`L_k L_k^\top`, shape :math:`(*, K, d, d)`."""
         return self.scale_tril @ self.scale_tril.mT
 
+    def at(self, index: object) -> FullCovarianceGMM:
+        return FullCovarianceGMM(
+            self.logits[index], self.loc[index], self.scale_tril[index], validate_args=False
+        )
+
     def with_temperature(self, temperature: float) -> FullCovarianceGMM:
         """Weights sharpened (logits / τ) and every covariance times τ, as
         :meth:`LowRankPrecisionGMM.with_temperature`."""

@@ -43,6 +43,12 @@ class GaussianMixture(Distribution):
         """Log-density of ``z`` (shape :math:`(*, d)`) under each component, :math:`(*, K)`."""
         raise NotImplementedError
 
+    def at(self, index: object) -> GaussianMixture:
+        """The mixtures at ``index`` of the batch dimensions (any tensor index: ``(0, t)``, a
+        slice, or index tensors), e.g. to form :meth:`component_covariance` for a few steps
+        without the d x d matrices of every step."""
+        raise NotImplementedError
+
     @full_precision
     def log_prob(self, z: Tensor) -> Tensor:
         """Mixture log-density of ``z`` (shape :math:`(*, d)`), shape :math:`(*)`."""
@@ -176,6 +182,15 @@ class LowRankPrecisionGMM(GaussianMixture):
             )  # (*, K, r, d) = L^-1 U^T D^-1
             covariance = covariance - half.transpose(-1, -2) @ half
         return covariance
+
+    def at(self, index: object) -> LowRankPrecisionGMM:
+        return LowRankPrecisionGMM(
+            self.logits[index],
+            self.loc[index],
+            self.diag[index],
+            self.factor[index],
+            validate_args=False,
+        )
 
     def with_temperature(self, temperature: float) -> LowRankPrecisionGMM:
         """The mixture with weights sharpened and covariances scaled by ``temperature``.

@@ -2,8 +2,9 @@
 
 Layout only: audio reading, models, training, scores and figures come from :mod:`frmdn`
 (the speech rules from :mod:`frmdn.data.speech`). Over 400 lines on purpose: one page with
-three sources (bundled, upload, recording), a model panel and four views (scoreboard,
-listening, NLL along the clip, latent PCA), each a short layout function.
+three sources (bundled, upload, recording), a model panel and five views (scoreboard,
+listening, NLL along the clip, mixture weights, the predictive mixture's draws), each a short
+layout function.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from frmdn.data.audio import (
 from frmdn.data.speech import TRAIN_SCORED
 from frmdn.device import on_cpu
 from frmdn.generation import continue_side_by_side
+from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.jobs import job_result
 from ui.navigation import serve_pages_through_app
@@ -62,7 +64,7 @@ BUNDLED_PARTS = (
     f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
     "held-out: the bundled test files."
 )
-MAX_VIEW_SECONDS = 30.0  # per-step NLL and latent views use at most this much of a clip
+MAX_VIEW_SECONDS = 30.0  # per-step NLL and predictive views use at most this much of a clip
 WEIGHTS_SECONDS = 3.0  # the mixture weights view shows the first seconds of the clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
 SOURCES = ("Bundled speech", "Upload a file", "Record your voice")
@@ -153,16 +155,9 @@ def generation_bound(run: dict) -> float:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def clip_views(
-    _models: dict, _frames: torch.Tensor, token: str, clip_key: str
-) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per-step NLL along the clip and PCA projections of each model's space, per model."""
-    nll = {name: views.per_step_nll(model, _frames) for name, model in _models.items()}
-    projections = {}
-    for name, model in _models.items():
-        points = views.latent_points(model, _frames.unsqueeze(0))
-        projections[name] = (views.pca_2d(torch.from_numpy(points.z)), points.component)
-    return nll, projections
+def clip_nll(_models: dict, _frames: torch.Tensor, token: str, clip_key: str) -> dict:
+    """Each model's NLL of every frame of the clip (T,), given the real frames before it."""
+    return {name: views.per_step_nll(model, _frames) for name, model in _models.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -578,7 +573,6 @@ def clip_nll_view(
     source: Source,
     frames: torch.Tensor,
     nll: dict,
-    projections: dict,
 ) -> None:
     st.subheader("How surprised is each model, moment by moment?")
     frame = next(iter(models.values())).config.dim
@@ -605,28 +599,72 @@ def clip_nll_view(
         key="audio_nll_along",
     )
 
-    st.subheader("Latent space: what the flow does to audio frames")
-    pitch = all(model.pitch is not None for model in models.values())
-    residual, z = ("u − o", "z = f(u − o)") if pitch else ("u", "z = f(u)")
-    st.caption(
-        "Every frame of the clip as one point, projected on its two principal axes (PCA). "
-        f"Left: the frames as the RMDN models them ({residual}: standardised samples"
-        f"{', minus the pitch predictor’s guess o' if pitch else ''}). Right: the same frames "
-        f"after the FRMDN's flow, {z} — the space where its Gaussian mixture lives, "
-        "as on the toy page. Colours: the component that best explains each frame under the "
-        "model's own predictive mixture (component numbers of the two models are unrelated)."
+
+def loudest_step(frames: torch.Tensor, seconds: float) -> int:
+    """The loudest frame (largest RMS) in the first ``seconds`` of the clip, at least frame 1:
+    the default moment of the predictive view, voiced speech rather than silence."""
+    frame = frames.shape[-1]
+    first = frames[1 : max(int(seconds * RATE) // frame, 2)]
+    return 1 + int(first.square().mean(-1).argmax())
+
+
+def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tensor) -> None:
+    frame = next(iter(models.values())).config.dim
+    seconds = len(frames) * frame / RATE
+    default = loudest_step(frames, WEIGHTS_SECONDS) * frame / RATE
+    moment = st.slider(
+        "Moment in the clip (s)",
+        frame / RATE,
+        float(max(seconds - frame / RATE, frame / RATE)),
+        float(default),
+        step=frame / RATE,
+        format="%.2f",
+        key=f"audio_moment_{source.key}",
+        help="Which frame's predictive mixture to draw; it starts at the loudest frame of the "
+        f"first {WEIGHTS_SECONDS:g} s.",
     )
-    (raw_xy, raw_k), (z_xy, z_k) = projections["RMDN"], projections["FRMDN"]
+    step = int(np.clip(round(moment * RATE / frame), 1, len(frames) - 1))
+    pieces = max(1, min(predictive.FIT_SEQUENCES, len(frames) // LENGTH))
+    length = min(LENGTH, len(frames))
+    held_out = frames[: pieces * length].reshape(pieces, length, frame)
+    key = f"{weights_token(run)}|{source.key}|{run.get('emphasis', 0.0)}"
+    fits = predictive.mahalanobis_fits_of(models, held_out, key)
+    pitch = all(model.pitch is not None for model in models.values())
+    samples = predictive.samples_view(
+        models,
+        frames[: step + 1],
+        step,
+        f"{key}|{step}",
+        page="audio",
+        what=f"{frame}-sample frame (at {step * frame / RATE:.2f} s)",
+        rmdn_space="standardised y − pitch guess" if pitch else "standardised y",
+        fits=fits,
+    )
+    emphasised = run.get("emphasis", 0.0) > 0
+    st.caption(
+        "The same draws as sound: each thin line is one drawn frame, coloured by its component, "
+        "the thick black line the real frame"
+        + (" (pre-emphasised, as the models see it)." if emphasised else ".")
+    )
     st.plotly_chart(
-        plots.pca_latent_figure(
-            raw_xy,
-            raw_k,
-            z_xy,
-            z_k,
-            title="Frames of the clip in each model's space, coloured by likeliest component",
+        plots.predictive_traces_figure(
+            samples,
+            x=np.arange(frame) * 1000 / RATE,
+            x_title="time within the frame (ms)",
+            y_title="pre-emphasised sample" if emphasised else "sample",
+            n=30,
         ),
         width="stretch",
-        key="audio_latent",
+        key="audio_predictive_traces",
+    )
+    predictive.fit_view(
+        fits,
+        f"{pieces} piece{'s' if pieces > 1 else ''} of {length * frame / RATE:.1f} s of "
+        f"{source.clip.name}",
+        page="audio",
+        lesson="A frame of speech is not one Gaussian blob around a guess: its spread depends "
+        "on what is being said. The flow reshapes each frame so that the FRMDN's Gaussians "
+        "match that spread better.",
     )
 
 
@@ -737,11 +775,12 @@ if models and source is not None and not views_wait_for_training(run):
     if len(frames) < 2:
         st.warning(f"{source.clip.name} is shorter than two {frame}-sample frames.")
     else:
-        nll, projections = clip_views(models, frames, weights_token(run), source.key)
+        nll = clip_nll(models, frames, weights_token(run), source.key)
         scoreboard(models, run, source, nll)
         listen_view(models, run, source, frames, seed)
-        clip_nll_view(models, run, source, frames, nll, projections)
+        clip_nll_view(models, run, source, frames, nll)
         weights_view(models, run, source, frames, nll)
+        predictive_view(models, run, source, frames)
 
 if bundled_split_files():
     checkpoint_upload(

@@ -12,6 +12,7 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
+from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
@@ -30,8 +31,6 @@ DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0, "steps": 1000}
 URL_KEYS = ("data", "K", "rank", "steps")  # the settings a link can set (and the page writes)
 STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
 FLOW_POINTS = 400  # held-out targets drawn layer by layer (the animation stays light)
-PREDICTIVE_SAMPLES = 1500  # draws of one step's mixture, per model
-FIT_SEQUENCES = 64  # held-out sequences whose every step scores the Gaussians' fit
 state = st.session_state
 
 
@@ -55,30 +54,6 @@ def flow_stages_of(
     return stages, points.component[keep]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def predictive_samples_of(
-    _models: dict, _split: frmdn.data.SequenceSplit, sequence: int, step: int, key: str
-) -> dict[str, views.PredictiveSamples]:
-    """Each model's PREDICTIVE_SAMPLES draws of the mixture predicting held-out ``sequence``'s
-    ``step``; ``key`` names weights and split."""
-    series = _split.test[sequence]
-    return {
-        name: views.predictive_samples(model, series, step, n=PREDICTIVE_SAMPLES)
-        for name, model in _models.items()
-    }
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def mahalanobis_fits_of(
-    _models: dict, _split: frmdn.data.SequenceSplit, key: str
-) -> dict[str, views.MahalanobisFit]:
-    """Each model's fit of its Gaussians to all steps t >= 1 of the first FIT_SEQUENCES held-out
-    sequences; ``key`` names weights and split."""
-    held_out = _split.test[:FIT_SEQUENCES]
-    return {name: views.mahalanobis_fit(model, held_out) for name, model in _models.items()}
-
-
-# ----------------------------------------------------------------------------- settings
 def _url_int(key: str, low: int, high: int) -> int:
     try:
         return min(max(int(st.query_params.get(key, DEFAULTS[key])), low), high)
@@ -233,37 +208,25 @@ def flow_layers_view(models: dict, split: frmdn.data.SequenceSplit, key: str) ->
 def predictive_view(
     models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int, key: str
 ) -> None:
-    st.subheader("Where the mixture lives: samples of the next step")
-    st.caption(
-        "Draws from each model's predictive mixture for the chosen sequence and step, coloured "
-        "by the component that drew them; the star is the true next value. Top: the space the "
-        "mixture lives in (the RMDN's standardised y, the FRMDN's z = f(y)), crosses at the "
-        "component means. Bottom: the same draws mapped back to data units, on shared axes."
+    held_out = split.test[: predictive.FIT_SEQUENCES]
+    fits = predictive.mahalanobis_fits_of(models, held_out, key)
+    predictive.samples_view(
+        models,
+        split.test[sequence],
+        step,
+        f"{key}|{sequence}",
+        page="toy",
+        what="point",
+        fits=fits,
     )
-    samples = predictive_samples_of(models, split, sequence, step, key)
-    fits = mahalanobis_fits_of(models, split, key)
-    figure = plots.predictive_samples_figure(samples["RMDN"], samples["FRMDN"], fits)
-    st.plotly_chart(figure, width="stretch", key="toy_predictive")
-    st.plotly_chart(
-        plots.qq_figure({name: fits[name] for name in ("RMDN", "FRMDN")}),
-        width="stretch",
-        key="toy_qq",
-    )
-    n = min(FIT_SEQUENCES, len(split.test))
-    numbers = "; ".join(
-        f"{name}: KS {fits[name].ks:.3f}, mean m²/d {fits[name].mean_m2:.2f}"
-        for name in ("RMDN", "FRMDN")
-    )
-    st.caption(
-        f"How well each mixture's Gaussians fit the true next values, over every step t ≥ 1 of "
-        f"{n} held-out sequences ({numbers}). Each true value is whitened by its most "
-        "responsible Gaussian, w = L⁻¹(z − μ) with Σ = LLᵀ: if the Gaussians fit, every "
-        "coordinate of w is N(0, 1), the Q-Q points lie on the diagonal, the Kolmogorov–Smirnov "
-        "distance KS is near 0 and the mean squared Mahalanobis distance per dimension m²/d is "
-        "near 1 (a little below, because the closest Gaussian is picked). The FRMDN's samples "
-        "in z fall in round clusters its Gaussians fit (low KS); mapped back through the flow "
-        "they follow the data's curves (the ring's arc). The RMDN's Gaussians live in y itself "
-        "and must cover curved arcs, so its residuals bend away from the diagonal."
+    predictive.fit_view(
+        fits,
+        f"{len(held_out)} held-out sequences",
+        page="toy",
+        lesson="The FRMDN's samples in z fall in round clusters its Gaussians can fit; mapped "
+        "back through the flow they follow the data's curves (the ring's arc). The RMDN's "
+        "Gaussians live in y itself and must cover curved arcs, so where the data curve its "
+        "residuals bend away from the diagonal.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,13 @@ PRETRAINED = all(
     (ROOT / "assets" / "pretrained" / f"speech-{m}").is_dir() for m in ("rmdn", "frmdn")
 )
 CREDIT = "Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0"
-VIEWS = ("Train vs held-out NLL", "Listen", "moment by moment", "Latent space", "Mixture weights")
+VIEWS = (
+    "Train vs held-out NLL",
+    "Listen",
+    "moment by moment",
+    "Mixture weights",
+    "Where the mixture lives",
+)
 
 pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
 
@@ -92,6 +99,14 @@ def test_page_renders_the_bundled_speech() -> None:
         train_nll = frmdn.evaluate_nll(model, split.train[::6])
         assert table.loc["train NLL (nats/step)", "FRMDN"] == pytest.approx(train_nll, rel=1e-5)
         assert "at most 256 evenly spaced sequences" in " ".join(m.value for m in at.markdown)
+        # draws of one frame's mixture, as points and as waveforms, and the Gaussians' fit
+        (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("audio_predictive")]
+        titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+        assert "standardised y − pitch guess" in titles[0] and "KS" in titles[1]
+        (chart,) = [c for c in at.get("plotly_chart") if "audio_predictive_traces" in c.proto.id]
+        traces = json.loads(chart.proto.spec)["data"]
+        assert sum(t["name"] == "true next value" for t in traces) == 2
+        assert re.search(r"Here (the (RMDN|FRMDN)'s Gaussians fit|both fit)", captions(at))
         # generation is clamped to the loudest value of the training audio
         peak = float(split.train.abs().max())
         assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
@@ -182,8 +197,9 @@ def test_the_pitch_toggle_decides_whether_both_trained_models_get_a_predictor(pi
     (run,) = [r for r in at.session_state["audio_runs"].values() if "live" in r]
     lags = {name: model.config.pitch_max_lag for name, model in run["models"].items()}
     assert lags == ({"RMDN": 160, "FRMDN": 160} if pitch else {"RMDN": 0, "FRMDN": 0})
-    latent = next(c for c in at.caption if "principal axes" in c.value).value
-    assert ("z = f(u − o)" in latent) == pitch
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("audio_predictive")]
+    titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+    assert ("pitch guess" in titles[0]) == pitch
 
 
 def test_live_training_updates_the_nll_table_and_sliders_work() -> None:

@@ -167,6 +167,35 @@ def test_one_points_mahalanobis_distance_matches_an_explicit_inverse(device, kin
     assert fit.mean_m2 == pytest.approx(fit.m2.mean() / D, rel=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["RMDN", "full"])
+def test_fit_in_chunks_of_a_few_steps_equals_the_fit_at_once(monkeypatch, kind):
+    """The d x d covariances are formed a chunk of steps at a time (bounded memory for audio's
+    d = 80); chunks of one step give the same residuals in the same order."""
+    model = _model(kind, torch.device("cpu"), dim=5)
+    sequences = torch.randn(3, 7, 5)
+    whole = views.mahalanobis_fit(model, sequences)
+    monkeypatch.setattr(frmdn.views.predictive, "MAX_COVARIANCE_NUMBERS", 1)
+    chunked = views.mahalanobis_fit(model, sequences, batch_size=2)
+    np.testing.assert_allclose(chunked.whitened, whole.whitened, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.component, whole.component)
+
+
+@pytest.mark.parametrize("kind", ["RMDN", "full"])
+def test_mixture_at_an_index_is_the_mixture_there(kind):
+    model = _model(kind, torch.device("cpu"), dim=4).eval()
+    with torch.no_grad():
+        gmm, z = model.mixture(torch.randn(3, 6, 4))
+        rows, steps = torch.tensor([2, 0, 1]), torch.tensor([5, 1, 1])
+        part = gmm.at((rows, steps))
+        np.testing.assert_allclose(
+            part.component_covariance(), gmm.component_covariance()[rows, steps], rtol=1e-6
+        )
+        np.testing.assert_allclose(part.log_prob(z[rows, steps]), gmm.log_prob(z)[rows, steps])
+        one = gmm.at((1, 4))
+        assert one.batch_shape == () and one.loc.shape == (K, 4)
+        np.testing.assert_allclose(one.log_weights, gmm.log_weights[1, 4])
+
+
 def test_ks_distance_of_known_samples():
     assert views.ks_distance(np.array([0.0])) == pytest.approx(0.5)
     grid = np.array([-1.0, 0.0, 1.0])

@@ -54,7 +54,12 @@ from frmdn.plots.compare import (
 from frmdn.plots.flow_layers import flow_layers_figure
 from frmdn.plots.frames import filmstrip_figure, frames_gif
 from frmdn.plots.images import digit_grid_figure, row_profile_figure, row_surprise_figure
-from frmdn.plots.predictive import predictive_samples_figure, qq_figure
+from frmdn.plots.predictive import (
+    predictive_frames_figure,
+    predictive_samples_figure,
+    predictive_traces_figure,
+    qq_figure,
+)
 from frmdn.plots.toy import density_figure, ellipse_xy, latent_space_figure
 from frmdn.plots.training import loss_figure, nll_bar_figure
 from frmdn.plots.trajectories import trajectories_figure
@@ -81,7 +86,9 @@ __all__ = [
     "paired_difference_figure",
     "parameters_nll_figure",
     "pca_latent_figure",
+    "predictive_frames_figure",
     "predictive_samples_figure",
+    "predictive_traces_figure",
     "qq_figure",
     "row_profile_figure",
     "row_surprise_figure",

@@ -4,7 +4,7 @@ in data space, and Q-Q plots of whitened residuals against N(0, 1)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,9 +13,13 @@ from plotly.subplots import make_subplots
 
 from frmdn.plots.common import (
     FALLBACK_COLOR,
+    IMAGE_FIGURE_WIDTH,
     _base_layout,
+    _grey_image,
+    _image_axes,
     _note,
     _padded_range,
+    _polyline,
     component_color,
     model_color,
 )
@@ -23,7 +27,12 @@ from frmdn.plots.common import (
 if TYPE_CHECKING:
     from frmdn.views import MahalanobisFit, PredictiveSamples
 
-__all__ = ["predictive_samples_figure", "qq_figure"]
+__all__ = [
+    "predictive_frames_figure",
+    "predictive_samples_figure",
+    "predictive_traces_figure",
+    "qq_figure",
+]
 
 QQ_POINTS = 400  # quantiles drawn per model: enough for a smooth curve, light to send
 
@@ -57,6 +66,7 @@ def predictive_samples_figure(
     frmdn_samples: PredictiveSamples,
     fits: Mapping[str, MahalanobisFit] | None = None,
     title: str | None = None,
+    spaces: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Samples of both models' predictive mixtures for one step, coloured by component.
 
@@ -71,10 +81,12 @@ def predictive_samples_figure(
         fits: Optional ``{"RMDN": fit, "FRMDN": fit}`` from
             :func:`frmdn.views.mahalanobis_fit`; each model's KS distance and mean m²/d are
             added to its top panel's title.
+        spaces: Names of the mixture spaces that differ from the default ``{"RMDN":
+            "standardised y", "FRMDN": "z = f(y)"}``, e.g. the residual of a pitch predictor.
     """
     fits = fits or {}
     models = {"RMDN": rmdn_samples, "FRMDN": frmdn_samples}
-    spaces = {"RMDN": "standardised y", "FRMDN": "z = f(y)"}
+    spaces = {"RMDN": "standardised y", "FRMDN": "z = f(y)"} | dict(spaces or {})
     titles = [
         f"{name}: mixture space, {spaces[name]}{_fit_label(fits.get(name))}" for name in models
     ] + [f"{name}: data space y" for name in models]
@@ -174,6 +186,142 @@ def predictive_samples_figure(
         fig.update_xaxes(title_text=bottom_names[0], row=2, col=col)
         fig.update_yaxes(title_text=bottom_names[1], row=2, col=col)
     fig.update_layout(legend_y=-0.07)
+    return fig
+
+
+# ----------------------------------------------------------------------------- data space
+def predictive_traces_figure(
+    samples: Mapping[str, PredictiveSamples],
+    x: np.ndarray,
+    x_title: str,
+    y_title: str,
+    to_display: Callable[[np.ndarray], np.ndarray] | None = None,
+    n: int = 40,
+    title: str | None = None,
+) -> go.Figure:
+    """The first ``n`` draws of each model's next value as curves over its d coordinates (an
+    audio frame's samples over time, an image row's pixels over columns), coloured by
+    component, with the true next value as a thick black curve; one panel per model, shared y.
+
+    Arguments:
+        samples: ``{model name: draws}`` from :func:`frmdn.views.predictive_samples`.
+        x: The coordinate of each of the d values (d,), e.g. milliseconds or columns.
+        to_display: Maps values (m, d) in data units to the units drawn (e.g. logit to grey
+            level); identity if None.
+    """
+    names = list(samples)
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(names), 1),
+        subplot_titles=names or None,
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+    )
+    _base_layout(fig, title)
+    show = to_display or (lambda values: values)
+    x = np.asarray(x, dtype=float)
+    shown: set[int] = set()
+    for col, name in enumerate(names, start=1):
+        draws = samples[name]
+        values = np.asarray(show(np.asarray(draws.y[:n], dtype=float)), dtype=float)
+        labels = np.asarray(draws.component[:n]).astype(int)
+        for k in np.unique(labels):
+            lines = [np.column_stack([x, v]) for v in values[labels == k]]
+            line_x, line_y = _polyline(lines)
+            fig.add_trace(
+                go.Scattergl(
+                    x=line_x,
+                    y=line_y,
+                    mode="lines",
+                    name=f"component {k}",
+                    legendgroup=f"component {k}",
+                    showlegend=int(k) not in shown,
+                    line={"color": component_color(k), "width": 1},
+                    opacity=0.55,
+                    hovertemplate=f"{name} draw from component {k}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            shown.add(int(k))
+        truth = np.asarray(show(np.asarray(draws.target_y, dtype=float)[None]), dtype=float)[0]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=truth,
+                mode="lines",
+                name="true next value",
+                legendgroup="target",
+                showlegend=col == 1,
+                line={"color": "#111111", "width": 3},
+                hovertemplate="true next value<br>%{x:.1f}: %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text=x_title, row=1, col=col)
+    for annotation, name in zip(fig.layout.annotations, names, strict=True):
+        annotation.font = {"size": 13, "color": model_color(name)}
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    return fig
+
+
+def predictive_frames_figure(
+    draws: Mapping[str, np.ndarray],
+    components: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    gap: int = 4,
+    title: str | None = None,
+) -> go.Figure:
+    """Decoded draws of each model's next frame beside the true next frame, one row per model.
+
+    Each row starts with the true frame (outlined in black), then the draws sorted by the
+    component that drew them, each outlined in its component's colour.
+
+    Arguments:
+        draws: ``{model name: uint8 frames (n, H, W)}``.
+        components: ``{model name: the component of each draw (n,)}``.
+        truth: The true next frame, uint8 (H, W).
+    """
+    from frmdn.views import image_mosaic
+
+    names = list(draws)
+    if not names:
+        return _note(_base_layout(go.Figure(), title), "no frames")
+    height_px, width_px = np.asarray(truth).shape
+    count = 1 + max(len(draws[name]) for name in names)
+    strip = count * (width_px + gap) - gap
+    strip_height = 0.96 * IMAGE_FIGURE_WIDTH * height_px / max(strip, 1)
+    top, title_gap = (70 if title else 40), 40
+    inner = len(names) * strip_height + (len(names) - 1) * title_gap
+    fig = make_subplots(
+        rows=len(names),
+        cols=1,
+        subplot_titles=[f"{name}: the true next frame, then draws by component" for name in names],
+        vertical_spacing=title_gap / max(inner, 1) if len(names) > 1 else 0.0,
+    )
+    for row, name in enumerate(names, start=1):
+        order = np.argsort(np.asarray(components[name]), kind="stable")
+        frames = np.concatenate([np.asarray(truth)[None], np.asarray(draws[name])[order]])
+        fig.add_trace(_grey_image(image_mosaic(frames, count, gap), f"{name}<br>"), row=row, col=1)
+        _image_axes(fig, 1, row=row)
+        colors = ["#111111"] + [component_color(k) for k in np.asarray(components[name])[order]]
+        for i, color in enumerate(colors):
+            left = i * (width_px + gap) - 0.5
+            fig.add_shape(
+                type="rect",
+                x0=left - 1,
+                x1=left + width_px + 1,
+                y0=-1.5,
+                y1=height_px + 0.5,
+                line={"color": color, "width": 3},
+                row=row,
+                col=1,
+            )
+    for annotation, name in zip(fig.layout.annotations, names, strict=True):
+        annotation.font = {"size": 13, "color": model_color(name)}
+    _base_layout(fig, title, height=int(np.clip(inner + top + 10, 160, 1200)))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": top, "b": 10})
     return fig
 
 

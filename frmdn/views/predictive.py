@@ -12,6 +12,8 @@ from torch import Tensor
 
 from frmdn.model import SequenceDensityModel
 
+MAX_COVARIANCE_NUMBERS = 2**22  # d x d entries formed at once: 32 MiB in float64
+
 __all__ = [
     "MahalanobisFit",
     "PredictiveSamples",
@@ -102,9 +104,10 @@ def predictive_samples(
         history = model._here(sequence[: step + 1]).unsqueeze(0)  # (1, t + 1, d)
         gmm, z_true = model.mixture(history)
         _, _, context = model.predictive(history)
-        weights = gmm.log_weights[0, step].double().exp().cpu()  # (K,)
-        loc = gmm.loc[0, step].double().cpu()  # (K, d)
-        covariance = gmm.component_covariance()[0, step].double().cpu()  # (K, d, d)
+        gmm = gmm.at((0, step))  # only this step's d x d covariances are formed
+        weights = gmm.log_weights.double().exp().cpu()  # (K,)
+        loc = gmm.loc.double().cpu()  # (K, d)
+        covariance = gmm.component_covariance().double().cpu()  # (K, d, d)
         tril = torch.linalg.cholesky((covariance + covariance.mT) / 2)
         generator = torch.Generator().manual_seed(seed)
         component = torch.multinomial(weights, n, replacement=True, generator=generator)
@@ -182,17 +185,27 @@ def mahalanobis_fit(
     try:
         for start in range(0, sequences.shape[0], batch_size):
             gmm, z = model.mixture(sequences[start : start + batch_size])
-            k = gmm.responsibilities(z)[:, 1:].argmax(-1)  # (B, T - 1)
-            covariance = gmm.component_covariance()[:, 1:]  # (B, T - 1, K, d, d)
-            pick = k[..., None, None, None].expand(*k.shape, 1, d, d)
-            sigma = covariance.gather(2, pick)[:, :, 0].double()  # (B, T - 1, d, d)
-            mu = gmm.loc[:, 1:].gather(2, k[..., None, None].expand(*k.shape, 1, d))[:, :, 0]
-            delta = (z[:, 1:].double() - mu.double()).unsqueeze(-1)  # (B, T - 1, d, 1)
-            tril = torch.linalg.cholesky((sigma + sigma.mT) / 2)
-            w = torch.linalg.solve_triangular(tril, delta, upper=False)[..., 0]
-            whitened.append(w.reshape(-1, d).cpu())
-            m2.append(w.square().sum(-1).reshape(-1).cpu())
-            components.append(k.reshape(-1).cpu())
+            picked = gmm.responsibilities(z)[:, 1:].argmax(-1)  # (B, T - 1)
+            rows, steps = (
+                i.reshape(-1)
+                for i in torch.meshgrid(
+                    torch.arange(picked.shape[0], device=z.device),
+                    torch.arange(1, z.shape[1], device=z.device),
+                    indexing="ij",
+                )
+            )
+            chunk = max(1, MAX_COVARIANCE_NUMBERS // (gmm.n_components * d * d))
+            for first in range(0, len(rows), chunk):  # d x d matrices for a chunk of steps
+                b, t = rows[first : first + chunk], steps[first : first + chunk]
+                k = picked[b, t - 1]  # (n,)
+                part, each = gmm.at((b, t)), torch.arange(len(k), device=k.device)
+                sigma = part.component_covariance()[each, k].double()  # (n, d, d)
+                delta = (z[b, t].double() - part.loc[each, k].double()).unsqueeze(-1)
+                tril = torch.linalg.cholesky((sigma + sigma.mT) / 2)
+                w = torch.linalg.solve_triangular(tril, delta, upper=False)[..., 0]  # (n, d)
+                whitened.append(w.cpu())
+                m2.append(w.square().sum(-1).cpu())
+                components.append(k.cpu())
     finally:
         model.train(was_training)
     w_all, m2_all = torch.cat(whitened), torch.cat(m2)

@@ -1,0 +1,121 @@
+""" "Where the mixture lives", as every page shows it: draws of one step's predictive mixture
+of both models, and how well each model's Gaussians fit the true next values of held-out data.
+
+The maths is :mod:`frmdn.views.predictive` and the figures :mod:`frmdn.plots.predictive`;
+this module holds the shared layout, captions and caching, so the four pages tell it alike.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from frmdn import plots, views
+
+PREDICTIVE_SAMPLES = 1500  # draws of one step's mixture, per model
+FIT_SEQUENCES = 64  # held-out sequences whose every step scores the Gaussians' fit
+MODELS = ("RMDN", "FRMDN")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def predictive_samples_of(
+    _models: dict, _sequence: torch.Tensor, step: int, key: str
+) -> dict[str, views.PredictiveSamples]:
+    """Each model's PREDICTIVE_SAMPLES draws of the mixture predicting ``_sequence[step]``;
+    ``key`` names the weights and the sequence."""
+    return {
+        name: views.predictive_samples(model, _sequence, step, n=PREDICTIVE_SAMPLES)
+        for name, model in _models.items()
+    }
+
+
+@st.cache_data(show_spinner="Measuring how well each mixture's Gaussians fit ...", max_entries=16)
+def mahalanobis_fits_of(
+    _models: dict, _held_out: torch.Tensor, key: str
+) -> dict[str, views.MahalanobisFit]:
+    """Each model's fit of its Gaussians to every step t >= 1 of ``_held_out`` (N, T, d);
+    ``key`` names the weights and the sequences."""
+    return {name: views.mahalanobis_fit(model, _held_out) for name, model in _models.items()}
+
+
+def samples_view(
+    models: dict,
+    sequence: torch.Tensor,
+    step: int,
+    key: str,
+    *,
+    page: str,
+    what: str,
+    rmdn_space: str = "standardised y",
+    fits: dict[str, views.MahalanobisFit] | None = None,
+) -> dict[str, views.PredictiveSamples]:
+    """The section's heading and the draws of both models' mixtures predicting ``sequence[step]``
+    (T, d), in each mixture's space and mapped back to data units.
+
+    Arguments:
+        what: The next value in words, e.g. "point" or "frame's latent".
+        rmdn_space: The space the RMDN's mixture lives in, as the figure names it.
+        fits: Each model's fit from :func:`fit_view`'s helper, for the panel titles.
+    """
+    st.subheader("Where the mixture lives: samples of the next step")
+    d = sequence.shape[-1]
+    projection = (
+        ""
+        if d <= 2
+        else f" The {d}-dimensional draws are drawn on the plane of their own two principal "
+        "axes (PCA of the draws and the true value, fixed for the chosen step): each panel of "
+        "the top row on its own plane, both panels of the bottom row on one shared plane."
+    )
+    st.caption(
+        f"{PREDICTIVE_SAMPLES:,} draws from each model's predictive mixture for the next {what}, "
+        "coloured by the component that drew them; the black star is the true next value. "
+        f"Top: the space the mixture lives in (the RMDN's {rmdn_space}, the FRMDN's z = f(y)), "
+        "crosses at the component means. Bottom: the same draws mapped back to data units."
+        + projection
+    )
+    samples = predictive_samples_of(models, sequence, step, key)
+    figure = plots.predictive_samples_figure(
+        samples["RMDN"], samples["FRMDN"], fits, spaces={"RMDN": rmdn_space}
+    )
+    st.plotly_chart(figure, width="stretch", key=f"{page}_predictive")
+    return samples
+
+
+def fit_view(
+    fits: dict[str, views.MahalanobisFit], held_out: str, *, page: str, lesson: str = ""
+) -> None:
+    """The Q-Q plot of both models' whitened residuals and a caption with their fit numbers.
+
+    Arguments:
+        fits: ``{"RMDN": fit, "FRMDN": fit}`` from :func:`mahalanobis_fits_of`.
+        held_out: What was scored, in words, e.g. "64 held-out sequences".
+        lesson: A sentence on what this data set shows, appended to the caption.
+    """
+    st.plotly_chart(
+        plots.qq_figure({name: fits[name] for name in MODELS}),
+        width="stretch",
+        key=f"{page}_qq",
+    )
+    numbers = "; ".join(
+        f"{name}: KS {fits[name].ks:.3f}, mean m²/d {fits[name].mean_m2:.2f}" for name in MODELS
+    )
+    st.caption(
+        f"How well each mixture's Gaussians fit the true next values, over every step t ≥ 1 of "
+        f"{held_out} ({numbers}). Each true value is whitened by its most responsible Gaussian, "
+        "w = L⁻¹(z − μ) with Σ = LLᵀ: if the Gaussians fit, every coordinate of w is N(0, 1), "
+        "the Q-Q points lie on the diagonal, the Kolmogorov–Smirnov distance KS is near 0 and "
+        "the mean squared Mahalanobis distance per dimension m²/d is near 1 (a little below, "
+        f"because the closest Gaussian is picked). {verdict(fits)} {lesson}".rstrip()
+    )
+
+
+def verdict(fits: dict[str, views.MahalanobisFit]) -> str:
+    """One sentence, from the numbers, on whose Gaussians fit their points more closely."""
+    rmdn, frmdn = fits["RMDN"].ks, fits["FRMDN"].ks
+    if abs(rmdn - frmdn) < 0.005:
+        return f"Here both fit about equally well (KS {rmdn:.3f} and {frmdn:.3f})."
+    better, worse = ("FRMDN", "RMDN") if frmdn < rmdn else ("RMDN", "FRMDN")
+    return (
+        f"Here the {better}'s Gaussians fit their points more closely than the {worse}'s "
+        f"(KS {min(rmdn, frmdn):.3f} against {max(rmdn, frmdn):.3f})."
+    )
