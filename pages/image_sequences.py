@@ -22,6 +22,7 @@ from frmdn.data.frames import (
 )
 from frmdn.data.latents import bundled_vae
 from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
+from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style
 from ui.navigation import serve_pages_through_app
@@ -34,6 +35,7 @@ from ui.training import (
     start_pair_run,
     training_controls,
     views_wait_for_training,
+    weights_token,
 )
 
 SCENES = {"Moving digits": "moving-digits", "Bouncing balls": "bouncing-balls"}
@@ -44,6 +46,7 @@ SIZE = 48  # frame side in pixels, as the bundled VAEs encode
 SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
 GIF_GAP = 4  # white pixels between the panels of one animation
 GIF_MS = 160
+DRAWN_FRAMES = 12  # draws of the next frame decoded and shown, per model
 state = st.session_state
 
 
@@ -257,24 +260,59 @@ def weights_view(models: dict, split: frmdn.data.SequenceSplit, index: int) -> N
     st.plotly_chart(figure, width="stretch", key="seq_weights")
 
 
-def latent_view(models: dict, split: frmdn.data.SequenceSplit) -> None:
-    st.subheader("Latent space")
+def predictive_view(
+    models: dict,
+    raw: dict,
+    split: frmdn.data.SequenceSplit,
+    vae: FrameVAE,
+    index: int,
+    key: str,
+) -> None:
+    """Draws of both models' mixtures for one frame of the held-out sequence, as latents and
+    decoded to frames, and how well each model's Gaussians fit the held-out latents."""
+    held_out = split.test[: predictive.FIT_SEQUENCES]
+    fits = predictive.mahalanobis_fits_of(models, held_out, key)
+    length = split.test.shape[1]
+    step = st.slider(
+        "Frame t to predict",
+        1,
+        length - 1,
+        min(8, length - 1),
+        key="seq_predictive_step",
+        help=f"Which frame of held-out sequence {index} (chosen above) the draws predict.",
+    )
+    samples = predictive.samples_view(
+        models,
+        split.test[index],
+        step,
+        f"{key}|{index}",
+        page="seq",
+        what=f"frame's {split.dim}-dimensional VAE latent (frame {step} of sequence {index})",
+        fits=fits,
+    )
+    draws = {
+        name: decode_latents(vae, torch.as_tensor(s.y[:DRAWN_FRAMES]).float()[None])[0]
+        for name, s in samples.items()
+    }
+    components = {name: s.component[:DRAWN_FRAMES] for name, s in samples.items()}
     st.caption(
-        "Every held-out step's 32-dimensional VAE latent, projected on its two principal axes "
-        "and coloured by the RMDN component most responsible for it (left); the FRMDN's "
-        "z = f(latent) coloured by its own components (right)."
+        f"The first {DRAWN_FRAMES} draws of each model, decoded by the VAE: the real frame "
+        f"{step} (black outline), then the draws grouped by the component that drew them "
+        "(outlined in its colour). A mixture whose Gaussians fit the latents draws frames "
+        "that look like the real one; a misfit draws blends and ghosts."
     )
-    raw = views.latent_points(models["RMDN"], split.test, max_points=3000)
-    flowed = views.latent_points(models["FRMDN"], split.test, max_points=3000)
-    figure = plots.pca_latent_figure(
-        views.pca_2d(torch.as_tensor(raw.y)),
-        raw.component,
-        views.pca_2d(torch.as_tensor(flowed.z)),
-        flowed.component,
-        titles=("VAE latents y (PCA), RMDN components", "FRMDN latents z = f(y) (PCA)"),
-        title="Held-out latents, coloured by the most responsible mixture component",
+    st.plotly_chart(
+        plots.predictive_frames_figure(draws, components, raw["test"][index][step]),
+        width="stretch",
+        key="seq_predictive_frames",
     )
-    st.plotly_chart(figure, width="stretch", key="seq_latent")
+    predictive.fit_view(
+        fits,
+        f"{len(held_out)} held-out sequences",
+        page="seq",
+        lesson="The VAE already makes its latents close to Gaussian, so both mixtures fit "
+        "them far better than they fit toy arcs or speech; what the flow adds is smaller here.",
+    )
 
 
 def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> None:
@@ -355,7 +393,9 @@ st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
 if models and split is not None and vae is not None and not views_wait_for_training(run):
     index = animation_view(models, raw, split, vae, settings["seed"])
     weights_view(models, split, index)
-    latent_view(models, split)
+    predictive_view(
+        models, raw, split, vae, index, f"{weights_token(run)}|{data_key}|{settings['seed']}"
+    )
     scoreboard(models, split, run.get("seconds", {}))
 if split is not None:
     checkpoint_upload(

@@ -29,10 +29,23 @@ def test_page_renders_pretrained_or_says_what_is_missing() -> None:
         for title in (
             "Real vs predicted frames",
             "Mixture weights over time",
-            "Latent space",
+            "Where the mixture lives: samples of the next step",
             "Scoreboard",
         ):
             assert title in subheaders, subheaders
+        # draws of one frame's mixture: latents, decoded frames outlined by component, Q-Q
+        (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("seq_predictive")]
+        titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+        assert "KS" in titles[0] and "KS" in titles[1] and "data space" in titles[2]
+        (chart,) = [c for c in at.get("plotly_chart") if "seq_predictive_frames" in c.proto.id]
+        layout = json.loads(chart.proto.spec)["layout"]
+        outlines = [shape["line"]["color"] for shape in layout["shapes"]]
+        assert len(outlines) == 2 * (1 + 12) and outlines.count("#111111") == 2
+        assert any(c.proto.id.endswith("seq_qq") for c in at.get("plotly_chart"))
+        at.slider(key="seq_predictive_step").set_value(3).run()
+        assert not at.exception and "frame 3 of sequence 0" in " ".join(
+            c.value for c in at.caption
+        )
         (chart,) = [c for c in at.get("plotly_chart") if "seq_weights" in c.proto.id]
         areas = [t for t in json.loads(chart.proto.spec)["data"] if t.get("stackgroup")]
         assert {t["stackgroup"] for t in areas} == {"RMDN", "FRMDN"}

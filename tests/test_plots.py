@@ -409,21 +409,6 @@ def test_nll_along_clip_figure_shades_labelled_parts():
     assert [a.text for a in fig.layout.annotations] == ["valid", "held-out"]
 
 
-def test_pca_latent_figure_colours_points_by_component():
-    rng = np.random.default_rng(0)
-    raw, latent = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
-    labels_raw, labels_latent = rng.integers(0, 3, 60), np.zeros(60, dtype=int)
-    fig = plots.pca_latent_figure(raw, labels_raw, latent, labels_latent, title="PCA")
-    _audio_checks(fig)
-    left = [t for t in fig.data if t.xaxis == "x"]
-    right = [t for t in fig.data if t.xaxis == "x2"]
-    assert len(left) == len(np.unique(labels_raw)) and len(right) == 1
-    assert sum(len(t.x) for t in left) == 60
-    assert {t.marker.color for t in left} == {COMPONENT_COLORS[k] for k in range(3)}
-    titles = [a.text for a in fig.layout.annotations]
-    assert any("RMDN" in t for t in titles) and any("FRMDN" in t for t in titles)
-
-
 # ----------------------------------------------------------------------------- images
 def _digits(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
@@ -588,14 +573,6 @@ def test_head_size_figure_counts_the_heads_outputs():
     for order in ("O(Kd)", "O(Kd(1+r))", "O(Kd²)"):
         assert f"<b>{order}</b>" in labels
     assert "r = 2" in fig.data[1].name
-
-
-def test_pca_latent_legend_lists_components_in_order():
-    """Components one model names first (0, 1, 3) and the other's (2, 4) read 0, 1, 2, 3, 4."""
-    xy = np.zeros((5, 2))
-    fig = plots.pca_latent_figure(xy[:3], [0, 1, 3], xy, [2, 4, 0, 1, 3], title="PCA")
-    shown = sorted((t.legendrank, t.name) for t in fig.data if t.showlegend)
-    assert [name.split()[1] for _, name in shown] == ["0", "1", "2", "3", "4"]
 
 
 # ----------------------------------------------------------------------------- mixture weights

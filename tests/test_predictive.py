@@ -11,6 +11,8 @@ import torch
 
 import frmdn
 from frmdn import plots, views
+from frmdn.plots import predictive as predictive_plots
+from frmdn.plots.common import COMPONENT_COLORS
 
 D, K = 2, 3
 
@@ -248,6 +250,52 @@ def test_predictive_samples_figure_projects_higher_dimensions():
     fig = plots.predictive_samples_figure(samples["RMDN"], samples["FRMDN"])
     assert fig.layout.xaxis.title.text == "PC 1" and fig.layout.xaxis3.title.text == "PC 1 of y"
     assert all(len(t.x) == len(t.y) for t in fig.data)
+
+
+def test_projection_of_high_dimensional_draws_is_their_top_principal_plane():
+    generator = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=generator, dtype=torch.float64))
+    x = torch.randn(400, 5, generator=generator, dtype=torch.float64)
+    x = (x * torch.tensor([4.0, 2.0, 0.3, 0.2, 0.1], dtype=torch.float64)) @ basis.T + 3.0
+    clouds = [x[:399].numpy(), x[399:].numpy()]
+    (projected, one), projected_flag = predictive_plots._project(clouds)
+    projected = np.vstack([projected, one])
+    assert projected_flag and projected.shape == (400, 2)
+    np.testing.assert_allclose(projected.mean(0), 0.0, atol=1e-9)  # centred on all the clouds
+    assert projected[:, 0].std() > projected[:, 1].std() > 1.5  # ordered by variance
+    truth = ((x - x.mean(0)) @ basis[:, :2]).numpy()
+    for i in range(2):  # the true top axes, up to sign
+        assert abs(np.corrcoef(projected[:, i], truth[:, i])[0, 1]) > 0.99
+    mirrored, _ = predictive_plots._project([-x.numpy()])  # sign-fixed: the same picture
+    np.testing.assert_allclose(np.abs(mirrored[0]), np.abs(projected), atol=1e-9)
+
+
+def test_traces_figure_draws_each_draw_as_a_curve_and_the_truth_in_black():
+    samples = _samples(d=6)
+    fig = plots.predictive_traces_figure(samples, x=np.arange(6), x_title="i", y_title="v", n=10)
+    for col, name in ((1, "RMDN"), (2, "FRMDN")):
+        axis = "x" if col == 1 else "x2"
+        lines = [t for t in fig.data if t.xaxis == axis and t.name.startswith("component")]
+        assert sum(np.isnan(np.asarray(t.x, float)).sum() for t in lines) == 10  # one gap each
+        truth = [t for t in fig.data if t.xaxis == axis and t.name == "true next value"]
+        np.testing.assert_allclose(truth[0].y, samples[name].target_y)
+        assert truth[0].line.color == "#111111"
+    shown = plots.predictive_traces_figure(
+        samples, x=np.arange(6), x_title="i", y_title="v", to_display=lambda v: 2 * v, n=3
+    )
+    truth = [t for t in shown.data if t.name == "true next value"][0]
+    np.testing.assert_allclose(truth.y, 2 * samples["RMDN"].target_y)
+
+
+def test_frames_figure_outlines_the_truth_then_draws_sorted_by_component():
+    draws = {"RMDN": np.zeros((4, 8, 8), np.uint8), "FRMDN": np.full((4, 8, 8), 255, np.uint8)}
+    components = {"RMDN": np.array([2, 0, 1, 0]), "FRMDN": np.array([1, 1, 1, 1])}
+    fig = plots.predictive_frames_figure(draws, components, np.full((8, 8), 128, np.uint8))
+    colors = [shape.line.color for shape in fig.layout.shapes]
+    assert colors[:5] == ["#111111"] + [COMPONENT_COLORS[k] for k in (0, 0, 1, 2)]
+    assert colors[5:] == ["#111111"] + [COMPONENT_COLORS[1]] * 4
+    assert fig.data[0].z.shape == (8, 5 * 8 + 4 * 4)  # truth + 4 draws, 4-pixel gaps
+    assert fig.data[0].z[0, 0] == 128
 
 
 def test_qq_figure_titles_carry_the_ks_distance():

@@ -26,40 +26,6 @@ def models(device: torch.device):
     return pair
 
 
-# ----------------------------------------------------------------------------- pca_2d
-def test_pca_2d_matches_the_top_principal_axes():
-    generator = torch.Generator().manual_seed(0)
-    basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=generator))
-    x = torch.randn(400, 5, generator=generator) * torch.tensor([4.0, 2.0, 0.3, 0.2, 0.1])
-    x = x @ basis.T + 3.0  # rotated and shifted
-    projected = views.pca_2d(x)
-    assert projected.shape == (400, 2)
-    np.testing.assert_allclose(projected.mean(0), 0.0, atol=1e-9)  # centred
-    std = projected.std(0)
-    assert std[0] > std[1] > 1.5  # ordered by variance: ~4 then ~2
-    # the same as projecting on the true axes (up to sign)
-    truth = ((x - x.mean(0)) @ basis[:, :2]).double().numpy()
-    for i in range(2):
-        corr = np.corrcoef(projected[:, i], truth[:, i])[0, 1]
-        assert abs(corr) > 0.99
-
-
-def test_pca_2d_is_deterministic_and_sign_fixed():
-    x = torch.randn(50, 6)
-    a, b = views.pca_2d(x), views.pca_2d(x.clone())
-    np.testing.assert_array_equal(a, b)
-    flipped = views.pca_2d(-x)  # same cloud mirrored: same picture after the sign rule
-    np.testing.assert_allclose(np.abs(flipped), np.abs(a), atol=1e-9)
-
-
-def test_pca_2d_flattens_leading_dimensions_and_handles_tiny_inputs():
-    assert views.pca_2d(torch.randn(3, 7, 4)).shape == (21, 2)
-    np.testing.assert_array_equal(views.pca_2d(torch.randn(1, 4)), np.zeros((1, 2)))
-    line = views.pca_2d(torch.arange(6.0).reshape(6, 1))  # one dimension: second column is 0
-    np.testing.assert_allclose(line[:, 1], 0.0)
-    np.testing.assert_allclose(np.abs(line[:, 0]), np.abs(np.arange(6) - 2.5))
-
-
 # ----------------------------------------------------------------------------- per-step NLL
 @pytest.mark.parametrize("name", ["RMDN", "FRMDN"])
 def test_per_step_nll_agrees_with_log_prob(models, name):

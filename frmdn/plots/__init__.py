@@ -12,7 +12,7 @@ Modules, one family of figures each:
 - :mod:`frmdn.plots.toy`: Gaussian ellipses, data vs latent space, next-step density maps
 - :mod:`frmdn.plots.flow_layers`: the data and the plane bending layer by layer through a flow
 - :mod:`frmdn.plots.trajectories`: real against generated 2D toy sequences
-- :mod:`frmdn.plots.audio`: waveforms, spectrograms, NLL along a clip, PCA of latents
+- :mod:`frmdn.plots.audio`: waveforms, spectrograms, NLL along a clip
 - :mod:`frmdn.plots.images`: digit grids and per-row bits per pixel
 - :mod:`frmdn.plots.frames`: looping GIFs and filmstrips of frame sequences
 - :mod:`frmdn.plots.compare`: the experiment grid: seeds per model, paired differences, head sizes
@@ -27,7 +27,6 @@ from frmdn.plots.audio import AUDIO_HEIGHT as AUDIO_HEIGHT
 from frmdn.plots.audio import SPECTROGRAM_COLORSCALE as SPECTROGRAM_COLORSCALE
 from frmdn.plots.audio import (
     nll_along_clip_figure,
-    pca_latent_figure,
     spectrogram_figure,
     waveform_figure,
 )
@@ -85,7 +84,6 @@ __all__ = [
     "nll_bar_figure",
     "paired_difference_figure",
     "parameters_nll_figure",
-    "pca_latent_figure",
     "predictive_frames_figure",
     "predictive_samples_figure",
     "predictive_traces_figure",

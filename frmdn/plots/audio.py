@@ -1,4 +1,4 @@
-"""Audio figures: waveforms, spectrograms, NLL along a clip and 2D PCA of latents."""
+"""Audio figures: waveforms, spectrograms and NLL along a clip."""
 
 from __future__ import annotations
 
@@ -6,21 +6,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from frmdn.plots.common import (
     FALLBACK_COLOR,
-    HEIGHT,
     _base_layout,
     _note,
     _padded_range,
-    component_color,
     model_color,
 )
 
 __all__ = [
     "nll_along_clip_figure",
-    "pca_latent_figure",
     "spectrogram_figure",
     "waveform_figure",
 ]
@@ -229,62 +225,4 @@ def nll_along_clip_figure(
             )
         )
     fig.update_yaxes(range=_padded_range(np.concatenate(everything), trim=0.5))
-    return fig
-
-
-def pca_latent_figure(
-    raw_xy: np.ndarray,
-    raw_component: np.ndarray,
-    latent_xy: np.ndarray,
-    latent_component: np.ndarray,
-    titles: tuple[str, str] = (
-        "RMDN's space: standardised frames u (PCA)",
-        "FRMDN's space: latents z = f(u) (PCA)",
-    ),
-    title: str | None = None,
-) -> go.Figure:
-    """Two 2D projections side by side, each point coloured by its likeliest component.
-
-    Arguments:
-        raw_xy: Projected frames in the RMDN's space (N, 2).
-        raw_component: The RMDN's likeliest component of each frame (N,).
-        latent_xy: Projected FRMDN latents (M, 2).
-        latent_component: The FRMDN's likeliest component of each latent (M,).
-    """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
-    _base_layout(fig, title, height=HEIGHT + 20)
-    fig.update_layout(legend_y=-0.2, margin_b=60)
-    named: set[int] = set()
-    for col, (xy, labels, model) in enumerate(
-        ((raw_xy, raw_component, "RMDN"), (latent_xy, latent_component, "FRMDN")), start=1
-    ):
-        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-        labels = np.asarray(labels).astype(int).reshape(-1)
-        for k in np.unique(labels):
-            mine = labels == k
-            fig.add_trace(
-                go.Scattergl(
-                    x=xy[mine, 0],
-                    y=xy[mine, 1],
-                    mode="markers",
-                    name=f"component {k} (of each model)",
-                    legendgroup=f"component {k}",
-                    showlegend=int(k) not in named,
-                    legendrank=int(k),  # 0, 1, 2, ... whichever model names a component first
-                    marker={"color": component_color(k), "size": 4, "opacity": 0.55},
-                    hovertemplate=(
-                        f"{model} component {k}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"
-                    ),
-                ),
-                row=1,
-                col=col,
-            )
-            named.add(int(k))
-        fig.update_xaxes(
-            title_text="principal axis 1", range=_padded_range(xy[:, 0]), row=1, col=col
-        )
-        fig.update_yaxes(
-            title_text="principal axis 2", range=_padded_range(xy[:, 1]), row=1, col=col
-        )
-    fig.update_annotations(font_size=13)
     return fig

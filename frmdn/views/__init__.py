@@ -6,7 +6,7 @@ RMDN, z is the standardised target).
 
 Modules, one family of views each:
 
-- :mod:`frmdn.views.common`: PCA of latents, per-step NLL, scoreboard and NLL tables
+- :mod:`frmdn.views.common`: per-step NLL, scoreboard and NLL tables
 - :mod:`frmdn.views.toy`: latent points, mixture components, density grids, flow grid lines
 - :mod:`frmdn.views.flow_layers`: the data and the plane after each layer of a 2D flow
 - :mod:`frmdn.views.sequences`: continuing a prime, one-step predictions
@@ -25,7 +25,6 @@ from frmdn.views.common import (
     nll_scores,
     nll_table,
     overfitting_gaps,
-    pca_2d,
     per_step_nll,
     scoreboard_table,
     split_nll,
@@ -80,7 +79,6 @@ __all__ = [
     "nll_table",
     "one_step_predictions",
     "overfitting_gaps",
-    "pca_2d",
     "per_step_nll",
     "predictive_samples",
     "row_bits_per_pixel",

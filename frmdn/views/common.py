@@ -1,4 +1,4 @@
-"""Views all pages share: PCA of latents, per-step NLL, scoreboard and NLL tables."""
+"""Views all pages share: per-step NLL, scoreboard and NLL tables."""
 
 from __future__ import annotations
 
@@ -19,38 +19,10 @@ __all__ = [
     "nll_scores",
     "nll_table",
     "overfitting_gaps",
-    "pca_2d",
     "per_step_nll",
     "scoreboard_table",
     "split_nll",
 ]
-
-
-@torch.no_grad()
-def pca_2d(x: Tensor) -> np.ndarray:
-    """Points x (N, D) (or (..., D), flattened) projected on their two principal axes, (N, 2).
-
-    The data are centred and projected on the top two right singular vectors of the centred
-    matrix, so column 0 has the largest variance. Each axis's sign is fixed so that its
-    largest loading is positive, which makes the picture deterministic. With fewer than two
-    dimensions (or points) the missing columns are zero.
-
-    Example:
-        >>> x = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        >>> pca_2d(x).shape
-        (3, 2)
-    """
-    flat = torch.as_tensor(x).reshape(-1, x.shape[-1]).double().cpu()  # (N, D)
-    out = np.zeros((flat.shape[0], 2))
-    if flat.shape[0] < 2:
-        return out
-    centred = flat - flat.mean(0)
-    _, _, vh = torch.linalg.svd(centred, full_matrices=False)  # (min(N, D), D)
-    axes = vh[:2]  # (<=2, D)
-    biggest = axes.abs().argmax(-1, keepdim=True)
-    axes = axes * axes.gather(-1, biggest).sign()  # the largest loading of each axis > 0
-    out[:, : axes.shape[0]] = (centred @ axes.T).numpy()
-    return out
 
 
 @torch.no_grad()
