@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from apptest_pages import assert_trained_to_the_end, button, open_page, settle
 from streamlit.testing.v1 import AppTest
+
+import frmdn.data.images
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE = "pages/single_images.py"
@@ -18,6 +21,7 @@ SUBHEADERS = (
     "Top-half completion",
     "Bits per dimension",
     "Where each model is surprised",
+    "Where the mixture lives: samples of the next step",
 )
 
 pytestmark = pytest.mark.usefixtures("clear_streamlit_caches")
@@ -29,7 +33,7 @@ def scores(at: AppTest):
 
 def chart(at: AppTest, key: str) -> dict:
     """The Plotly spec of the page's chart with this key."""
-    (found,) = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    (found,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
     return json.loads(found.proto.spec)
 
 
@@ -49,6 +53,23 @@ def test_pretrained_views_render_and_frmdn_wins() -> None:
     assert any("MNIST" in c.value and "CC-BY-SA-3.0" in c.value for c in at.caption)
     assert "python -m frmdn compare --data images:digits" in at.code[0].value
     assert_row_spike_is_explained(at)
+    assert_predictive_rows_are_drawn(at)
+
+
+def assert_predictive_rows_are_drawn(at: AppTest) -> None:
+    """Draws of one row's mixture as points and as grey-level rows, with the fit numbers; the
+    bundled pair's fit shows the FRMDN's Gaussians closer to their points."""
+    titles = [a["text"] for a in chart(at, "img_predictive")["layout"]["annotations"]]
+    assert "KS" in titles[0] and "z = f(y)" in titles[1] and "data space" in titles[2]
+    traces = chart(at, "img_predictive_traces")["data"]
+    (truth, _) = [t for t in traces if t["name"] == "true next value"]
+    digits = frmdn.data.images.load_image_data("digits", seed=0)
+    expected = frmdn.data.images.to_pixels(digits.test[0, 14], logit_lambda=0.05)
+    np.testing.assert_array_equal(values(truth["y"]), expected)
+    fit = next(c.value for c in at.caption if "mean m²/d" in c.value and "digits" in c.value)
+    ks = [float(v) for v in re.findall(r"KS (\d\.\d+), mean", fit)]
+    assert len(ks) == 2 and ks[1] < ks[0], fit  # RMDN, then FRMDN
+    assert "the FRMDN's Gaussians fit their points more closely" in fit
 
 
 def values(x: list | dict) -> np.ndarray:
