@@ -641,10 +641,19 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
         fits=fits,
     )
     emphasised = run.get("emphasis", 0.0) > 0
+    peak = generation_bound(run)
+    flung = {name: float((np.abs(s.y).max(-1) > peak).mean()) for name, s in samples.items()}
     st.caption(
         "The same draws as sound: each thin line is one drawn frame, coloured by its component, "
         "the thick black line the real frame"
-        + (" (pre-emphasised, as the models see it)." if emphasised else ".")
+        + (" (pre-emphasised, as the models see it). " if emphasised else ". ")
+        + "Draws beyond the loudest value of the training audio (±"
+        + f"{peak:.2f}), which generation clips: "
+        + ", ".join(f"{name} {share:.0%}" for name, share in flung.items())
+        + ". The FRMDN's inverse flow sends some draws of z, not only far-out ones, beyond any "
+        "training audio: it was trained only where real frames land, so a good fit of the "
+        "real frames (the fit numbers below) does not make every draw sound right. The "
+        "vertical range leaves the farthest values out."
     )
     st.plotly_chart(
         plots.predictive_traces_figure(

@@ -262,7 +262,6 @@ def weights_view(models: dict, split: frmdn.data.SequenceSplit, index: int) -> N
 
 def predictive_view(
     models: dict,
-    raw: dict,
     split: frmdn.data.SequenceSplit,
     vae: FrameVAE,
     index: int,
@@ -295,14 +294,16 @@ def predictive_view(
         for name, s in samples.items()
     }
     components = {name: s.component[:DRAWN_FRAMES] for name, s in samples.items()}
+    truth = torch.as_tensor(samples["RMDN"].target_y).float()[None, None]
     st.caption(
-        f"The first {DRAWN_FRAMES} draws of each model, decoded by the VAE: the real frame "
-        f"{step} (black outline), then the draws grouped by the component that drew them "
+        f"The first {DRAWN_FRAMES} draws of each model, decoded by the VAE. First (black "
+        f"outline): the true latent of frame {step}, decoded by the same VAE, so that it is as "
+        "blurred as the draws; then the draws grouped by the component that drew them "
         "(outlined in its colour). A mixture whose Gaussians fit the latents draws frames "
-        "that look like the real one; a misfit draws blends and ghosts."
+        "that look like the true one; a misfit draws blends and ghosts."
     )
     st.plotly_chart(
-        plots.predictive_frames_figure(draws, components, raw["test"][index][step]),
+        plots.predictive_frames_figure(draws, components, decode_latents(vae, truth)[0, 0]),
         width="stretch",
         key="seq_predictive_frames",
     )
@@ -394,7 +395,7 @@ if models and split is not None and vae is not None and not views_wait_for_train
     index = animation_view(models, raw, split, vae, settings["seed"])
     weights_view(models, split, index)
     predictive_view(
-        models, raw, split, vae, index, f"{weights_token(run)}|{data_key}|{settings['seed']}"
+        models, split, vae, index, f"{weights_token(run)}|{data_key}|{settings['seed']}"
     )
     scoreboard(models, split, run.get("seconds", {}))
 if split is not None:

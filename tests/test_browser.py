@@ -502,3 +502,42 @@ def test_compare_page_without_results_says_so_and_runs_a_fresh_grid(
         assert page.get_by_role("heading", name="Summary over seeds").count() == 1
         assert page.get_by_text("6 cells from your in-page run on toy:ring").count() == 1
         screenshot_full_page(page, SCREENSHOTS / "compare-run.png")
+
+
+# ----------------------------------------------------------------------------- teaching views
+TEACHING_VIEWS = {  # page -> the keys of its teaching views' charts, in page order
+    "toy": ("toy_flow_layers", "toy_predictive", "toy_qq", "toy_weights"),
+    "audio": ("audio_weights", "audio_predictive", "audio_predictive_traces", "audio_qq"),
+    "single_images": ("img_profile", "img_predictive", "img_predictive_traces", "img_qq"),
+    "image_sequences": ("seq_weights", "seq_predictive", "seq_predictive_frames", "seq_qq"),
+}
+
+
+@pytest.mark.parametrize("slug", list(TEACHING_VIEWS))
+def test_teaching_views_draw_on_every_family(chromium: Path, server: str, slug: str) -> None:
+    """Each family's teaching views (the predictive draws, the Q-Q plot of the Gaussians' fit,
+    the mixture weights, the flow's layers) draw as Plotly charts with no error box; each is
+    saved as ``<key>.png`` for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(chromium) as (page, js_errors):
+        page.goto(f"{server}/{slug}")
+        settle(page)
+        for key in TEACHING_VIEWS[slug]:
+            chart = page.locator(f".st-key-{key}")
+            chart.wait_for()
+            chart.scroll_into_view_if_needed()
+            chart.locator(".main-svg").first.wait_for()
+            page.wait_for_timeout(500)
+            box = chart.bounding_box()
+            assert box is not None and box["width"] > 400 and box["height"] > 200, (key, box)
+            chart.screenshot(path=str(SCREENSHOTS / f"{key}.png"))
+            if key == "toy_flow_layers":  # the animation's last frame: the plane bent into z
+                tick = chart.locator("rect.slider-tick-rect").last.bounding_box()
+                assert tick is not None
+                page.mouse.click(tick["x"] + tick["width"] / 2, tick["y"] + tick["height"] / 2)
+                page.wait_for_timeout(1500)
+                shown = chart.locator("g.slider-group > text.slider-label").first.text_content()
+                assert shown == "showing: layer 5", shown
+                chart.screenshot(path=str(SCREENSHOTS / f"{key}_z.png"))
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -314,3 +315,18 @@ def test_qq_figure_titles_carry_the_ks_distance():
     assert len(diagonals) == 2 and list(diagonals[0].x) == list(diagonals[0].y)
     fit = views.MahalanobisFit(0.123, 1.0, normal, normal, normal)
     assert plots.qq_figure({"FRMDN": fit}).layout.annotations[0].text == "FRMDN · KS 0.123"
+
+
+def test_the_true_value_is_inside_every_panels_range_however_far_out():
+    samples = _samples(d=5)
+    far = {
+        name: dataclasses.replace(s, target_z=s.target_z + 50.0, target_y=s.target_y - 80.0)
+        for name, s in samples.items()
+    }
+    fig = plots.predictive_samples_figure(far["RMDN"], far["FRMDN"])
+    stars = [t for t in fig.data if t.name == "true next value"]
+    assert len(stars) == 4
+    for star in stars:
+        axes = fig.layout[f"xaxis{star.xaxis[1:]}"], fig.layout[f"yaxis{star.yaxis[1:]}"]
+        for axis, value in zip(axes, (star.x[0], star.y[0]), strict=True):
+            assert axis.range[0] < value < axis.range[1], (star.xaxis, axis.range, value)

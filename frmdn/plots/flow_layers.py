@@ -24,6 +24,7 @@ __all__ = ["flow_layers_figure", "stage_axis_titles", "stage_note"]
 
 FRAME_MS = 900  # how long the animation shows each stage
 TRANSITION_MS = 600  # the morph from one stage to the next
+FIGURE_HEIGHT = 680  # tall: the plane is drawn square, and every stage shares its axes
 
 
 def stage_axis_titles(stage: FlowStage, n_layers: int) -> tuple[str, str]:
@@ -129,7 +130,7 @@ def flow_layers_figure(
         initial: The stage shown before the animation runs.
     """
     fig = go.Figure()
-    _base_layout(fig, title)
+    _base_layout(fig, title, height=FIGURE_HEIGHT)
     if not stages:
         return _note(fig, "no flow to show")
     n = len(stages[0].points)

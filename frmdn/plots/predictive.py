@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 QQ_POINTS = 400  # quantiles drawn per model: enough for a smooth curve, light to send
+OUTLIER_TRIM = 2.0  # % of draws per side a high-dimensional data-space range may leave out
+LAST_IN_LEGEND = 1000  # legend rank of the means and the true value, after every component
 
 
 def _project(clouds: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
@@ -53,6 +55,18 @@ def _project(clouds: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
     axes = vt[:2]
     axes *= np.sign(axes[np.arange(2), np.abs(axes).argmax(1)])[:, None]
     return [(np.asarray(c, float) - center) @ axes.T for c in clouds], True
+
+
+def _covering(values: np.ndarray, must: np.ndarray, trim: float = 0.5) -> list[float] | None:
+    """A range for ``values`` robust to their ``trim`` % outliers that still shows the points
+    ``must`` (the true value is never cut off, however far out it lies)."""
+    span = _padded_range(values, trim=trim)
+    must = np.asarray(must, dtype=float)
+    must = must[np.isfinite(must)]
+    if span is None or must.size == 0:
+        return span
+    pad = 0.05 * (span[1] - span[0])
+    return [min(span[0], float(must.min()) - pad), max(span[1], float(must.max()) + pad)]
 
 
 def _fit_label(fit: MahalanobisFit | None) -> str:
@@ -121,6 +135,7 @@ def predictive_samples_figure(
                         name=f"component {k}",
                         legendgroup=f"component {k}",
                         showlegend=int(k) not in shown,
+                        legendrank=int(k),  # components 0, 1, 2, ... whichever model has them
                         marker={"color": component_color(k), "size": 3, "opacity": 0.45},
                         hovertemplate=(
                             f"{name} component {k}{weight}<br>"
@@ -139,6 +154,7 @@ def predictive_samples_figure(
                 name="component means",
                 legendgroup="means",
                 showlegend=col == 1,
+                legendrank=LAST_IN_LEGEND,
                 marker={
                     "symbol": "x",
                     "size": 11,
@@ -159,6 +175,7 @@ def predictive_samples_figure(
                     name="true next value",
                     legendgroup="target",
                     showlegend=col == 1 and row == 1,
+                    legendrank=LAST_IN_LEGEND + 1,
                     marker={
                         "symbol": "star",
                         "size": 17,
@@ -171,13 +188,14 @@ def predictive_samples_figure(
                 col=col,
             )
         cloud = np.vstack([z_xy, target_z])
-        fig.update_xaxes(range=_padded_range(cloud[:, 0]), row=1, col=col)
-        fig.update_yaxes(range=_padded_range(cloud[:, 1]), row=1, col=col)
+        fig.update_xaxes(range=_covering(cloud[:, 0], target_z[:, 0]), row=1, col=col)
+        fig.update_yaxes(range=_covering(cloud[:, 1], target_z[:, 1]), row=1, col=col)
 
-    shared = np.vstack(bottom)
+    shared, truth = np.vstack(bottom), np.vstack([xy[1] for xy in bottom_xy.values()])
+    trim = OUTLIER_TRIM if projected_bottom else 0.5  # a flow's inverse may fling far draws
     for col in (1, 2):
-        fig.update_xaxes(range=_padded_range(shared[:, 0]), row=2, col=col)
-        fig.update_yaxes(range=_padded_range(shared[:, 1]), row=2, col=col)
+        fig.update_xaxes(range=_covering(shared[:, 0], truth[:, 0], trim), row=2, col=col)
+        fig.update_yaxes(range=_covering(shared[:, 1], truth[:, 1], trim), row=2, col=col)
     top_names = ("PC 1", "PC 2") if projected_top else ("z₁", "z₂")
     bottom_names = ("PC 1 of y", "PC 2 of y") if projected_bottom else ("y₁", "y₂")
     for col in (1, 2):
@@ -201,7 +219,8 @@ def predictive_traces_figure(
 ) -> go.Figure:
     """The first ``n`` draws of each model's next value as curves over its d coordinates (an
     audio frame's samples over time, an image row's pixels over columns), coloured by
-    component, with the true next value as a thick black curve; one panel per model, shared y.
+    component, with the true next value as a thick black curve; one panel per model, shared y
+    (its range leaves out the farthest OUTLIER_TRIM % of values on each side).
 
     Arguments:
         samples: ``{model name: draws}`` from :func:`frmdn.views.predictive_samples`.
@@ -221,9 +240,11 @@ def predictive_traces_figure(
     show = to_display or (lambda values: values)
     x = np.asarray(x, dtype=float)
     shown: set[int] = set()
+    everything = []  # every value drawn, for a y range that a few flung draws do not set
     for col, name in enumerate(names, start=1):
         draws = samples[name]
         values = np.asarray(show(np.asarray(draws.y[:n], dtype=float)), dtype=float)
+        everything.append(values.reshape(-1))
         labels = np.asarray(draws.component[:n]).astype(int)
         for k in np.unique(labels):
             lines = [np.column_stack([x, v]) for v in values[labels == k]]
@@ -236,6 +257,7 @@ def predictive_traces_figure(
                     name=f"component {k}",
                     legendgroup=f"component {k}",
                     showlegend=int(k) not in shown,
+                    legendrank=int(k),
                     line={"color": component_color(k), "width": 1},
                     opacity=0.55,
                     hovertemplate=f"{name} draw from component {k}<extra></extra>",
@@ -245,6 +267,7 @@ def predictive_traces_figure(
             )
             shown.add(int(k))
         truth = np.asarray(show(np.asarray(draws.target_y, dtype=float)[None]), dtype=float)[0]
+        everything.append(truth)
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -253,6 +276,7 @@ def predictive_traces_figure(
                 name="true next value",
                 legendgroup="target",
                 showlegend=col == 1,
+                legendrank=LAST_IN_LEGEND + 1,
                 line={"color": "#111111", "width": 3},
                 hovertemplate="true next value<br>%{x:.1f}: %{y:.3f}<extra></extra>",
             ),
@@ -263,6 +287,8 @@ def predictive_traces_figure(
     for annotation, name in zip(fig.layout.annotations, names, strict=True):
         annotation.font = {"size": 13, "color": model_color(name)}
     fig.update_yaxes(title_text=y_title, row=1, col=1)
+    if everything:
+        fig.update_yaxes(range=_padded_range(np.concatenate(everything), trim=OUTLIER_TRIM))
     return fig
 
 
@@ -297,7 +323,7 @@ def predictive_frames_figure(
     fig = make_subplots(
         rows=len(names),
         cols=1,
-        subplot_titles=[f"{name}: the true next frame, then draws by component" for name in names],
+        subplot_titles=[f"{name}: the truth, then draws by component" for name in names],
         vertical_spacing=title_gap / max(inner, 1) if len(names) > 1 else 0.0,
     )
     for row, name in enumerate(names, start=1):
