@@ -44,8 +44,9 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         {"data": "ring", "K": "3", "rank": "1"},
         "Toy ring, K = 3",
         "Move the *time step* slider and compare the two density maps: the next point lies on "
-        "an arc of the ring. In the latent view, see how the flow bends the ring (left) into "
-        "shapes the FRMDN's three ellipses cover (right).",
+        "an arc of the ring. Press play on *The flow, layer by layer* and watch the ring bend "
+        "into z; under *Where the mixture lives*, compare the FRMDN's round clusters in z with "
+        "the RMDN's Gaussians stretched over arcs, and the two KS fit numbers.",
         "Why can three Gaussians not cover an arc in y, yet can in z = f(y)?",
     ),
     (
@@ -71,8 +72,9 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "pages/audio.py",
         {},
         "Audio: listen",
-        "Play the original, the RMDN and the FRMDN continuations of the same start. Then "
-        "record 3 seconds of your voice, press **Train both**, and read the overfitting table.",
+        "Play the original, the RMDN and the FRMDN continuations of the same start; under "
+        "*Where the mixture lives*, compare the two Q-Q plots of one frame's fit. Then record "
+        "3 seconds of your voice, press **Train both**, and read the overfitting table.",
         "Which continuation keeps the voice voiced longer? Why does training on one short clip "
         "open a gap between train and held-out NLL?",
     ),
@@ -82,7 +84,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         {},
         "Single images: digits row by row",
         "Look at the completions of the top halves and the per-row bits: which rows does each "
-        "model find surprising?",
+        "model find surprising? Then the drawn rows as grey levels under *Where the mixture "
+        "lives*.",
         "A digit is 28 steps of 28 pixels: what does the mixture model at each step?",
     ),
     (
@@ -90,7 +93,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "pages/image_sequences.py",
         {},
         "Image sequences: World-Models style",
-        "Compare one-step predictions with the free-running rollouts of both models.",
+        "Compare one-step predictions with the free-running rollouts of both models; then the "
+        "decoded draws of one frame under *Where the mixture lives*.",
         "Why do rollouts drift even when one-step predictions look right?",
     ),
     (

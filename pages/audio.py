@@ -578,7 +578,7 @@ def clip_nll_view(
     frame = next(iter(models.values())).config.dim
     times = (np.arange(len(frames)) + 0.5) * frame / RATE
     shown = len(frames) * frame / RATE
-    cut = f" (the first {shown:.0f} s)" if shown < source.clip.seconds - 1e-6 else ""
+    cut = f" (the first {shown:.1f} s)" if shown < source.clip.seconds - frame / RATE else ""
     st.caption(
         f"−log p(frame | all earlier frames) for every {1000 * frame / RATE:.0f} ms frame of "
         f"{source.clip.name}{cut}. Peaks are onsets and sounds a model did not expect; "
@@ -612,6 +612,7 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
     frame = next(iter(models.values())).config.dim
     seconds = len(frames) * frame / RATE
     default = loudest_step(frames, WEIGHTS_SECONDS) * frame / RATE
+    predictive.heading()
     moment = st.slider(
         "Moment in the clip (s)",
         frame / RATE,
@@ -671,9 +672,9 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
         f"{pieces} piece{'s' if pieces > 1 else ''} of {length * frame / RATE:.1f} s of "
         f"{source.clip.name}",
         page="audio",
-        lesson="A frame of speech is not one Gaussian blob around a guess: its spread depends "
-        "on what is being said. The flow reshapes each frame so that the FRMDN's Gaussians "
-        "match that spread better.",
+        lesson="Speech puts loud onsets next to near-silence, so its frames have heavier tails "
+        "than a Gaussian: where a model's Gaussians miss them, its Q-Q curve bends away from "
+        "the diagonal at both ends.",
     )
 
 

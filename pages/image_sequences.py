@@ -269,6 +269,7 @@ def predictive_view(
 ) -> None:
     """Draws of both models' mixtures for one frame of the held-out sequence, as latents and
     decoded to frames, and how well each model's Gaussians fit the held-out latents."""
+    predictive.heading()
     held_out = split.test[: predictive.FIT_SEQUENCES]
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     length = split.test.shape[1]

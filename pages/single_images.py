@@ -304,6 +304,7 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
     """Draws of both models' mixtures for one row of a held-out digit, as points and as pixel
     rows, and how well each model's Gaussians fit the rows of held-out digits."""
     held_out = split.test[: predictive.FIT_SEQUENCES]
+    predictive.heading()
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     digit_col, row_col = st.columns(2)
     digit = digit_col.slider("Held-out digit", 0, len(split.test) - 1, 0, key="img_pred_digit")

@@ -209,6 +209,7 @@ def predictive_view(
     models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int, key: str
 ) -> None:
     held_out = split.test[: predictive.FIT_SEQUENCES]
+    predictive.heading()
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     predictive.samples_view(
         models,

@@ -129,7 +129,7 @@ def test_live_training_pauses_steps_stops_and_continues() -> None:
 def test_a_link_with_other_settings_says_the_models_on_screen_differ() -> None:
     at = open_toy({"data": "ring", "K": "5", "rank": "2"})
     notes = " ".join(i.value for i in at.info)
-    assert "K 3 (panel: 5)" in notes and "rank r 1 (panel: 2)" in notes, notes
+    assert "K = 3 (the panel says 5)" in notes and "rank r = 1 (the panel says 2)" in notes, notes
 
 
 def test_a_diverging_model_is_reported_and_its_last_good_weights_kept(monkeypatch) -> None:

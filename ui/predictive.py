@@ -38,6 +38,11 @@ def mahalanobis_fits_of(
     return {name: views.mahalanobis_fit(model, _held_out) for name, model in _models.items()}
 
 
+def heading() -> None:
+    """The section's heading: pages call it before the widgets that pick the step."""
+    st.subheader("Where the mixture lives: samples of the next step")
+
+
 def samples_view(
     models: dict,
     sequence: torch.Tensor,
@@ -49,15 +54,14 @@ def samples_view(
     rmdn_space: str = "standardised y",
     fits: dict[str, views.MahalanobisFit] | None = None,
 ) -> dict[str, views.PredictiveSamples]:
-    """The section's heading and the draws of both models' mixtures predicting ``sequence[step]``
-    (T, d), in each mixture's space and mapped back to data units.
+    """The draws of both models' mixtures predicting ``sequence[step]`` (T, d), in each
+    mixture's space and mapped back to data units (under :func:`heading`).
 
     Arguments:
         what: The next value in words, e.g. "point" or "frame's latent".
         rmdn_space: The space the RMDN's mixture lives in, as the figure names it.
         fits: Each model's fit from :func:`fit_view`'s helper, for the panel titles.
     """
-    st.subheader("Where the mixture lives: samples of the next step")
     d = sequence.shape[-1]
     projection = (
         ""

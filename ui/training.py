@@ -156,13 +156,13 @@ def settings_note(run: dict, settings: dict) -> None:
     shown = models_settings(models)
     labels = {"K": "K", "rank": "rank r", "hidden": "LSTM width", "flow_layers": "flow couplings"}
     differ = [
-        f"{labels[k]} {shown[k]} (panel: {settings[k]})"
+        f"{labels[k]} = {shown[k]} (the panel says {settings[k]})"
         for k in labels
         if k in settings and settings[k] != shown[k]
     ]
     if differ:
         st.info(
-            f"The models on screen ({run.get('source', 'loaded')}) have "
+            f"The models on screen, {run.get('source', 'loaded')}, have "
             + ", ".join(differ)
             + ". Press **Train both** to train a pair with the panel's settings.",
             icon=":material/tune:",
