@@ -19,6 +19,7 @@ over worker processes) share the :class:`Cell` and row formats, and read best to
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from frmdn.checkpoint import load
-from frmdn.checkpoint_files import read_metadata
+from frmdn.checkpoint_files import atomic_write, read_metadata
 from frmdn.data import SequenceSplit, load_data
 from frmdn.experiments import train_on_split
 from frmdn.model import FRMDN_FLOW_LAYERS, ModelConfig, build_model
@@ -86,6 +87,7 @@ SWEEP_RANK = (0, 1, 2, 4)
 SWEEP_KINDS = ("RMDN low-rank", "FRMDN low-rank")
 DATA_SEED = 0  # every cell sees the same split: seeds vary the model, so pairs are paired
 
+ROW_FILE = "row.json"  # a finished cell's results row, so a rerun does not score it again
 COLUMNS = (
     "data",
     "model",
@@ -271,14 +273,18 @@ def run_cell(
     should_stop: Callable[[], bool] | None = None,
 ) -> dict | None:
     """Train ``cell`` into ``out_dir/cells/<name>`` (or continue it) and return its row; a
-    finished cell is only read back. None when ``should_stop`` interrupted it (its state is
-    kept, so the next run continues it)."""
+    finished cell's row is read back from its ROW_FILE, not scored again. None when
+    ``should_stop`` interrupted it (its state is kept, so the next run continues it)."""
     directory = Path(out_dir) / "cells" / cell.name
-    split = _split(cell.data)
     finished = (directory / "config.json").is_file() and not has_training_state(directory)
     if finished:
-        model = load(directory)
-        return _row(cell, model, read_metadata(directory).get("metrics", {}), split)
+        row = _saved_row(directory)
+        if row is None:  # finished before rows were saved, or the file was damaged
+            model = load(directory)
+            metrics = read_metadata(directory).get("metrics", {})
+            row = _save_row(directory, _row(cell, model, metrics, _split(cell.data)))
+        return row
+    split = _split(cell.data)
     config = TrainConfig(
         steps=cell.steps,
         batch_size=cell.batch_size,
@@ -309,7 +315,22 @@ def run_cell(
     )
     if row is None:  # stopped before the end: resumable, not a row yet
         return None
-    return _row(cell, model, read_metadata(directory)["metrics"], split)
+    return _save_row(directory, _row(cell, model, read_metadata(directory)["metrics"], split))
+
+
+def _saved_row(directory: Path) -> dict | None:
+    """The results row a finished cell saved, or None when it is missing or unreadable."""
+    try:
+        row = json.loads((directory / ROW_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return row if isinstance(row, dict) and set(COLUMNS) <= row.keys() else None
+
+
+def _save_row(directory: Path, row: dict) -> dict:
+    """Write ``row`` beside the cell's checkpoint (atomically) and return it."""
+    atomic_write(directory / ROW_FILE, lambda path: path.write_text(json.dumps(row)))
+    return row
 
 
 def results_table(rows: Sequence[dict]) -> object:

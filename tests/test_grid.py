@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from frmdn import grid
 from frmdn.grid import COLUMNS, EXTENSION, KINDS, Cell, plan, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,3 +100,21 @@ def test_the_smoke_plan_trains_every_kind_once_for_a_few_steps():
     cells = plan("smoke", ["toy:ring"], {"toy:ring": 2})
     assert [c.kind for c in cells] == list(KINDS)
     assert {(c.seed, c.steps, c.hidden) for c in cells} == {(0, 30, 16)}
+
+
+def test_a_finished_cell_is_read_back_from_its_row_not_scored_again(tmp_path, monkeypatch):
+    cell = replace(_tiny_cells()[0], steps=4)
+    (first,) = run_grid([cell], tmp_path)
+    saved = tmp_path / "cells" / cell.name / grid.ROW_FILE
+    assert json.loads(saved.read_text()) == first
+
+    def no_scoring(*args: object) -> None:
+        raise AssertionError("a finished cell was scored again")
+
+    monkeypatch.setattr(grid, "_scores", no_scoring)
+    monkeypatch.setattr(grid, "_split", no_scoring)
+    assert run_grid([cell], tmp_path) == [first]
+    monkeypatch.undo()
+    saved.write_text("{not json")  # a damaged row is scored again and rewritten
+    assert run_grid([cell], tmp_path)[0]["test_nll"] == pytest.approx(first["test_nll"])
+    assert json.loads(saved.read_text())["test_nll"] == pytest.approx(first["test_nll"])
