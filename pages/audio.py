@@ -684,9 +684,10 @@ def weights_view(models: dict, run: dict, source: Source, frames: torch.Tensor, 
     shown = frames[: max(int(WEIGHTS_SECONDS * RATE) // frame, 2)]
     st.caption(
         f"The first {len(shown) * frame / RATE:.1f} s of {source.clip.name}. Top: each model's "
-        "NLL of every frame, as above. Below: each model's mixture weights α_k(t), given the "
-        "real frames before t. Each colour is one component; where the stack changes colour "
-        "the LSTM has switched which Gaussian predicts the next frame (watch onsets and "
+        "NLL of every frame, as above. Below: each model's mixture weights $\\alpha_k(t)$, "
+        "given the real frames before t. Each colour is one component; where the stack "
+        "changes colour the LSTM has switched which Gaussian predicts the next frame (watch "
+        "onsets and "
         "silences). Component numbers of the two models are unrelated."
     )
     weights = clip_weights(models, shown, weights_token(run), source.key)

@@ -246,7 +246,7 @@ def weights_view(models: dict, split: frmdn.data.SequenceSplit, index: int) -> N
     st.subheader("Mixture weights over time")
     st.caption(
         f"Held-out sequence {index}, as above. Top: each model's NLL of every frame's latent. "
-        "Below: each model's mixture weights α_k(t), given the real frames before t. Each "
+        "Below: each model's mixture weights $\\alpha_k(t)$, given the real frames before t. Each "
         "colour is one component; where the stack changes colour the LSTM has switched which "
         "Gaussian predicts the next frame (e.g. when a digit or ball bounces off a wall). "
         "Component numbers of the two models are unrelated."
@@ -336,7 +336,7 @@ serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Image sequences: world-model style")
 st.markdown(
     "As in *World Models*, a convolutional VAE compresses each 48 × 48 frame into a "
-    "32-dimensional latent, and the sequence model learns p(latent_t | latents before t). "
+    "32-dimensional latent $y_t$, and the sequence model learns $p(y_t \\mid y_{<t})$. "
     "The RMDN fits a low-rank Gaussian mixture to the next latent directly; the FRMDN first "
     "maps it through an invertible flow. Decoding the predicted latents shows what each "
     "model expects to see next."

@@ -168,8 +168,8 @@ def weights_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, s
     st.subheader("Mixture weights over time: which Gaussian predicts each step")
     st.caption(
         "Top: the chosen held-out sequence's two coordinates. Below: each model's mixture "
-        "weights α_k(t) for every step, given the real points before it. Each colour is one "
-        "component; where the stack changes colour the LSTM has switched which Gaussian "
+        "weights $\\alpha_k(t)$ for every step, given the real points before it. Each colour "
+        "is one component; where the stack changes colour the LSTM has switched which Gaussian "
         "predicts the next step. The dashed line is the step t chosen above. Component "
         "numbers of the two models are unrelated: colour k of the RMDN and of the FRMDN are "
         "different Gaussians."

@@ -613,10 +613,10 @@ def test_mixture_weights_figure_stacks_each_models_components():
         layout["xaxis"]["matches"] == "x2" and layout["xaxis2"]["title"]["text"] == "time step t"
     )
     for axis in ("yaxis", "yaxis2"):
-        assert layout[axis]["title"]["text"] == "component weight α_k(t)"
+        assert layout[axis]["title"]["text"] == "component weight α<sub>k</sub>(t)"
         assert layout[axis]["range"] == [0.0, 1.0]
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["RMDN: α_k(t)", "FRMDN: α_k(t)"]
+    assert titles == ["RMDN: α<sub>k</sub>(t)", "FRMDN: α<sub>k</sub>(t)"]
 
 
 def test_mixture_weights_figure_with_seconds_and_a_line_above():

@@ -20,7 +20,7 @@ from frmdn.plots.common import (
 
 __all__ = ["mixture_weights_figure"]
 
-WEIGHTS_Y_TITLE = "component weight α_k(t)"
+WEIGHTS_Y_TITLE = "component weight α<sub>k</sub>(t)"
 LINE_COLORS = ("#374151", "#94a3b8")
 """Dark and light grey for lines of the sequence itself (its coordinates); models keep theirs."""
 
@@ -64,7 +64,9 @@ def mixture_weights_figure(
         shared_xaxes=True,
         vertical_spacing=0.08,
         row_heights=heights or None,
-        subplot_titles=(([above_title] if above else []) + [f"{n}: α_k(t)" for n in weights])
+        subplot_titles=(
+            ([above_title] if above else []) + [f"{n}: α<sub>k</sub>(t)" for n in weights]
+        )
         or None,
     )
     _base_layout(
