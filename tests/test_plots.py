@@ -220,8 +220,9 @@ def test_flow_layers_figure_animates_one_frame_per_stage():
     stages = _flow_stages()
     labels = np.arange(40) % 3
     fig = plots.flow_layers_figure(stages, labels)
+    assert fig.layout.height == 680  # taller than the rest: the plane is drawn square
+    fig.update_layout(height=460)
     _check_common(fig)
-    json.loads(fig.to_json())
     assert [f.name for f in fig.frames] == ["0", "1", "2", "3"]
     (slider,) = fig.layout.sliders
     assert [s.label for s in slider.steps] == ["u", "layer 1", "layer 2", "layer 3"]
