@@ -41,6 +41,7 @@ N_COMPLETED = 6
 N_SURPRISE = 8
 N_SPIKE = 3  # the digits shown behind the row whose mean stands furthest above its median
 PARTS = ("train", "valid", "test")
+DRAWN_ROWS = 12  # draws of the next row shown in their digit, per model
 HEAVY_TAILS = 1.3  # mean m²/d above which the fit caption points at far-out rows
 state = st.session_state
 
@@ -334,6 +335,26 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
         ),
         width="stretch",
         key="img_predictive_traces",
+    )
+    digit_pixels = to_pixels(split.test[digit], logit_lambda=lam)  # (H, W)
+    drawn = {
+        name: views.rows_in_context(
+            digit_pixels, row, to_pixels(s.y[:DRAWN_ROWS], logit_lambda=lam)
+        )
+        for name, s in samples.items()
+    }
+    truth = views.rows_in_context(digit_pixels, row, digit_pixels[row][None])[0]
+    st.caption(
+        f"The first {DRAWN_ROWS} draws of each model as the digit written so far: the real rows "
+        f"above, the drawn row {row}, nothing below. First (black outline): the real row; then "
+        "the draws grouped by component (outlined in its colour)."
+    )
+    st.plotly_chart(
+        plots.predictive_frames_figure(
+            drawn, {name: s.component[:DRAWN_ROWS] for name, s in samples.items()}, truth
+        ),
+        width="stretch",
+        key="img_predictive_digits",
     )
     heavy = [name for name in predictive.MODELS if fits[name].mean_m2 > HEAVY_TAILS]
     tails = (

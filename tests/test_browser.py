@@ -508,7 +508,13 @@ def test_compare_page_without_results_says_so_and_runs_a_fresh_grid(
 TEACHING_VIEWS = {  # page -> the keys of its teaching views' charts, in page order
     "toy": ("toy_flow_layers", "toy_predictive", "toy_qq", "toy_weights"),
     "audio": ("audio_weights", "audio_predictive", "audio_predictive_traces", "audio_qq"),
-    "single_images": ("img_profile", "img_predictive", "img_predictive_traces", "img_qq"),
+    "single_images": (
+        "img_profile",
+        "img_predictive",
+        "img_predictive_traces",
+        "img_predictive_digits",
+        "img_qq",
+    ),
     "image_sequences": ("seq_weights", "seq_predictive", "seq_predictive_frames", "seq_qq"),
 }
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from frmdn import views
 from frmdn.data.images import (
     LOGIT_LAMBDA,
     MAX_IMAGES,
@@ -266,3 +267,18 @@ def test_read_png_folder_errors(tmp_path):
     (tmp_path / "b.png").write_bytes(b"not a png at all")
     with pytest.raises(ImageDataError, match=r"b\.png is not a readable image"):
         read_images(tmp_path)
+
+
+def test_rows_in_context_put_each_drawn_row_under_the_real_rows_above_it():
+    image = np.arange(12, dtype=np.uint8).reshape(4, 3) + 1
+    drawn = np.array([[100, 101, 102], [200, 201, 202]], dtype=np.uint8)
+    out = views.rows_in_context(image, 2, drawn)
+    assert out.shape == (2, 4, 3) and out.dtype == np.uint8
+    for i in range(2):
+        np.testing.assert_array_equal(out[i, :2], image[:2])
+        np.testing.assert_array_equal(out[i, 2], drawn[i])
+        assert not out[i, 3:].any()
+    with pytest.raises(ValueError, match="row must be"):
+        views.rows_in_context(image, 4, drawn)
+    with pytest.raises(ValueError, match="rows"):
+        views.rows_in_context(image, 1, drawn[:, :2])

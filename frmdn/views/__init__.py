@@ -34,6 +34,7 @@ from frmdn.views.images import (
     complete_images,
     image_mosaic,
     row_bits_per_pixel,
+    rows_in_context,
     sample_images,
     split_bits_per_dim,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "per_step_nll",
     "predictive_samples",
     "row_bits_per_pixel",
+    "rows_in_context",
     "sample_images",
     "scoreboard_table",
     "spectrogram_db",

@@ -19,6 +19,7 @@ __all__ = [
     "row_latent_reach",
     "row_profile",
     "row_spike",
+    "rows_in_context",
     "sample_images",
     "split_bits_per_dim",
 ]
@@ -46,6 +47,28 @@ def image_mosaic(images: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
         top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
         mosaic[top : top + height, left : left + width] = image
     return mosaic
+
+
+def rows_in_context(image: np.ndarray, row: int, drawn: np.ndarray) -> np.ndarray:
+    """Each drawn row put in place in ``image`` (H, W): the real rows above ``row``, the drawn
+    row at ``row``, black below, so a draw reads as the image written so far, (n, H, W).
+
+    Arguments:
+        drawn: Rows (n, W) of the same dtype as ``image``, e.g. uint8 pixels.
+
+    Example:
+        >>> rows_in_context(np.full((3, 2), 9), 1, np.array([[1, 2]])).tolist()
+        [[[9, 9], [1, 2], [0, 0]]]
+    """
+    image, drawn = np.asarray(image), np.asarray(drawn)
+    if image.ndim != 2 or drawn.ndim != 2 or drawn.shape[1] != image.shape[1]:
+        raise ValueError(f"need an image (H, W) and rows (n, W), got {image.shape}, {drawn.shape}")
+    if not 0 <= row < image.shape[0]:
+        raise ValueError(f"row must be in [0, {image.shape[0]}), got {row}")
+    out = np.zeros((len(drawn), *image.shape), dtype=image.dtype)
+    out[:, :row] = image[:row]
+    out[:, row] = drawn
+    return out
 
 
 @torch.no_grad()
