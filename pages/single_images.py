@@ -41,7 +41,7 @@ N_COMPLETED = 6
 N_SURPRISE = 8
 N_SPIKE = 3  # the digits shown behind the row whose mean stands furthest above its median
 PARTS = ("train", "valid", "test")
-DRAWN_ROWS = 12  # draws of the next row shown in their digit, per model
+DRAWN_ROWS = 8  # draws of the next row shown in their digit, per model
 HEAVY_TAILS = 1.3  # mean m²/d above which the fit caption points at far-out rows
 state = st.session_state
 

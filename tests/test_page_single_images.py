@@ -67,7 +67,7 @@ def assert_predictive_rows_are_drawn(at: AppTest) -> None:
     expected = frmdn.data.images.to_pixels(digits.test[0, 14], logit_lambda=0.05)
     np.testing.assert_array_equal(values(truth["y"]), expected)
     layout = chart(at, "img_predictive_digits")["layout"]
-    assert len(layout["shapes"]) == 2 * (1 + 12)  # per model: the real row, then 12 draws
+    assert len(layout["shapes"]) == 2 * (1 + 8)  # per model: the real row, then 8 draws
     fit = next(c.value for c in at.caption if "mean m²/d" in c.value and "digits" in c.value)
     ks = [float(v) for v in re.findall(r"KS (\d\.\d+), mean", fit)]
     assert len(ks) == 2 and ks[1] < ks[0], fit  # RMDN, then FRMDN
