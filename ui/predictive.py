@@ -1,5 +1,6 @@
-""" "Where the mixture lives", as every page shows it: draws of one step's predictive mixture
-of both models, and how well each model's Gaussians fit the true next values of held-out data.
+"""The section "Where the mixture lives", as every page shows it: draws of one step's
+predictive mixture of both models, and how well each model's Gaussians fit the true next
+values of held-out data.
 
 The maths is :mod:`frmdn.views.predictive` and the figures :mod:`frmdn.plots.predictive`;
 this module holds the shared layout, captions and caching, so the four pages tell it alike.
