@@ -68,7 +68,10 @@ def test_jobs_run_in_workers_with_the_set_thread_count(runner: JobRunner) -> Non
 
 def test_the_queue_has_positions_and_a_limit_per_owner(runner: JobRunner) -> None:
     running = [runner.submit(sleeper, 30, owner=f"busy{i}") for i in range(2)]
-    while any(job.status == "queued" for job in running):
+    # wait until both run and have reported: a job cancelled before its first report stops
+    # with nothing to show, which is not what this test is about
+    deadline = time.monotonic() + 30
+    while any(job.progress is None for job in running) and time.monotonic() < deadline:
         time.sleep(0.02)
     queued = [runner.submit(sleeper, 0.1, owner="class") for _ in range(3)]
     assert [job.position for job in queued] == [1, 2, 3]
