@@ -687,8 +687,7 @@ def weights_view(models: dict, run: dict, source: Source, frames: torch.Tensor, 
         "NLL of every frame, as above. Below: each model's mixture weights $\\alpha_k(t)$, "
         "given the real frames before t. Each colour is one component; where the stack "
         "changes colour the LSTM has switched which Gaussian predicts the next frame (watch "
-        "onsets and "
-        "silences). Component numbers of the two models are unrelated."
+        "onsets and silences). Component numbers of the two models are unrelated."
     )
     weights = clip_weights(models, shown, weights_token(run), source.key)
     figure = plots.mixture_weights_figure(

@@ -102,8 +102,8 @@ def predictive_samples(
     model.eval()
     try:
         history = model._here(sequence[: step + 1]).unsqueeze(0)  # (1, t + 1, d)
-        gmm, z_true = model.mixture(history)
-        _, _, context = model.predictive(history)
+        gmm, _, residual, context = model._residuals(history, None)  # one pass of the LSTM
+        z_true, _ = model.flow(residual, context)  # as model.mixture computes it
         gmm = gmm.at((0, step))  # only this step's d x d covariances are formed
         weights = gmm.log_weights.double().exp().cpu()  # (K,)
         loc = gmm.loc.double().cpu()  # (K, d)
