@@ -1,6 +1,6 @@
 """Rebuild the bundled frame VAEs ``assets/pretrained/vae-{moving-digits,bouncing-balls}``.
 
-Each VAE (:class:`frmdn.vae.FrameVAE`, 48×48 frames) is trained on every frame of 2,048
+Each VAE (:class:`frmdn.models.vae.FrameVAE`, 48×48 frames) is trained on every frame of 2,048
 16-frame sequences of its scene drawn with seed ``VAE_SEED``, so it never sees the
 train/valid/test sequences of the ``frames:`` data spec (seed 0 by default). Whole sequences
 matter: the balls start in the upper half, so first frames alone would leave the floor unseen.
@@ -11,7 +11,7 @@ From the repository root::
     .venv/bin/python assets/make_vaes.py --only-models    # the latent models, VAEs kept
 
 ``--models`` then trains an RMDN and an FRMDN with the same K, rank and budget on the latent
-sequences of each scene (``frmdn.experiments.compare``; 8,192 training sequences, 16× the data
+sequences of each scene (``frmdn.experiments.pair.compare``; 8,192 training sequences, 16× the data
 spec's default: with 512 both models overfit within a few hundred steps, and test NLL kept
 falling from 2,048 to 8,192), saves them as
 ``assets/pretrained/frames-<scene>-{rmdn,frmdn}`` and prints the NLL table.
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from frmdn.data.frames import load_frames
-from frmdn.vae import VAEConfig, train_vae
+from frmdn.models.vae import VAEConfig, train_vae
 
 ROOT = Path(__file__).resolve().parent
 PRETRAINED = ROOT / "pretrained"
@@ -58,8 +58,8 @@ def make_vae(scene: str) -> Path:
 
 def make_models() -> None:
     """Train RMDN and FRMDN on the latent sequences of both scenes and print the table."""
-    from frmdn.experiments import compare, markdown_table
-    from frmdn.train import TrainConfig
+    from frmdn.experiments.pair import compare, markdown_table
+    from frmdn.training.trainer import TrainConfig
 
     specs = [f"frames:{scene}?n_train={MODEL_TRAIN_SEQUENCES}" for scene in SCENES]
     rows = compare(specs, TrainConfig(**TRAIN), out_dir=PRETRAINED, **MODEL_OPTIONS)

@@ -26,9 +26,9 @@ from bench_training import CONFIGS
 from timing import machine_info, print_machine, table, write_results
 
 from frmdn.device import set_threads
-from frmdn.distributed import leave
-from frmdn.model import FRMDN
-from frmdn.train import TrainConfig, Trainer
+from frmdn.models.sequence import FRMDN
+from frmdn.training.distributed import leave
+from frmdn.training.trainer import TrainConfig, Trainer
 
 HERE = Path(__file__).resolve()
 SEQUENCES = 256

@@ -33,7 +33,7 @@ import torch
 from timing import machine_info, print_machine, table, time_call, time_interleaved, write_results
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from frmdn.mixture import LowRankPrecisionGMM
+from frmdn.models.mixture import LowRankPrecisionGMM
 
 FULL = {
     "batch": 256,

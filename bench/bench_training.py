@@ -23,7 +23,7 @@ import sys
 import torch
 from timing import machine_info, print_machine, table, time_call, time_interleaved, write_results
 
-from frmdn.model import FRMDN, RMDN
+from frmdn.models.sequence import FRMDN, RMDN
 
 CONFIGS = {
     "toy": {

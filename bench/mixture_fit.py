@@ -22,12 +22,12 @@ import torch
 from timing import machine_info, write_results
 
 from frmdn import views
-from frmdn.checkpoint import load
+from frmdn.checkpoints.load import load
 from frmdn.data import load_data, speech
 from frmdn.data.frames import load_frames
 from frmdn.data.toy import TOY_NAMES
+from frmdn.models.vae import encode_frames, load_vae
 from frmdn.resources import pretrained_dir
-from frmdn.vae import encode_frames, load_vae
 
 SEQUENCES = 64
 SCENES = ("moving-digits", "bouncing-balls")

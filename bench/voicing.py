@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from timing import machine_info, write_results
 
-from frmdn.checkpoint import load
+from frmdn.checkpoints.load import load
 from frmdn.data import load_data
 from frmdn.data.audio import from_frames, read_audio, to_frames
 

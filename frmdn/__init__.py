@@ -5,14 +5,14 @@ References:
     | https://arxiv.org/abs/2008.02144
 """
 
-__version__ = "0.1.0"
-
-from frmdn.checkpoint import load
-from frmdn.checkpoint_archive import load_archive
+from frmdn.checkpoints.archive import load_archive
+from frmdn.checkpoints.load import load
 from frmdn.errors import CheckpointError
-from frmdn.mixture import LowRankPrecisionGMM
-from frmdn.model import FRMDN, RMDN, ModelConfig, SequenceDensityModel
-from frmdn.train import FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit
+from frmdn.models.config import ModelConfig
+from frmdn.models.mixture import LowRankPrecisionGMM
+from frmdn.models.sequence import FRMDN, RMDN, SequenceDensityModel
+from frmdn.training.trainer import FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit
+from frmdn.version import __version__
 
 __all__ = [
     "FRMDN",
@@ -24,6 +24,7 @@ __all__ = [
     "Progress",
     "SequenceDensityModel",
     "TrainConfig",
+    "__version__",
     "Trainer",
     "evaluate_nll",
     "fit",

@@ -1,7 +1,7 @@
-"""``python -m frmdn``: see :mod:`frmdn.cli`."""
+"""``python -m frmdn``: see :mod:`frmdn.cli.main`."""
 
 import sys
 
-from frmdn.cli import main
+from frmdn.cli.main import main
 
 sys.exit(main())

@@ -1,108 +1,50 @@
 """Audio: listen to what an RMDN and an FRMDN make of speech, side by side.
 
-Layout only: audio reading, models, training, scores and figures come from :mod:`frmdn`
-(the speech rules from :mod:`frmdn.data.speech`). Over 400 lines on purpose: one page with
-three sources (bundled, upload, recording), a model panel and five views (scoreboard,
-listening, NLL along the clip, mixture weights, the predictive mixture's draws), each a short
-layout function.
+Layout only: the sources, the model panel and the listening view are in ``ui/audio_*.py``;
+audio reading, models, training, scores and figures come from :mod:`frmdn`.
 """
 
 from __future__ import annotations
-
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
-import frmdn
 from frmdn import plots, views
-from frmdn.checkpoint_archive import data_info
 from frmdn.data import SequenceSplit, speech
-from frmdn.data.audio import (
-    AudioError,
-    Clip,
-    clip_plan,
-    from_frames,
-    read_audio,
-    to_frames,
-    wav_bytes,
-)
+from frmdn.data.audio import to_frames
 from frmdn.data.speech import TRAIN_SCORED
-from frmdn.device import on_cpu
-from frmdn.generation import continue_side_by_side
 from ui import predictive
+from ui.audio_listen import generation_bound, listen_view
+from ui.audio_models import load_pretrained, model_panel, pretrained_available, start_training
+from ui.audio_source import (
+    EMPHASIS,
+    FRAME,
+    LENGTH,
+    RATE,
+    Source,
+    bundled_split_files,
+    source_panel,
+    training_split,
+    upload_nll,
+)
 from ui.checkpoint_upload import checkpoint_upload
-from ui.jobs import job_result
 from ui.navigation import serve_pages_through_app
-from ui.pretrained import MODELS, PRETRAINED, place_on_session_device, pretrained_pair
+from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
-    session_device,
     session_run,
-    session_seed,
     settings_note,
-    start_pair_run,
     trained_here,
     training_controls,
     views_wait_for_training,
     weights_token,
 )
 
-SPEECH = speech.speech_dir()  # $FRMDN_DATA_DIR, else the installed or checkout assets
-RATE = 8000  # Hz: every clip is read (and resampled) at this rate
-FRAME = 80  # samples per time step (10 ms) for models trained here
-LENGTH = 50  # frames per training sequence (0.5 s)
-EMPHASIS = 0.9  # pre-emphasis of the audio for models trained here (frmdn.data.audio)
-PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
-BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
-DEFAULT_TEMPERATURE = 0.9  # see the slider's help and bench/voicing.py
-DEFAULT_CLIP_SECONDS = 3.0  # the default bundled clip is the first test file this long
-BUNDLED_PARTS = (
-    f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
-    "held-out: the bundled test files."
-)
 MAX_VIEW_SECONDS = 30.0  # per-step NLL and predictive views use at most this much of a clip
 WEIGHTS_SECONDS = 3.0  # the mixture weights view shows the first seconds of the clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
-SOURCES = ("Bundled speech", "Upload a file", "Record your voice")
 CREDIT = "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0."
-state = st.session_state
-
-
-@dataclass(frozen=True)
-class Source:
-    """The clip the page shows and the data the models train on."""
-
-    clip: Clip
-    key: str  # identifies the clip for caches, e.g. "bundled:hello.flac" or "upload:<sha1>"
-    run_key: str  # which run (trained models) belongs to this source
-    label: str  # for captions, e.g. "bundled speech"
-
-
-# ----------------------------------------------------------------------------- cached resources
-@st.cache_data(show_spinner=False)
-def bundled_split_files() -> dict[str, list[str]]:
-    """The bundled speech's split.json (file names per part), or {} when it is not bundled."""
-    return speech.split_files(SPEECH)
-
-
-@st.cache_resource(show_spinner="Reading the bundled speech…")
-def bundled_clip(name: str) -> Clip:
-    return read_audio(SPEECH / name, sample_rate=RATE)
-
-
-@st.cache_resource(show_spinner="Cutting the bundled speech into sequences…")
-def bundled_split(frame: int, length: int, emphasis: float) -> SequenceSplit:
-    """The bundled speech's train/valid/test split (shared read-only by every session)."""
-    return speech.bundled_split(rate=RATE, frame_size=frame, length=length, emphasis=emphasis)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def uploaded_clip(data: bytes, name: str) -> Clip:
-    return read_audio(data, sample_rate=RATE, name=name)
 
 
 @st.cache_data(show_spinner="Scoring…", max_entries=32)
@@ -110,48 +52,6 @@ def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, 
     """Per model: NLL (nats/step) of the training (at most TRAIN_SCORED, evenly spaced, so a
     large bundled set scores in a second or two) and held-out (test) sequences."""
     return views.split_nll(_models, speech.scored_train(_split.train, TRAIN_SCORED), _split.test)
-
-
-def generate(
-    models: dict,
-    prime: torch.Tensor,
-    steps: int,
-    temperature: float,
-    seed: int,
-    emphasis: float,
-    bound: float,
-    key: str,
-) -> dict[str, np.ndarray] | None:
-    """Each model's continuation of ``prime`` (T0, frame) as a waveform, made by the server's
-    job runner (off this script thread); None while it is being made (the page says so)."""
-    device = session_device()
-    frames = job_result(
-        "audio_generation",
-        f"{key}|{len(prime)}|{steps}|{temperature}|{seed}|{bound}|{device}",
-        continue_side_by_side,
-        {name: (model.config, on_cpu(model.state_dict())) for name, model in models.items()},
-        prime,
-        steps,
-        temperature,
-        seed,
-        bound,
-        device,
-        what="Generating both continuations",
-    )
-    if frames is None:
-        return None
-    return {name: from_frames(value, emphasis) for name, value in frames.items()}
-
-
-def generation_bound(run: dict) -> float:
-    """Generated frame values stay within the loudest value of the models' training audio
-    (full scale when that audio is not at hand)."""
-    split = run.get("split")
-    if split is None:
-        return speech.generation_bound(None, run.get("emphasis", 0.0))
-    if "peak" not in run:  # remembered with the run
-        run["peak"] = speech.generation_bound(split.train)
-    return run["peak"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -164,237 +64,6 @@ def clip_nll(_models: dict, _frames: torch.Tensor, token: str, clip_key: str) ->
 def clip_weights(_models: dict, _frames: torch.Tensor, token: str, clip_key: str) -> dict:
     """Each model's mixture weights α_k(t) (T, K) along the first WEIGHTS_SECONDS of a clip."""
     return {name: views.mixture_weights(model, _frames) for name, model in _models.items()}
-
-
-# ----------------------------------------------------------------------------- source
-def digest(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()[:12]
-
-
-def chosen_clip(names: list[str]) -> str:
-    """The remembered bundled clip, else the first test file long enough to listen to."""
-    if state.get("audio_clip_choice") not in names:
-        try:
-            long = (n for n in names if bundled_clip(n).seconds >= DEFAULT_CLIP_SECONDS)
-            state["audio_clip_choice"] = next(long, names[0])
-        except AudioError:  # an unreadable bundled file: bundled_source says so
-            state["audio_clip_choice"] = names[0]
-    return state["audio_clip_choice"]
-
-
-def bundled_source() -> Source | None:
-    """The chosen bundled test clip (remembered across source switches), or None."""
-    names = speech.held_out_clips(bundled_split_files(), SPEECH)
-    if not names:
-        return None
-    name = chosen_clip(names)
-    try:
-        clip = bundled_clip(name)
-    except AudioError as error:
-        st.error(f"Could not read the bundled clip: {error}")
-        return None
-    return Source(clip, f"bundled:{name}", "bundled", "bundled speech")
-
-
-def own_source(kind: str, file: object) -> Source | None:
-    """An uploaded or recorded clip; a one-line error (and None) when it is not usable audio."""
-    data = file.getvalue()
-    name = getattr(file, "name", "") or ("recording.wav" if kind == "record" else "upload")
-    try:
-        clip = uploaded_clip(data, name)
-    except AudioError as error:
-        st.error(f"Cannot use this file: {error}.", icon=":material/error:")
-        return None
-    label = "your recording" if kind == "record" else f"uploaded {name}"
-    key = f"{kind}:{digest(data)}"
-    return Source(clip, key, key, label)
-
-
-def source_panel() -> Source | None:
-    """The source widgets; returns the clip to show (the bundled one when an upload fails)."""
-    with st.container(border=True):
-        st.markdown("**Audio**")
-        choice = st.radio("Source", SOURCES, horizontal=True, key="audio_source")
-        names = speech.held_out_clips(bundled_split_files(), SPEECH)
-        if choice == SOURCES[0]:
-            if names:
-                state["audio_clip_choice"] = st.selectbox(
-                    "Held-out clip (never used for training)",
-                    names,
-                    index=names.index(chosen_clip(names)),
-                    key="audio_clip",
-                )
-            else:
-                st.info(
-                    "The bundled speech (assets/speech) is not in this copy of the app: "
-                    "upload a file or record your voice instead.",
-                    icon=":material/info:",
-                )
-        source = None
-        if choice == SOURCES[1]:
-            file = st.file_uploader(
-                "Sound file (WAV, FLAC, OGG, MP3 or M4A; up to 10 minutes are used)",
-                type=["wav", "flac", "ogg", "mp3", "m4a"],
-                key="audio_upload",
-            )
-            source = own_source("upload", file) if file is not None else None
-        elif choice == SOURCES[2]:
-            file = st.audio_input(
-                "Record a few seconds (at least 1 s to train on it; longer is better)"
-            )
-            source = own_source("record", file) if file is not None else None
-        if source is None:
-            source = bundled_source()
-            if choice != SOURCES[0] and source is not None:
-                st.caption(f"Showing the bundled clip {source.clip.name} until then.")
-        if source is not None:
-            clip = source.clip
-            notes = "; ".join(clip.notes) if clip.notes else "used as recorded"
-            st.caption(
-                f"**{clip.name}**: {clip.seconds:.2f} s at {clip.sample_rate} Hz, mono ({notes})."
-            )
-            if source.run_key != "bundled":
-                plan_caption(clip)
-    return source
-
-
-def plan_caption(clip: Clip) -> None:
-    """Say how training cuts one's own clip (a short one gets shorter sequences)."""
-    try:
-        plan = clip_plan(len(clip.waveform), sample_rate=RATE, frame_size=FRAME, length=LENGTH)
-    except AudioError:  # too short: "Training is off" below says how long it must be
-        return
-    st.caption(f"Training on it: {plan.sentence}.")
-
-
-# ----------------------------------------------------------------------------- models
-def model_panel() -> dict:
-    """Model and training widgets; returns the settings."""
-    with st.container(border=True):
-        st.markdown("**Models (for training)**")
-        cols = st.columns(4)
-        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K")
-        rank = cols[1].number_input("Precision rank r", 0, 8, 2, key="audio_rank")
-        hidden = cols[2].select_slider("LSTM width", [16, 32, 64, 128], 64, key="audio_hidden")
-        flow_layers = cols[3].number_input("Flow couplings", 1, 8, 4, key="audio_flow")
-        cols = st.columns(4)
-        steps = cols[0].select_slider(
-            "Training steps", [50, 100, 200, 400, 600, 1000, 1500], 600, key="audio_steps"
-        )
-        weight_decay = cols[1].select_slider(
-            "Weight decay",
-            [0.0, 1e-4, 1e-3, 1e-2, 1e-1],
-            0.0,
-            format_func=lambda v: f"{v:g}",
-            key="audio_wd",
-            help="AdamW weight decay: pulls weights towards zero against overfitting.",
-        )
-        dropout = cols[2].slider(
-            "Dropout",
-            0.0,
-            0.5,
-            0.0,
-            0.05,
-            key="audio_dropout",
-            help="Drops LSTM outputs at random before the mixture head while training.",
-        )
-        noise = cols[3].slider(
-            "Input noise",
-            0.0,
-            0.5,
-            0.0,
-            0.05,
-            key="audio_noise",
-            help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
-            "while training.",
-        )
-        pitch = st.toggle(
-            "Pitch predictor (both models)",
-            True,
-            key="audio_pitch",
-            help="Guess each sample by repeating the audio one pitch period earlier "
-            "(periods of 2.5-20 ms) and put the mixture and the flow on what is left. Without "
-            "it the models learn the loudness and colour of speech but not its periodicity: "
-            "their speech comes out whispered.",
-        )
-    seed = session_seed()
-    return dict(
-        K=int(K),
-        rank=int(rank),
-        hidden=int(hidden),
-        flow_layers=int(flow_layers),
-        steps=int(steps),
-        weight_decay=float(weight_decay),
-        dropout=float(dropout),
-        input_noise=float(noise),
-        pitch=bool(pitch),
-        seed=seed,
-    )
-
-
-def pretrained_available() -> bool:
-    return all((PRETRAINED / f"speech-{m.lower()}").is_dir() for m in MODELS)
-
-
-def load_pretrained(run: dict) -> None:
-    if not pretrained_available():
-        return
-    try:
-        models = pretrained_pair("speech")
-    except (frmdn.CheckpointError, OSError) as error:
-        st.error(f"Could not load the pretrained speech models: {error}. Train them instead.")
-        return
-    info = models["FRMDN"].metadata.get("data", {}).get("info", {})
-    frame = models["FRMDN"].config.dim
-    emphasis = float(info.get("emphasis", 0.0))
-    if int(info.get("sample_rate", RATE)) != RATE:
-        st.error(
-            f"The pretrained speech models expect {info['sample_rate']} Hz audio, not {RATE}."
-        )
-        return
-    split = None
-    if bundled_split_files():
-        try:
-            split = bundled_split(frame, int(info.get("length", LENGTH)), emphasis)
-        except AudioError as error:
-            st.warning(f"Cannot score on the bundled speech: {error}")
-    run.clear()
-    run.update(
-        models=models,
-        source="pretrained on the bundled speech (assets/pretrained)",
-        token=f"pretrained:{frame}",
-        split=split,
-        emphasis=emphasis,
-        parts=BUNDLED_PARTS,
-        seconds={
-            m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
-            for m, model in models.items()
-        },
-    )
-
-
-def training_split(source: Source, seed: int) -> tuple[SequenceSplit | None, str]:
-    """The split to train on for this source, or None and the reason it cannot be had."""
-    return speech.training_split(
-        None if source.run_key == "bundled" else source.clip,
-        lambda: bundled_split(FRAME, LENGTH, EMPHASIS),
-        frame_size=FRAME,
-        length=LENGTH,
-        emphasis=EMPHASIS,
-        seed=seed,
-    )
-
-
-def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
-    pitch = {"pitch_max_lag": PITCH_MAX_LAG if settings["pitch"] else 0}
-    label = f"trained in this session on {source.label}"
-    start_pair_run(run, settings | pitch | {"batch_size": BATCH_SIZE}, split, label)
-    parts = (
-        BUNDLED_PARTS
-        if source.run_key == "bundled"
-        else "Train: the first 80 % of the clip; held-out: its last 10 %."
-    )
-    run.update(split=split, parts=parts, emphasis=EMPHASIS)
 
 
 # ----------------------------------------------------------------------------- views
@@ -454,116 +123,6 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
                 "no sign of overfitting. Train on a short upload or recording to see the FRMDN "
                 "fit its training audio far better than held-out audio.",
                 icon=":material/check_circle:",
-            )
-
-
-def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, seed: int) -> None:
-    st.subheader("Listen: the same start, continued by each model")
-    clip, frame = source.clip, next(iter(models.values())).config.dim
-    cols = st.columns(3)
-    prime_s = cols[0].slider("Prime length (s)", 0.25, 2.0, 0.5, 0.25, key="audio_prime")
-    cont_s = cols[1].slider("Continuation length (s)", 0.5, 3.0, 1.5, 0.25, key="audio_cont")
-    temperature = cols[2].slider(
-        "Temperature",
-        0.3,
-        1.5,
-        DEFAULT_TEMPERATURE,
-        0.05,
-        key="audio_temperature",
-        help="Below 1 sharpens the mixture weights and shrinks every covariance. "
-        f"{DEFAULT_TEMPERATURE} by default: at 1 the pretrained FRMDN's voiced stretches "
-        "come out more than twice as loud as real speech (a draw from a wide component keeps "
-        "ringing through the pitch predictor); at 0.9 under twice.",
-    )
-    prime_steps = min(round(prime_s * RATE / frame), len(frames))
-    steps = round(cont_s * RATE / frame)
-    prime_seconds = prime_steps * frame / RATE
-    note = (
-        f" (the clip is only {clip.seconds:.2f} s long: all of it is the prime)"
-        if prime_steps < round(prime_s * RATE / frame)
-        else ""
-    )
-    emphasis, bound = run.get("emphasis", 0.0), generation_bound(run)
-    st.caption(
-        f"Both models read the first {prime_seconds:.2f} s of {clip.name}{note}, then generate "
-        f"{steps * frame / RATE:.2f} s, one {frame}-sample frame at a time, from the same random "
-        f"seed ({seed}). Levels are kept as generated: quiet output plays quietly. Every "
-        f"generated {'pre-emphasised ' if emphasis else ''}value is kept within ±{bound:.2f}, "
-        "the loudest "
-        f"{'(pre-emphasised) ' if emphasis else ''}value of the training audio: a flow's "
-        "inverse now and then maps a rare draw far beyond "
-        "anything it was trained on, which would play as a loud click."
-    )
-    generated = generate(
-        models,
-        frames[:prime_steps].clone(),
-        steps,
-        temperature,
-        seed,
-        emphasis,
-        bound,
-        f"{weights_token(run)}|{source.key}",
-    )
-    if generated is None:
-        return
-    loud = [name for name, wave in generated.items() if np.abs(wave).max() > 1.0]
-    if loud:
-        why = (
-            f" after de-emphasis, which adds {emphasis:g} × the previous sample to each one, "
-            f"so values within ±{bound:.2f} before it can add up past ±1"
-            if emphasis
-            else ""
-        )
-        st.caption(
-            f"{' and '.join(loud)} output went beyond full scale{why}: it is clipped to ±1 "
-            "here, in the player and in the download, as any 16-bit WAV would be."
-        )
-    original = clip.waveform[: (prime_steps + steps) * frame]
-    waves = {"Real": original, **{n: np.clip(w, -1.0, 1.0) for n, w in generated.items()}}
-    top = max(float(np.abs(w).max()) for w in waves.values()) or 1.0
-    spectra = {name: views.spectrogram_db(w, RATE) for name, w in waves.items()}
-    db_top = max(float(s[2].max()) for s in spectra.values())
-    db_range = (db_top - 70.0, db_top)  # one colour scale for the three panels
-    titles = {
-        "Real": "Original",
-        "RMDN": "RMDN continuation",
-        "FRMDN": "FRMDN continuation",
-    }
-    colors = {"Real": "gray", "RMDN": "blue", "FRMDN": "orange"}
-    for col, (name, wave) in zip(st.columns(3, gap="medium"), waves.items(), strict=True):
-        data = wav_bytes(wave, RATE)
-        with col:
-            st.markdown(f"#### :{colors[name]}[{titles[name]}]")
-            st.audio(data, format="audio/wav")
-            st.plotly_chart(
-                plots.waveform_figure(
-                    wave, RATE, name, prime_seconds, top, title=f"{titles[name]}: waveform"
-                ),
-                width="stretch",
-                key=f"audio_wave_{name}",
-            )
-            times, freqs, db = spectra[name]
-            st.plotly_chart(
-                plots.spectrogram_figure(
-                    times,
-                    freqs,
-                    db,
-                    name,
-                    prime_seconds,
-                    db_range,
-                    title=f"{titles[name]}: spectrogram",
-                ),
-                width="stretch",
-                key=f"audio_spec_{name}",
-            )
-            st.download_button(
-                "Download WAV",
-                data,
-                file_name=f"{Path(clip.name).stem}-{titles[name].split()[0].lower()}.wav",
-                mime="audio/wav",
-                icon=":material/download:",
-                on_click="ignore",
-                key=f"audio_download_{name}",
             )
 
 
@@ -698,15 +257,6 @@ def weights_view(models: dict, run: dict, source: Source, frames: torch.Tensor, 
         above_title="NLL (nats/frame)",
     )
     st.plotly_chart(figure, width="stretch", key="audio_weights")
-
-
-def upload_nll(model: frmdn.SequenceDensityModel) -> float:
-    """Held-out NLL of an uploaded model on the bundled test speech, pre-emphasised as the model
-    records (0 or EMPHASIS: each other value would cache another copy of the speech)."""
-    emphasis = data_info(model.metadata).get("emphasis", 0.0)
-    if emphasis not in (0.0, EMPHASIS):
-        raise ValueError(f"this page scores models trained with pre-emphasis 0 or {EMPHASIS}")
-    return frmdn.evaluate_nll(model, bundled_split(FRAME, LENGTH, float(emphasis)).test)
 
 
 # ----------------------------------------------------------------------------- page

@@ -1,9 +1,9 @@
 """Compare: the experiment grid's results seed by seed: how much of the FRMDN's gain comes from
 the flow, and whether it stands out from seed noise.
 
-Layout only: statistics come from :mod:`frmdn.grid_stats`, figures from
-:mod:`frmdn.plots.compare`, and in-page runs are :func:`frmdn.grid.grid_job` jobs of the
-server's job runner.
+Layout only: statistics come from :mod:`frmdn.experiments.grid_stats`, figures from
+:mod:`frmdn.plots.compare`, and in-page runs are :func:`frmdn.experiments.grid.grid_job` jobs of
+the server's job runner.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from frmdn import grid_stats, plots
-from frmdn.grid import EXTENSION, KINDS
+from frmdn import plots
+from frmdn.experiments import grid_stats
+from frmdn.experiments.grid import EXTENSION, KINDS
 from frmdn.resources import data_dir
 from ui.grid_run import MY_RUN, SHELL_COMMAND, my_run_path, run_section, sync_grid
 from ui.navigation import serve_pages_through_app

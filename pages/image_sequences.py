@@ -21,7 +21,7 @@ from frmdn.data.frames import (
     video_sequences,
 )
 from frmdn.data.latents import bundled_vae
-from frmdn.vae import FrameVAE, decode_latents, encode_frames, load_vae
+from frmdn.models.vae import FrameVAE, decode_latents, encode_frames, load_vae
 from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style

@@ -8,7 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
-from frmdn.jobs import Job
+from frmdn.jobs.pool import Job
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 

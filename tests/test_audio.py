@@ -13,8 +13,8 @@ import soundfile as sf
 import torch
 
 from frmdn import RMDN
-from frmdn.checkpoint_files import read_metadata
-from frmdn.cli import main
+from frmdn.checkpoints.load import read_metadata
+from frmdn.cli.main import main
 from frmdn.data import load_data
 from frmdn.data.audio import (
     LSB,

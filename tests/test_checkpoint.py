@@ -17,12 +17,12 @@ import torch
 from safetensors.torch import save_file
 
 import frmdn
-import frmdn.checkpoint
-import frmdn.checkpoint_files
+import frmdn.checkpoints.load
+import frmdn.storage
 from frmdn import FRMDN, RMDN, CheckpointError, FitResult
-from frmdn.checkpoint import load
-from frmdn.checkpoint_files import LIMITS, read_metadata, save
-from frmdn.model import SequenceDensityModel
+from frmdn.checkpoints.load import LIMITS, load, read_metadata
+from frmdn.models.sequence import SequenceDensityModel
+from frmdn.storage import save
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
@@ -193,7 +193,7 @@ def test_failed_weights_write_leaves_no_temp_file(
     def broken(state: dict) -> bytes:
         raise OSError("disk full")
 
-    monkeypatch.setattr(frmdn.checkpoint_files, "serialize", broken)
+    monkeypatch.setattr(frmdn.storage, "serialize", broken)
     with pytest.raises(OSError, match="disk full"):
         save(_model("rmdn-d2", seed=9), checkpoint)
     assert sorted(os.listdir(checkpoint)) == [CONFIG, WEIGHTS]
@@ -460,7 +460,7 @@ def _never_build(config: object) -> None:
 def test_absurd_sizes_are_refused_before_building(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setattr(frmdn.checkpoint, "build_model", _never_build)
+    monkeypatch.setattr(frmdn.checkpoints.load, "build_model", _never_build)
     _edit_config(checkpoint, _set_config(**{name: LIMITS[name] + 1}))
     start = time.perf_counter()
     with pytest.raises(CheckpointError, match="out of range"):
@@ -471,7 +471,7 @@ def test_absurd_sizes_are_refused_before_building(
 def test_absurd_combined_size_is_refused_before_building(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(frmdn.checkpoint, "build_model", _never_build)
+    monkeypatch.setattr(frmdn.checkpoints.load, "build_model", _never_build)
     _edit_config(checkpoint, _set_config(dim=65_536, n_components=1024, rank=256))
     with pytest.raises(CheckpointError):
         load(checkpoint)

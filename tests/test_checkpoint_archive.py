@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save as serialize
 
 import frmdn
-import frmdn.checkpoint_archive
+import frmdn.checkpoints.archive
 from frmdn import FRMDN, RMDN, CheckpointError, load_archive
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -303,14 +303,14 @@ def test_archives_over_the_size_limit_are_refused_unread(
     files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _zip(files)
-    monkeypatch.setattr(frmdn.checkpoint_archive, "MAX_ARCHIVE_BYTES", len(data) - 1)
+    monkeypatch.setattr(frmdn.checkpoints.archive, "MAX_ARCHIVE_BYTES", len(data) - 1)
     _refused(data, "the archive is 0 MB; the limit is 0 MB")
 
 
 def test_weights_over_the_member_limit_are_refused(
     files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(frmdn.checkpoint_archive.MAX_MEMBER_BYTES, WEIGHTS, 1000)
+    monkeypatch.setitem(frmdn.checkpoints.archive.MAX_MEMBER_BYTES, WEIGHTS, 1000)
     _refused(_zip(files), "model.safetensors in the archive is too large")
 
 
@@ -336,7 +336,7 @@ def test_refusal_comes_before_building_the_model(
     def never(*args: object) -> None:
         raise AssertionError("built a model that should have been refused")
 
-    monkeypatch.setattr(frmdn.checkpoint_archive, "build_checked", never)
+    monkeypatch.setattr(frmdn.checkpoints.archive, "build_checked", never)
     _refused(_zip(files), "kind", {"kind": "audio"})
     _refused(_with_config(lambda m: m["config"].update(dim=10**6))(files), "out of range")
 

@@ -23,7 +23,8 @@ import pytest
 import torch
 
 import frmdn
-from frmdn.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, committed_weights, read_metadata
+from frmdn.checkpoints.load import read_metadata
+from frmdn.storage import CONFIG_FILE, WEIGHTS_FILE, committed_weights
 
 HIDDEN = 256  # ~0.3 M parameters: a save takes a few milliseconds
 RANDOM_KILLS = 30

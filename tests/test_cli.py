@@ -1,4 +1,5 @@
-"""Tests for the command line (``python -m frmdn``), run in-process with ``frmdn.cli.main``."""
+"""Tests for the command line (``python -m frmdn``), run in-process with
+``frmdn.cli.main.main``."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 import torch
 
 from frmdn import FRMDN, RMDN, load
-from frmdn.checkpoint_files import read_metadata
-from frmdn.cli import main
+from frmdn.checkpoints.load import read_metadata
+from frmdn.cli.main import main
 
 TINY = [
     "--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8",

@@ -7,7 +7,7 @@ import torch
 
 import ui.pretrained
 from frmdn.device import on_cpu
-from frmdn.experiments import build_pair
+from frmdn.experiments.pair import build_pair
 
 
 def _pair() -> dict:

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from frmdn import load
-from frmdn.checkpoint_files import read_metadata
-from frmdn.cli import main
-from frmdn.distributed import Distributed
+from frmdn.checkpoints.load import read_metadata
+from frmdn.cli.main import main
+from frmdn.training.distributed import Distributed
 
 ARGS = [
     "train", "--data", "toy:ring", "--model", "frmdn", "--steps", "30", "--eval-every", "10",

@@ -1,4 +1,4 @@
-"""Tests for ``frmdn.experiments``: paired RMDN/FRMDN training, checkpoints and the table."""
+"""Tests for ``frmdn.experiments.pair``: paired RMDN/FRMDN training, checkpoints and the table."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from frmdn import FRMDN, RMDN
-from frmdn.checkpoint import load
-from frmdn.checkpoint_files import read_metadata
-from frmdn.experiments import build_pair, compare, markdown_table
-from frmdn.train import TrainConfig
+from frmdn.checkpoints.load import load, read_metadata
+from frmdn.experiments.pair import build_pair, compare, markdown_table
+from frmdn.training.trainer import TrainConfig
 
 
 def test_build_pair_gives_equal_mixtures_and_an_extra_flow() -> None:

@@ -1,4 +1,5 @@
-"""One battery of invertibility, log-determinant and shape checks over every flow in frmdn.flows.
+"""One battery of invertibility, log-determinant and shape checks over every flow in
+frmdn.models.flows.
 
 Each flow is perturbed away from its identity initialisation before it is tested, and every
 log-determinant is compared with ``log|det|`` of an autograd Jacobian.
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from frmdn.flows import (
+from frmdn.models.flows import (
     AffineCoupling,
     ElementwiseAffine,
     Flow,

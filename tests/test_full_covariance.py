@@ -12,11 +12,12 @@ import math
 import pytest
 import torch
 
-from frmdn.checkpoint import load
-from frmdn.checkpoint_files import CheckpointError, read_metadata, save
-from frmdn.full_covariance import FullCovarianceGMM
-from frmdn.heads import FullCovarianceHead, mixture_head
-from frmdn.model import FRMDN, RMDN, ModelConfig
+from frmdn.checkpoints.load import load, read_metadata
+from frmdn.models.config import ModelConfig
+from frmdn.models.full_covariance import FullCovarianceGMM
+from frmdn.models.heads import FullCovarianceHead, mixture_head
+from frmdn.models.sequence import FRMDN, RMDN
+from frmdn.storage import CheckpointError, save
 
 
 def _params(batch: tuple[int, ...], K: int, d: int, seed: int = 0):

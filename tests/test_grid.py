@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from frmdn import grid
-from frmdn.grid import COLUMNS, EXTENSION, KINDS, Cell, plan, run_grid
+from frmdn.experiments import grid
+from frmdn.experiments.grid import COLUMNS, EXTENSION, KINDS, Cell, plan, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "toy:ring?n_train=64&n_valid=16&n_test=16&length=12"
@@ -70,7 +70,7 @@ def test_a_grid_killed_mid_cell_resumes_to_the_same_table(tmp_path):
     out = tmp_path / "killed"
     script = (
         "import sys; from frmdn.device import set_threads; set_threads(1); "
-        "from tests.test_grid import _tiny_cells; from frmdn.grid import run_grid; "
+        "from tests.test_grid import _tiny_cells; from frmdn.experiments.grid import run_grid; "
         f"run_grid(_tiny_cells(), {str(out)!r})"
     )
     process = subprocess.Popen(

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from frmdn.grid_stats import (
+from frmdn.experiments.grid_stats import (
     budget_cells,
     difference_summary,
     head_outputs,
@@ -79,7 +79,7 @@ def test_read_results_refuses_what_is_not_a_results_table(tmp_path, monkeypatch)
         read_results(b"a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a results CSV|no column"):
         read_results(b"\xff\xfe\x00\x01garbage")
-    monkeypatch.setattr("frmdn.grid_stats.MAX_RESULTS_BYTES", 10)
+    monkeypatch.setattr("frmdn.experiments.grid_stats.MAX_RESULTS_BYTES", 10)
     with pytest.raises(ValueError, match="larger than"):
         read_results(good)
 

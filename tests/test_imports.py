@@ -1,131 +1,111 @@
-"""The library's modules import each other without circles, and never import streamlit.
+"""The library keeps its layers: imports point down only, never in a circle, never to the app.
 
-Only imports that run when a module is imported count: those at module level, outside
-``if TYPE_CHECKING:`` blocks. A function-local import is how a module defers a heavy optional
-dependency, not a way to hide a circle, so function-local imports of ``frmdn`` modules are
-refused too.
+The layer order is the one ``docs/architecture.md`` documents (read by :mod:`layers`). Every
+import statement counts, function-local ones included; only ``if TYPE_CHECKING:`` imports (type
+hints) are exempt.
 """
 
-import ast
+import shutil
 from pathlib import Path
 
 import pytest
+from layers import (
+    ARCHITECTURE,
+    ROOT,
+    circles,
+    imports,
+    layer_violations,
+    modules,
+    read_layers,
+)
 
-LIBRARY = Path(__file__).resolve().parents[1] / "frmdn"
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(LIBRARY.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _targets(node: ast.AST, package: str) -> list[str]:
-    """The modules an import statement names: ``from a import b`` names module ``a.b`` when
-    that is a module, else ``a`` itself."""
-    if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    if isinstance(node, ast.ImportFrom):
-        base = node.module or ""
-        if node.level:
-            parents = package.split(".")[: len(package.split(".")) - node.level + 1]
-            base = ".".join([*parents, base] if base else parents)
-        names = [f"{base}.{alias.name}" for alias in node.names]
-        return [base, *names] if any(n not in MODULES for n in names) else names
-    return []
+LIBRARY = ROOT / "frmdn"
+LEVELS = read_layers(ARCHITECTURE.read_text())
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
+def test_every_import_points_down_the_documented_layers():
+    problems = layer_violations(LIBRARY, LEVELS)
+    assert not problems, "\n".join(problems)
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(module-level, function-local) imports of one file."""
-    name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    top, local = set(), set()
-
-    def visit(nodes: list[ast.stmt], inside_function: bool) -> None:
-        for node in nodes:
-            if isinstance(node, ast.If) and _is_type_checking(node):
-                continue
-            (local if inside_function else top).update(_targets(node, package))
-            inner = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                visit(getattr(node, field, []) or [], inside_function or inner)
-
-    visit(ast.parse(path.read_text()).body, False)
-    return top, local
+def test_every_layer_unit_exists():
+    known = modules(LIBRARY)
+    missing = [unit for units in LEVELS for unit in units if unit not in known]
+    assert not missing, f"{ARCHITECTURE.name} names modules that do not exist: {missing}"
 
 
-MODULES = {_module_name(p): p for p in sorted(LIBRARY.rglob("*.py"))}
-IMPORTS = {name: _imports(path) for name, path in MODULES.items()}
+def test_no_import_circles_counting_function_local_imports():
+    found = circles(LIBRARY)
+    assert not found, "import circles:\n" + "\n".join(found)
 
 
-def _graph() -> dict[str, set[str]]:
-    """Module-level edges between library modules; the package root ``frmdn`` (which only
-    re-exports) is left out, so ``from frmdn import X`` inside the library is caught below."""
-    return {
-        name: {t for t in top if t in MODULES and t != "frmdn" and t != name}
-        for name, (top, _) in IMPORTS.items()
-    }
+def _plant(tmp_path: Path, module: str, code: str) -> Path:
+    """A copy of the library with ``code`` added to ``module`` (a path under frmdn/)."""
+    copy = tmp_path / "frmdn"
+    shutil.copytree(LIBRARY, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + code)
+    return copy
 
 
-def test_no_import_circles():
-    graph = _graph()
-    done: set[str] = set()
-
-    def walk(node: str, stack: list[str]) -> None:
-        if node in stack:
-            pytest.fail("import circle: " + " -> ".join([*stack[stack.index(node) :], node]))
-        if node in done:
-            return
-        for target in sorted(graph[node]):
-            walk(target, [*stack, node])
-        done.add(node)
-
-    for name in graph:
-        walk(name, [])
-
-
-def test_library_modules_do_not_reach_back_into_the_package_root():
-    offenders = {
-        name
-        for name, (top, local) in IMPORTS.items()
-        if name != "frmdn" and not name.startswith("frmdn.__") and "frmdn" in top
-    }
-    assert not offenders, f"`from frmdn import ...` at module level in {sorted(offenders)}"
-
-
-def test_no_function_local_imports_of_library_modules_that_would_be_circles():
-    graph = _graph()
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), [start]
-        while todo:
-            node = todo.pop()
-            if node == goal:
-                return True
-            if node not in seen:
-                seen.add(node)
-                todo.extend(graph.get(node, ()))
-        return False
-
-    hidden = [
-        f"{name} -> {target}"
-        for name, (_, local) in IMPORTS.items()
-        for target in local
-        if target in MODULES and target != "frmdn" and reaches(target, name)
-    ]
-    assert not hidden, f"function-local imports hiding a circle: {hidden}"
+@pytest.mark.parametrize(
+    ("module", "code", "expected"),
+    [
+        (
+            "models/mixture.py",
+            "\n\ndef planted():\n    from frmdn.data.toy import load_toy\n",
+            "function-local import of frmdn.data.toy reaches upward",
+        ),
+        ("storage.py", "\nfrom frmdn.models import sequence\n", "import of frmdn.models.sequence"),
+        ("jobs/pool.py", "\nimport frmdn.experiments.grid\n", "reaches across"),
+        ("training/trainer.py", "\nfrom frmdn import fit\n", "reaches upward"),
+        ("views/common.py", "\nfrom .. import plots\n", "frmdn.plots reaches upward"),
+    ],
+)
+def test_a_planted_upward_or_across_import_is_named_with_its_line(
+    tmp_path, module, code, expected
+):
+    copy = _plant(tmp_path, module, code)
+    problems = layer_violations(copy, LEVELS)
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+    line = len((copy / module).read_text().splitlines())
+    assert f"frmdn/{module}:{line}:" in problems[0]
 
 
-def test_the_library_never_imports_streamlit():
+def test_a_type_checking_import_is_not_an_arrow(tmp_path):
+    code = "\nfrom typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+    code += "    from frmdn.plots import common\n"
+    assert layer_violations(_plant(tmp_path, "models/mixture.py", code), LEVELS) == []
+
+
+def test_a_module_outside_every_layer_is_refused(tmp_path):
+    copy = _plant(tmp_path, "errors.py", "")
+    (copy / "helpers").mkdir()
+    (copy / "helpers" / "__init__.py").write_text('"""Planted."""\n')
+    expected = "frmdn.helpers belongs to no layer of architecture.md"
+    assert layer_violations(copy, LEVELS) == [expected]
+
+
+def test_a_planted_circle_through_a_function_local_import_is_found(tmp_path):
+    code = "\n\ndef planted():\n    from frmdn.data import toy\n"
+    copy = _plant(tmp_path, "data/splits.py", code)
+    assert any("frmdn.data.splits" in c and "frmdn.data.toy" in c for c in circles(copy))
+
+
+def test_the_library_never_imports_streamlit_or_the_app():
     users = [
-        n
-        for n, (top, local) in IMPORTS.items()
-        if any(t.startswith("streamlit") for t in top | local)
+        f"{arrow.where()}: {arrow.target}"
+        for arrow in imports(LIBRARY)
+        if arrow.target.split(".")[0] in {"streamlit", "ui", "pages", "app"}
+    ]
+    assert not users, users
+
+
+def test_ui_never_imports_a_page():
+    users = [
+        f"{arrow.where()}: {arrow.target}"
+        for arrow in imports(ROOT / "ui")
+        if arrow.target.split(".")[0] in {"pages", "app"}
     ]
     assert not users, users

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from frmdn.data.toy import load_toy
-from frmdn.experiments import build_pair
-from frmdn.jobs import JobContext, JobRunner, PoolSettings, QueueFull
-from frmdn.live_training import TrainingRequest, train_side_by_side
-from frmdn.model import build_model
-from frmdn.train import TrainConfig, Trainer
+from frmdn.experiments.pair import build_pair
+from frmdn.jobs.live_training import TrainingRequest, train_side_by_side
+from frmdn.jobs.pool import JobContext, JobRunner, PoolSettings, QueueFull
+from frmdn.models.sequence import build_model
+from frmdn.training.trainer import TrainConfig, Trainer
 
 
 def sleeper(context: JobContext, seconds: float) -> str:

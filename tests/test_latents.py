@@ -13,7 +13,7 @@ from frmdn import CheckpointError
 from frmdn.data import SCHEMES, load_data
 from frmdn.data.frames import load_frames
 from frmdn.data.latents import bundled_vae, load_frame_latents, resolve_vae_path
-from frmdn.vae import FrameVAE, VAEConfig, encode_frames, load_vae
+from frmdn.models.vae import FrameVAE, VAEConfig, encode_frames, load_vae
 
 TINY = VAEConfig(size=16, latent_dim=3, channels=(4, 8))
 
@@ -99,7 +99,7 @@ def test_a_video_without_a_vae_gets_one_trained_and_cached(
 @pytest.mark.parametrize("scene", ["moving-digits", "bouncing-balls"])
 def test_pretrained_latent_models_record_frmdn_beating_rmdn(scene: str) -> None:
     import frmdn
-    from frmdn.vae import decode_latents
+    from frmdn.models.vae import decode_latents
 
     root = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
     models = {kind: frmdn.load(root / f"frames-{scene}-{kind}") for kind in ("rmdn", "frmdn")}

@@ -311,7 +311,7 @@ def test_eight_sessions_train_at_once_within_the_goals(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    from frmdn.jobs import THREADS_ENV, WORKERS_ENV, PoolSettings
+    from frmdn.jobs.pool import THREADS_ENV, WORKERS_ENV, PoolSettings
 
     started = time.monotonic()
     budget_end = started + TEST_BUDGET_S

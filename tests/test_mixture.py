@@ -1,4 +1,4 @@
-"""Tests for :class:`frmdn.mixture.LowRankPrecisionGMM` against explicit float64 references.
+"""Tests for :class:`frmdn.models.mixture.LowRankPrecisionGMM` against explicit float64 references.
 
 Every reference below builds the d x d precision P_k = diag(D_k) + U_k U_k^T as a matrix,
 inverts it with ``torch.linalg.inv`` and writes the Gaussian log-density out by hand, so it
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from frmdn.mixture import LowRankPrecisionGMM
+from frmdn.models.mixture import LowRankPrecisionGMM
 
 BATCH = (3, 2)
 

@@ -15,9 +15,10 @@ import math
 import pytest
 import torch
 
-from frmdn.flows import IdentityFlow
-from frmdn.mixture import LowRankPrecisionGMM
-from frmdn.model import FRMDN, RMDN, ModelConfig, SequenceDensityModel, build_model
+from frmdn.models.config import ModelConfig
+from frmdn.models.flows import IdentityFlow
+from frmdn.models.mixture import LowRankPrecisionGMM
+from frmdn.models.sequence import FRMDN, RMDN, SequenceDensityModel, build_model
 from frmdn.views import one_step_predictions
 from tests.test_pitch import explicit_pitch_prediction
 

@@ -13,8 +13,8 @@ import pytest
 from apptest_pages import button, open_page
 from streamlit.testing.v1 import AppTest
 
-from frmdn import grid
-from frmdn.grid import EXTENSION, FAMILY_BUDGETS, KINDS, GridProgress
+from frmdn.experiments import grid
+from frmdn.experiments.grid import EXTENSION, FAMILY_BUDGETS, KINDS, GridProgress
 
 PAGE = "pages/compare.py"
 NLL = {  # a toy:ring-like table: the flow gains about 1.3 nats/step

@@ -135,7 +135,7 @@ def test_a_link_with_other_settings_says_the_models_on_screen_differ() -> None:
 def test_a_diverging_model_is_reported_and_its_last_good_weights_kept(monkeypatch) -> None:
     import functools
 
-    from frmdn.train import TrainConfig
+    from frmdn.training.trainer import TrainConfig
 
     # a learning rate of 100 makes the FRMDN's loss non-finite within a few steps
     monkeypatch.setattr("ui.training.TrainConfig", functools.partial(TrainConfig, lr=100.0))

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from frmdn.pitch import MAX_GAIN, SMALL_BATCH, PitchPredictor
+from frmdn.models.pitch import MAX_GAIN, SMALL_BATCH, PitchPredictor
 
 
 def explicit_pitch_prediction(

@@ -14,7 +14,7 @@ import frmdn
 from frmdn import plots
 from frmdn.data import load_data
 from frmdn.plots import COMPONENT_COLORS, MODEL_COLORS
-from frmdn.train import Progress
+from frmdn.training.trainer import Progress
 from frmdn.views import (
     Component,
     LatentPoints,
@@ -501,7 +501,7 @@ def results():
 
 
 def test_seed_strip_figure_one_slot_per_model_in_grid_order(results):
-    from frmdn.grid import EXTENSION, KINDS
+    from frmdn.experiments.grid import EXTENSION, KINDS
 
     fig = plots.seed_strip_figure(results, "toy:ring")
     _check_common(fig)
@@ -524,7 +524,7 @@ def test_seed_strip_figure_one_slot_per_model_in_grid_order(results):
 
 
 def test_paired_difference_figure_per_seed_with_a_zero_line(results):
-    from frmdn.grid_stats import PAIRS, paired_differences
+    from frmdn.experiments.grid_stats import PAIRS, paired_differences
 
     fig = plots.paired_difference_figure(results, "toy:ring")
     _check_common(fig)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from frmdn.flows import realnvp
-from frmdn.mixture import LowRankPrecisionGMM
-from frmdn.model import FRMDN
+from frmdn.models.flows import realnvp
+from frmdn.models.mixture import LowRankPrecisionGMM
+from frmdn.models.sequence import FRMDN
 from frmdn.precision import at_least_float32
 
 D, K, R = 80, 5, 2

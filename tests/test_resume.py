@@ -14,17 +14,17 @@ import pytest
 import torch
 
 from frmdn import load
-from frmdn.cli import main
+from frmdn.cli.main import main
 from frmdn.data.toy import load_toy
 from frmdn.errors import CheckpointError
-from frmdn.model import FRMDN
-from frmdn.resume import (
+from frmdn.models.sequence import FRMDN
+from frmdn.training.resume import (
     STATE_FILE,
     has_training_state,
     load_training_state,
     save_training_state,
 )
-from frmdn.train import TrainConfig, Trainer
+from frmdn.training.trainer import TrainConfig, Trainer
 
 TINY = [
     "--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8",

@@ -21,7 +21,7 @@ import frmdn.data.stream as stream
 from frmdn.data import load_data
 from frmdn.data.images import bits_per_dim, to_pixels
 from frmdn.data.stream import DiskSequences, cached_video
-from frmdn.train import evaluate_nll
+from frmdn.training.trainer import evaluate_nll
 
 RATE = 8000
 
@@ -105,8 +105,8 @@ def test_a_streamed_split_holds_the_sequences_of_the_in_memory_one(
 
 
 def test_a_model_trains_and_scores_on_streamed_sequences(tmp_path: Path, cache: Path) -> None:
-    from frmdn.experiments import build_pair, train_on_split
-    from frmdn.train import TrainConfig
+    from frmdn.experiments.pair import build_pair, train_on_split
+    from frmdn.training.trainer import TrainConfig
 
     split = load_data(f"audio:{_folder(tmp_path / 'clips', 12, 2.0)}?length=10&stream=1")
     model = build_pair(80, hidden_size=8, flow_layers=2, flow_hidden=8)["FRMDN"]
@@ -185,8 +185,8 @@ def test_a_streamed_image_folder_splits_into_the_same_images(tmp_path: Path, cac
 
 
 def test_a_model_scores_streamed_images_as_in_memory_ones(tmp_path: Path, cache: Path) -> None:
-    from frmdn.experiments import build_pair, train_on_split
-    from frmdn.train import TrainConfig
+    from frmdn.experiments.pair import build_pair, train_on_split
+    from frmdn.training.trainer import TrainConfig
     from frmdn.views import split_bits_per_dim
 
     folder = _image_folder(tmp_path / "images", 300, height=8, width=8)

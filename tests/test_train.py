@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import test_device
 
-import frmdn.train
+import frmdn.training.trainer
 from frmdn import FRMDN, RMDN, FitResult, Progress, TrainConfig, Trainer, evaluate_nll, fit
 from frmdn.data import SequenceSplit, load_data
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 KINDS = ("rmdn", "frmdn")
 
@@ -226,7 +226,7 @@ def test_early_stopping_restores_best_weights(monkeypatch: pytest.MonkeyPatch) -
     model = _model()
     reference = copy.deepcopy(model)
     scores = iter([1.0, 2.0, 3.0, 4.0, 5.0])
-    monkeypatch.setattr(frmdn.train, "evaluate_nll", lambda model, data: next(scores))
+    monkeypatch.setattr(frmdn.training.trainer, "evaluate_nll", lambda model, data: next(scores))
     result = fit(model, split.train, split.valid, _config(steps=100, patience=2))
     assert result.stop_reason == "early stopping: no improvement in 2 evaluations"
     assert result.steps == 15

@@ -1,4 +1,5 @@
-"""Tests of frmdn.vae: shapes, ranges, training, coding and safe save/load of the frame VAE."""
+"""Tests of frmdn.models.vae: shapes, ranges, training, coding and safe save/load of the frame
+VAE."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from frmdn import CheckpointError
-from frmdn.vae import (
+from frmdn.models.vae import (
     FrameVAE,
     VAEConfig,
     decode_latents,

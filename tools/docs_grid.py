@@ -1,7 +1,7 @@
 """The README's experiment-grid tables, from the shipped results (assets/results/quick and
 full): each model's test NLL as mean ± standard deviation over seeds at the family's budget,
-the flow's paired effect with the seed-noise verdict of :func:`frmdn.grid_stats.noise_verdict`,
-and the K and rank sweeps of the full suite."""
+the flow's paired effect with the seed-noise verdict of
+:func:`frmdn.experiments.grid_stats.noise_verdict`, and the K and rank sweeps of the full suite."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 import statistics
 from pathlib import Path
 
-from frmdn.grid import KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
-from frmdn.grid_stats import PAIRS, budget_cells, noise_verdict, read_results
+from frmdn.experiments.grid import KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
+from frmdn.experiments.grid_stats import PAIRS, budget_cells, noise_verdict, read_results
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "results" / "quick"
 MINUS = "\u2212"

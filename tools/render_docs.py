@@ -9,9 +9,6 @@ in a sentence. Only the text between a pair is rewritten, by the renderer of tha
 
 Sources: ``assets/pretrained/*/config.json`` (the checkpoints' ``metrics`` and ``data``) and
 ``bench/results/*.json`` (benchmarks, voicing, load test). Standard library only.
-
-Over 400 lines on purpose: one short renderer per generated region (fourteen of them), kept
-side by side so a reader finds each README table's source in one file.
 """
 
 from __future__ import annotations
@@ -83,7 +80,8 @@ def block(lines: list[str]) -> str:
 
 
 def toy_nll() -> str:
-    """README: held-out NLL of the toy checkpoints (as ``frmdn.experiments.markdown_table``)."""
+    """README: held-out NLL of the toy checkpoints (as
+    ``frmdn.experiments.pair.markdown_table``)."""
     lines = [
         "| data | model | valid NLL | test NLL | gain vs RMDN | parameters | steps | time (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",

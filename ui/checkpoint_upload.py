@@ -16,7 +16,7 @@ import streamlit as st
 
 import frmdn
 from frmdn import SequenceDensityModel
-from frmdn.checkpoint_archive import MAX_ARCHIVE_BYTES
+from frmdn.checkpoints.archive import MAX_ARCHIVE_BYTES
 from ui.formats import number_style
 from ui.training import session_device
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from frmdn import grid, grid_stats
 from frmdn.data.stream import cache_dir
-from frmdn.grid import QUICK_DATA
-from frmdn.jobs import Job, QueueFull
+from frmdn.experiments import grid, grid_stats
+from frmdn.experiments.grid import QUICK_DATA
+from frmdn.jobs.pool import Job, QueueFull
 from frmdn.resources import data_dir
 from ui.jobs import job_runner, owner, queue_sentence
 
@@ -20,7 +20,7 @@ MY_RUN = "My in-page run"  # the Compare page's source for this session's run
 RUNNABLE = list(QUICK_DATA)  # the quick suite's data sets
 SHELL_COMMAND = "python -m frmdn experiments --suite quick --data SPEC --out DIR"
 POLL_SECONDS = 1.0
-SUITE_CHOICES = {  # label -> suite of frmdn.grid
+SUITE_CHOICES = {  # label -> suite of frmdn.experiments.grid
     "Quick (the shipped suite's budget)": "quick",
     "Smoke test (every kind, 30 steps: seconds, to check this server)": "smoke",
 }

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from frmdn.jobs import Job, JobRunner, QueueFull, shared_runner
+from frmdn.jobs.pool import Job, JobRunner, QueueFull, shared_runner
 
 __all__ = ["job_result", "job_runner", "owner", "queue_sentence"]
 

@@ -3,12 +3,10 @@
 A *run* is a plain dict kept in ``st.session_state`` (models, source, timings and, once trained
 here, a :class:`LiveRun`), so a page keeps one per data set and training survives reruns and
 page switches. Training never runs in the page's script thread: **Train both** submits a job
-to the server's shared :class:`~frmdn.jobs.JobRunner` (a few single-threaded worker processes),
+to the server's shared :class:`~frmdn.jobs.pool.JobRunner` (a few single-threaded worker
+processes),
 and the page polls it. When the workers are busy the run waits in a queue and the page says
 where it stands, instead of every session slowing everyone down.
-
-Over 400 lines on purpose: submitting, polling, pausing, resuming and freeing a run are one
-job (the run's life), and splitting them would scatter the state they share.
 """
 
 from __future__ import annotations
@@ -23,16 +21,17 @@ from torch import Tensor
 
 from frmdn import SequenceDensityModel, TrainConfig, plots
 from frmdn.data import SequenceSplit
-from frmdn.experiments import build_pair
-from frmdn.jobs import Job, QueueFull
-from frmdn.live_training import (
+from frmdn.experiments.pair import build_pair
+from frmdn.jobs.live_training import (
     ModelProgress,
     TrainingRequest,
     progress_of,
     train_side_by_side,
 )
-from frmdn.model import FRMDN_FLOW_LAYERS, ModelConfig
-from frmdn.train import SequenceData
+from frmdn.jobs.pool import Job, QueueFull
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import FRMDN_FLOW_LAYERS
+from frmdn.training.trainer import SequenceData
 from ui.jobs import job_runner, owner, queue_sentence
 
 CHUNK = 25  # training steps per live update, per model

@@ -30,6 +30,7 @@ import torch
 
 from frmdn import resources
 from frmdn.data.audio_convert import (
+    LSB,
     _check_emphasis,
     de_emphasis,
     from_frames,
@@ -64,9 +65,6 @@ __all__ = [
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 """The file types :func:`load_audio_data` picks up in a folder."""
-
-LSB = 1.0 / 32768
-"""One least significant bit of 16-bit PCM audio scaled to [-1, 1): the dequantisation width."""
 
 STREAM_BYTES = 256 * 2**20
 """Folders with more bytes of audio files than this are read from a decoded-audio cache."""

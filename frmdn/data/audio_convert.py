@@ -9,7 +9,18 @@ import numpy as np
 import soundfile as sf
 import torch
 
-__all__ = ["de_emphasis", "from_frames", "full_scale", "pre_emphasis", "to_frames", "wav_bytes"]
+__all__ = [
+    "LSB",
+    "de_emphasis",
+    "from_frames",
+    "full_scale",
+    "pre_emphasis",
+    "to_frames",
+    "wav_bytes",
+]
+
+LSB = 1.0 / 32768
+"""One least significant bit of 16-bit PCM audio scaled to [-1, 1): the dequantisation width."""
 
 
 def _check_emphasis(emphasis: float) -> None:

@@ -234,8 +234,8 @@ class _LogitPixels:
 def _cached_folder(files: list[Path], size: tuple[int, int]) -> tuple[Path, int, list[str]]:
     """The folder's images decoded once into a uint8 cache file (N, H, W) named by every
     file's name and SHA-256 and the image size: the file, N and the decoding notes."""
-    from frmdn.checkpoint_files import file_sha256
     from frmdn.data.stream import build_cache, cache_dir, cache_key
+    from frmdn.storage import file_sha256
 
     width, height = size
     digest = hashlib.sha256()

@@ -1,9 +1,9 @@
 r"""Frame sequences as VAE latent sequences, the ``frames:`` data spec (world-model style).
 
 Each frame :math:`x_t` of a scene or video (see :mod:`frmdn.data.frames`) is encoded by a
-:class:`~frmdn.vae.FrameVAE` into its posterior mean :math:`z_t = \mu(x_t)`, so a sequence
+:class:`~frmdn.models.vae.FrameVAE` into its posterior mean :math:`z_t = \mu(x_t)`, so a sequence
 model learns :math:`p(z_t \mid z_{<t})` over ``latent_dim``-dimensional codes, as the MDN-RNN
-of World Models does; :func:`~frmdn.vae.decode_latents` turns generated codes back into
+of World Models does; :func:`~frmdn.models.vae.decode_latents` turns generated codes back into
 frames.
 
 The VAE comes from ``vae=PATH`` when given; the synthetic scenes default to the bundled
@@ -49,7 +49,7 @@ from frmdn.errors import CheckpointError
 
 if TYPE_CHECKING:
     from frmdn.data.stream import CachedFrames
-    from frmdn.vae import FrameVAE
+    from frmdn.models.vae import FrameVAE
 
 __all__ = [
     "VIDEO_VAE",
@@ -97,7 +97,7 @@ def _video_vae(
     frames: np.ndarray, source: str, key: dict, notes: list[str]
 ) -> tuple[str, FrameVAE]:
     """A VAE for a video's training frames: cached if this clip was seen, else trained."""
-    from frmdn.vae import VAEConfig, load_vae, train_vae
+    from frmdn.models.vae import VAEConfig, load_vae, train_vae
 
     digest = hashlib.sha256()
     with open(source, "rb") as file:
@@ -158,7 +158,7 @@ def _vae(
 ) -> tuple[str, FrameVAE]:
     """The VAE of ``frames:argument``: ``vae=PATH``, a scene's bundled one, or one trained on
     the video's ``train_frames`` (and cached under ``key``)."""
-    from frmdn.vae import load_vae
+    from frmdn.models.vae import load_vae
 
     if vae is not None:
         return str(vae), load_vae(resolve_vae_path(vae, data_dir))
@@ -209,7 +209,7 @@ def _encode_cached(
 ) -> torch.Tensor:
     """Latents (len(windows), length, latent_dim) of consecutive windows of a cached video,
     encoded from frames read :data:`ENCODE_FRAMES` (whole windows) at a time."""
-    from frmdn.vae import encode_frames
+    from frmdn.models.vae import encode_frames
 
     step = max(1, ENCODE_FRAMES // length)  # windows a read
     first, count = int(windows[0]), len(windows)
@@ -304,7 +304,7 @@ def load_frame_latents(
     """The data spec ``frames:SCENE`` or ``frames:PATH``: VAE latent sequences of frames.
 
     Loads the frames with :func:`~frmdn.data.frames.load_frames` and encodes every frame
-    into its posterior mean with :func:`~frmdn.vae.encode_frames`.
+    into its posterior mean with :func:`~frmdn.models.vae.encode_frames`.
 
     A long video streams instead (:mod:`frmdn.data.stream`): when its header declares more
     than :data:`~frmdn.data.frames.MAX_FRAMES` frames (or no frame count), or with
@@ -319,7 +319,7 @@ def load_frame_latents(
 
     Arguments:
         argument: ``"moving-digits"``, ``"bouncing-balls"`` or a path to a video file.
-        vae: Directory of a saved :class:`~frmdn.vae.FrameVAE` (default: the bundled one
+        vae: Directory of a saved :class:`~frmdn.models.vae.FrameVAE` (default: the bundled one
             of a scene; for a video, one trained on its training frames).
         length: Frames per sequence T.
         size: Frame side in pixels; must match the VAE.
@@ -338,7 +338,7 @@ def load_frame_latents(
         ``size``, ``length``, the frames' description and any ``notes`` (and ``streamed``
         for a streamed video).
     """
-    from frmdn.vae import encode_frames
+    from frmdn.models.vae import encode_frames
 
     source = _streamed_video(argument, stream, data_dir)
     if source is not None:

@@ -146,10 +146,9 @@ def cached_waveform(
 ) -> tuple[Path, int, int]:
     """The cache file of ``path`` decoded at ``rate``, dequantised (noise seeded by ``seed``)
     and pre-emphasised, written on first use; returns it, its sample count and sample rate."""
-    from frmdn.checkpoint_files import file_sha256
-    from frmdn.data.audio import LSB
-    from frmdn.data.audio_convert import pre_emphasis
+    from frmdn.data.audio_convert import LSB, pre_emphasis
     from frmdn.data.audio_read import read_audio
+    from frmdn.storage import file_sha256
 
     directory = directory or cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -232,8 +231,8 @@ def cached_video(
     them (greyscale, centre-cropped, ``size`` × ``size``, at most ``max_frames``), written to
     the cache :data:`VIDEO_CHUNK` frames at a time on first use, so the whole video is never
     in memory; the entry is named by the file's SHA-256, ``size`` and ``max_frames``."""
-    from frmdn.checkpoint_files import file_sha256
     from frmdn.data.video import iter_video
+    from frmdn.storage import file_sha256
 
     path = Path(path)
     key = cache_key(VIDEO_FORMAT, file_sha256(path), size, max_frames)
@@ -256,8 +255,9 @@ def cached_video(
 class DiskSequences:
     """Sequences (N, T, d) kept in cache files and read when indexed: behaves like a float32
     tensor (N, ``length``, ``frame_size``) for ``len``, ``shape``, ``dim``, ``moments`` and
-    indexing by an integer tensor, a list, a slice or an int (what :class:`~frmdn.train.Trainer`,
-    :func:`~frmdn.train.evaluate_nll` and ``standardize_on`` use).
+    indexing by an integer tensor, a list, a slice or an int (what
+    :class:`~frmdn.training.trainer.Trainer`,
+    :func:`~frmdn.training.trainer.evaluate_nll` and ``standardize_on`` use).
 
     Built from ``waves``, the sequences are the non-overlapping windows of ``length`` frames
     of ``frame_size`` samples of each cached waveform (audio); :meth:`at` places them at given

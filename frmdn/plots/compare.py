@@ -9,8 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from frmdn.grid import EXTENSION, KINDS, MAX_FULL_DIM
-from frmdn.grid_stats import PAIRS, head_outputs, paired_differences
+from frmdn.experiments.grid import EXTENSION, KINDS, MAX_FULL_DIM
+from frmdn.experiments.grid_stats import PAIRS, head_outputs, paired_differences
 from frmdn.plots.common import FALLBACK_COLOR, HEIGHT, _base_layout, _note, _rgba
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def kind_color(model: str) -> str:
 
 
 def _models(table: pd.DataFrame) -> list[str]:
-    """The table's models: :data:`~frmdn.grid.KINDS` order first, then any others."""
+    """The table's models: :data:`~frmdn.experiments.grid.KINDS` order first, then any others."""
     present = list(dict.fromkeys(table["model"].astype(str)))
     return [m for m in KINDS if m in present] + [m for m in present if m not in KINDS]
 
@@ -117,8 +117,9 @@ def _slots(fig: go.Figure, labels: Sequence[str], title: str) -> None:
 def seed_strip_figure(table: pd.DataFrame, data: str) -> go.Figure:
     """Test NLL of every seed per model on one data set, with each model's mean ± std.
 
-    ``table`` is a results table of :mod:`frmdn.grid` (rows of other data sets are ignored);
-    models come in :data:`~frmdn.grid.KINDS` order, the extension shaded and labelled.
+    ``table`` is a results table of :mod:`frmdn.experiments.grid` (rows of other data sets are
+    ignored);
+    models come in :data:`~frmdn.experiments.grid.KINDS` order, the extension shaded and labelled.
     """
     rows = table[table["data"] == data]
     fig = go.Figure()
@@ -151,8 +152,8 @@ def seed_strip_figure(table: pd.DataFrame, data: str) -> go.Figure:
 
 def paired_difference_figure(table: pd.DataFrame, data: str) -> go.Figure:
     """FRMDN − RMDN test NLL per seed on one data set, for each pair of
-    :data:`~frmdn.grid_stats.PAIRS` (same covariance kind), with its mean ± std and a zero
-    line: below zero the flow helps."""
+    :data:`~frmdn.experiments.grid_stats.PAIRS` (same covariance kind), with its mean ± std and a
+    zero line: below zero the flow helps."""
     rows = table[table["data"] == data]
     fig = go.Figure()
     _base_layout(fig, f"{data}: what the flow adds, seed by seed")

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from frmdn.plots.common import _base_layout, _note, model_color
 
 if TYPE_CHECKING:
-    from frmdn.train import Progress
+    from frmdn.training.trainer import Progress
 
 __all__ = ["loss_figure", "nll_bar_figure"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.model import SequenceDensityModel
-from frmdn.train import evaluate_nll
+from frmdn.models.sequence import SequenceDensityModel
+from frmdn.training.trainer import evaluate_nll
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.flows import AffineCoupling, ElementwiseAffine, Flow
-from frmdn.model import SequenceDensityModel
+from frmdn.models.flows import AffineCoupling, ElementwiseAffine, Flow
+from frmdn.models.sequence import SequenceDensityModel
 from frmdn.views.toy import _shared_flow_context
 
 __all__ = ["FlowStage", "flow_stages", "layer_kind"]

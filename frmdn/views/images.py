@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 __all__ = [
     "RowSpike",
@@ -208,7 +208,7 @@ def row_spike(bits: np.ndarray, top: int = 3) -> RowSpike:
 def row_latent_reach(model: SequenceDensityModel, y: Tensor, batch_size: int = 256) -> np.ndarray:
     """How far each row of each image lands in the model's mixture space: max |z|, (B, T).
 
-    z is what the mixture scores (:meth:`~frmdn.model.SequenceDensityModel.mixture`): the
+    z is what the mixture scores (:meth:`~frmdn.models.sequence.SequenceDensityModel.mixture`): the
     standardised row for an RMDN, the flow's output for an FRMDN. A row far beyond the
     typical reach sits in the Gaussians' tails, where its cost grows with the square of z.
     """

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 MAX_COVARIANCE_NUMBERS = 2**22  # d x d entries formed at once: 32 MiB in float64
 

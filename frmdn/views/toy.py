@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 __all__ = [
     "Component",

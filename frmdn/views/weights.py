@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 __all__ = ["mixture_weights"]
 

@@ -20,9 +20,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from frmdn.checkpoint_files import CONFIG_FILE, atomic_write
 from frmdn.errors import CheckpointError
-from frmdn.train import FitResult, Progress, TrainConfig, Trainer
+from frmdn.storage import CONFIG_FILE, atomic_write
+from frmdn.training.trainer import FitResult, Progress, TrainConfig, Trainer
 
 __all__ = [
     "STATE_FILE",

@@ -1,5 +1,5 @@
 """Checkpoint files: safetensors weights plus a JSON config, written atomically, read without
-pickle. This module knows the file format; :mod:`frmdn.checkpoint` builds models from it.
+pickle. This module knows the file format; :mod:`frmdn.checkpoints.load` builds models from it.
 
 A checkpoint is a directory holding ``config.json`` (model class, hyper-parameters, data
 normalisation, training metrics, library version, the weights' SHA-256) and
@@ -11,7 +11,7 @@ While a save replaces ``model.safetensors``, the previous weights stay in the di
 ``.model-<sha256>.safetensors`` until the new config is in place, and loading reads that file
 when the config names it, so a save killed at any moment leaves the old or the new checkpoint,
 never a mix. The parsing and checks here also serve zipped uploads
-(:mod:`frmdn.checkpoint_archive`).
+(:mod:`frmdn.checkpoints.archive`).
 """
 
 from __future__ import annotations
@@ -33,24 +33,24 @@ from safetensors.torch import load_file
 from safetensors.torch import save as serialize
 
 from frmdn.errors import CheckpointError
-from frmdn.flows import FLOW_CONTEXTS
-from frmdn.heads import COVARIANCES
+from frmdn.version import __version__
 
 if TYPE_CHECKING:
-    from frmdn.model import SequenceDensityModel
+    from frmdn.models.sequence import SequenceDensityModel
 
 __all__ = [
     "CONFIG_FILE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_PARAMETERS",
     "CheckpointError",
     "WEIGHTS_FILE",
     "atomic_write",
     "committed_weights",
     "file_sha256",
     "parse_config",
-    "parse_metadata",
     "parse_weights",
     "read_config",
-    "read_metadata",
     "read_weights",
     "save",
     "write_checkpoint",
@@ -65,21 +65,6 @@ SHA256 = re.compile("[0-9a-f]{64}")
 MAX_CONFIG_BYTES = 1_000_000
 MAX_WEIGHTS_BYTES = 2_000_000_000
 MAX_PARAMETERS = 250_000_000
-LIMITS = {  # refuse configs that would allocate absurd models before building them
-    "dim": 65_536,
-    "n_components": 1024,
-    "rank": 256,
-    "hidden_size": 8192,
-    "num_layers": 16,
-    "cond_dim": 65_536,
-    "flow_layers": 64,
-    "flow_hidden": 8192,
-    "flow_depth": 16,
-}
-CHOICES = {
-    "covariance": COVARIANCES,
-    "flow_context": FLOW_CONTEXTS,
-}  # the settings that are words, not numbers
 
 
 def _temp_path(path: Path) -> Path:
@@ -168,8 +153,6 @@ def write_checkpoint(path: str | os.PathLike, module: torch.nn.Module, meta: dic
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"refusing to save non-finite weights ({', '.join(bad[:3])})")
-    from frmdn import __version__
-
     meta = _json_safe(meta | {"library_version": __version__})
     try:  # fail before touching an existing checkpoint
         json.dumps(meta, allow_nan=False)
@@ -332,35 +315,3 @@ def parse_weights(
     :func:`read_weights`; parsed in memory."""
     digest = hashlib.sha256(raw).hexdigest()
     return _checked_state(source, digest, lambda: load_bytes(raw), meta, expected)
-
-
-def _check_settings(meta: dict) -> dict:
-    """``meta`` after checking that every model setting is one of its CHOICES or a finite
-    number within LIMITS."""
-    for name, value in meta["config"].items():
-        if name in CHOICES:
-            if value not in CHOICES[name]:
-                raise CheckpointError(
-                    f"model setting {name}={value!r} is not one of {CHOICES[name]}"
-                )
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CheckpointError(f"model setting {name!r} must be a number, got {value!r}")
-        if name in LIMITS and (not isinstance(value, int) or not 0 <= value <= LIMITS[name]):
-            raise CheckpointError(f"model setting {name}={value!r} is out of range")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise CheckpointError(f"model setting {name} is not finite")
-    return meta
-
-
-_MODEL_CHECKPOINT = {"fmt": FORMAT, "version": FORMAT_VERSION, "classes": ("RMDN", "FRMDN")}
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The validated ``config.json`` of the checkpoint directory ``path``."""
-    return _check_settings(read_config(path, **_MODEL_CHECKPOINT))
-
-
-def parse_metadata(raw: bytes, source: str) -> dict:
-    """The validated bytes of a model checkpoint's ``config.json`` (``source`` names it)."""
-    return _check_settings(parse_config(raw, source, **_MODEL_CHECKPOINT))

@@ -1,5 +1,6 @@
 """Gaussian mixtures with full covariances: the O(Kd²) reference the low-rank precision of
-:class:`~frmdn.mixture.LowRankPrecisionGMM` saves on (the experiment grid's "full" cells)."""
+:class:`~frmdn.models.mixture.LowRankPrecisionGMM` saves on (the experiment grid's "full"
+cells)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, constraints
 from torch.distributions.utils import lazy_property
 
-from frmdn.mixture import GaussianMixture
+from frmdn.models.mixture import GaussianMixture
 from frmdn.precision import at_least_float32, full_precision
 
 __all__ = ["FullCovarianceGMM"]

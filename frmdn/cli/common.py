@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from frmdn.checkpoint_files import read_metadata
+from frmdn.checkpoints.load import read_metadata
 
 __all__ = ["UsageError", "audio_info", "checkpoint_data", "positive", "recorded_info"]
 

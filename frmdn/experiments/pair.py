@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from frmdn.data import SequenceSplit, load_data
-from frmdn.distributed import main_process
-from frmdn.model import FRMDN, FRMDN_FLOW_LAYERS, RMDN, ModelConfig, SequenceDensityModel
-from frmdn.resume import has_checkpoint, remove_training_state, save_training_state
-from frmdn.train import STOPPED, Progress, TrainConfig, Trainer, evaluate_nll, fit
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import FRMDN, FRMDN_FLOW_LAYERS, RMDN, SequenceDensityModel
+from frmdn.training.distributed import main_process
+from frmdn.training.resume import has_checkpoint, remove_training_state, save_training_state
+from frmdn.training.trainer import STOPPED, Progress, TrainConfig, Trainer, evaluate_nll, fit
 
 __all__ = ["ComparisonRow", "build_pair", "compare", "markdown_table", "train_on_split"]
 
@@ -81,10 +82,10 @@ def train_on_split(
     """Standardise on the training split, fit, score on valid and test, optionally save.
 
     With ``resumable`` (and ``out``) the run writes its training state into ``out`` after
-    every validation pass (:mod:`frmdn.resume`), so a killed run continues from there with
+    every validation pass (:mod:`frmdn.training.resume`), so a killed run continues from there with
     ``state``; the state is removed once training has finished. ``callback`` and
-    ``should_stop`` go to :func:`~frmdn.train.fit`; a run that ``should_stop`` ended returns
-    None, its checkpoint unfinished (a resumable one continues from its last saved state).
+    ``should_stop`` go to :func:`~frmdn.training.trainer.fit`; a run that ``should_stop`` ended
+    returns None, its checkpoint unfinished (a resumable one continues from its last saved state).
     """
     model.standardize_on(split.train)
     data = {

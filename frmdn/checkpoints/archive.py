@@ -1,6 +1,6 @@
 """Checkpoints uploaded as a zip archive: read in memory, validated, never unpickled.
 
-An archive holds exactly what :func:`frmdn.checkpoint_files.save` writes, ``config.json`` and
+An archive holds exactly what :func:`frmdn.storage.save` writes, ``config.json`` and
 ``model.safetensors``, side by side at its root or in one folder (what zipping the checkpoint
 directory gives, e.g. ``zip -r ck.zip runs/ck``); folder entries and macOS Finder's
 ``__MACOSX/`` and ``.DS_Store`` are ignored. Nothing is extracted to disk: the two members are
@@ -19,11 +19,12 @@ from dataclasses import fields
 
 import torch
 
-from frmdn.checkpoint import build_checked, model_config, restore
-from frmdn.checkpoint_files import CONFIG_FILE, WEIGHTS_FILE, parse_metadata, parse_weights
+from frmdn.checkpoints.load import build_checked, model_config, parse_metadata, restore
 from frmdn.data.content import MAX_UPLOAD_BYTES
 from frmdn.errors import CheckpointError
-from frmdn.model import ModelConfig, SequenceDensityModel
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import SequenceDensityModel
+from frmdn.storage import CONFIG_FILE, WEIGHTS_FILE, parse_weights
 
 __all__ = ["data_info", "load_archive"]
 
@@ -152,8 +153,8 @@ def load_archive(
     Arguments:
         data: The archive's bytes; it is read in memory, never written or extracted.
         expect: Required values, e.g. ``{"kind": "toy", "dim": 2}``: model settings
-            (:class:`~frmdn.model.ModelConfig` fields) must match; data-info fields (``kind``,
-            ``sample_rate``, ...) must match when the checkpoint records them.
+            (:class:`~frmdn.models.config.ModelConfig` fields) must match; data-info fields
+            (``kind``, ``sample_rate``, ...) must match when the checkpoint records them.
         device: Where to put the model.
 
     Raises:

@@ -17,16 +17,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions.utils import vec_to_tril_matrix
 
-from frmdn.full_covariance import FullCovarianceGMM
-from frmdn.mixture import GaussianMixture, LowRankPrecisionGMM, draw_component, draw_gaussian
+from frmdn.models.full_covariance import FullCovarianceGMM
+from frmdn.models.mixture import (
+    GaussianMixture,
+    LowRankPrecisionGMM,
+    draw_component,
+    draw_gaussian,
+)
 
 if TYPE_CHECKING:
-    from frmdn.model import ModelConfig
+    from frmdn.models.config import ModelConfig
 
 __all__ = ["COVARIANCES", "FullCovarianceHead", "LowRankHead", "MixtureHead", "mixture_head"]
 
 COVARIANCES = ("low-rank", "full")
-"""The covariance kinds a :class:`~frmdn.model.ModelConfig` may name."""
+"""The covariance kinds a :class:`~frmdn.models.config.ModelConfig` may name."""
 
 
 def _bounded(raw: Tensor, low: float, high: float) -> Tensor:

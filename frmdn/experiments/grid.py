@@ -9,12 +9,10 @@ state. The ``full`` suite adds a K sweep and a rank sweep on its first data set;
 suite trains every kind for a few steps, one seed, to check a machine or a change in seconds.
 
 Each cell is an ordinary checkpoint under ``OUT/cells/``; a finished cell is never trained
-again, and an interrupted one resumes from its last validation pass (:mod:`frmdn.resume`), so
+again, and an interrupted one resumes from its last validation pass
+(:mod:`frmdn.training.resume`), so
 a grid can be stopped and restarted at will and gives the same table. The table has one row per
 cell (:data:`COLUMNS`), written as ``results.csv`` and ``results.parquet`` after every cell.
-
-Over 400 lines on purpose: the plan, one cell's training and the two runners (in process, and
-over worker processes) share the :class:`Cell` and row formats, and read best together.
 """
 
 from __future__ import annotations
@@ -27,16 +25,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from frmdn.checkpoint import load
-from frmdn.checkpoint_files import atomic_write, read_metadata
+from frmdn.checkpoints.load import load, read_metadata
 from frmdn.data import SequenceSplit, load_data
-from frmdn.experiments import train_on_split
-from frmdn.model import FRMDN_FLOW_LAYERS, ModelConfig, build_model
-from frmdn.resume import has_training_state, load_training_state
-from frmdn.train import Progress, TrainConfig, evaluate_nll
+from frmdn.experiments.pair import train_on_split
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import FRMDN_FLOW_LAYERS, build_model
+from frmdn.storage import atomic_write
+from frmdn.training.resume import has_training_state, load_training_state
+from frmdn.training.trainer import Progress, TrainConfig, evaluate_nll
 
 if TYPE_CHECKING:
-    from frmdn.jobs import JobContext
+    from frmdn.jobs.pool import JobContext
 
 __all__ = [
     "COLUMNS",
@@ -456,7 +455,7 @@ def _run_parallel(
 
 
 def grid_job(context: JobContext, suite: str, spec: str, out_dir: str) -> list[dict]:
-    """``suite`` on one data set as a job of the app's :class:`~frmdn.jobs.JobRunner`: cells
+    """``suite`` on one data set as a job of the app's :class:`~frmdn.jobs.pool.JobRunner`: cells
     one after another in the job's worker, each progress report a :class:`GridProgress` as a
     dict, a cancel stopping between steps (the grid resumes on the next submit)."""
     cells = plan(suite, [spec], dims_of([spec]))

@@ -1,6 +1,6 @@
 """Gaussian mixtures whose precision matrices are diagonal plus low rank (the FRMDN's), and
 what every mixture here shares (:class:`GaussianMixture`; the full-covariance reference is in
-:mod:`frmdn.full_covariance`)."""
+:mod:`frmdn.models.full_covariance`)."""
 
 from __future__ import annotations
 

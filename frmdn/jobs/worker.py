@@ -1,5 +1,5 @@
-"""A job worker process: ``python -m frmdn.job_worker FD THREADS`` (started by
-:class:`frmdn.jobs.JobRunner`, never by hand).
+"""A job worker process: ``python -m frmdn.jobs.worker FD THREADS`` (started by
+:class:`frmdn.jobs.pool.JobRunner`, never by hand).
 
 It runs the jobs it receives over the socket ``FD`` one after another with ``THREADS`` torch
 threads, sends their progress and results back, and exits when asked or when the socket
@@ -15,7 +15,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from frmdn.device import set_threads
-from frmdn.jobs import JobContext
+from frmdn.jobs.pool import JobContext
 
 __all__ = ["serve"]
 

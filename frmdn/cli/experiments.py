@@ -1,4 +1,5 @@
-"""``python -m frmdn experiments``: the experiment grid (:mod:`frmdn.grid`) from the shell."""
+"""``python -m frmdn experiments``: the experiment grid (:mod:`frmdn.experiments.grid`) from the
+shell."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 from frmdn.device import idle_cores
-from frmdn.grid import QUICK_DATA, SUITES, GridProgress, dims_of, plan, run_grid
+from frmdn.experiments.grid import QUICK_DATA, SUITES, GridProgress, dims_of, plan, run_grid
 
 __all__ = ["add_parser", "run"]
 

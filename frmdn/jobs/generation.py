@@ -1,6 +1,6 @@
 """Generation as a background job: several models continue the same prime, side by side.
 
-The audio page submits :func:`continue_side_by_side` to a :class:`~frmdn.jobs.JobRunner`, so
+The audio page submits :func:`continue_side_by_side` to a :class:`~frmdn.jobs.pool.JobRunner`, so
 sampling seconds of audio never blocks the page's script thread or competes for its cores.
 """
 
@@ -11,8 +11,9 @@ from collections.abc import Mapping
 import numpy as np
 from torch import Tensor
 
-from frmdn.jobs import JobContext
-from frmdn.model import ModelConfig, build_model
+from frmdn.jobs.pool import JobContext
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import build_model
 from frmdn.views import continuation
 
 __all__ = ["continue_side_by_side"]

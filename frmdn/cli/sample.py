@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frmdn.checkpoint import load
-from frmdn.cli_common import UsageError, audio_info, checkpoint_data, positive, recorded_info
+from frmdn.checkpoints.load import load
+from frmdn.cli.common import UsageError, audio_info, checkpoint_data, positive, recorded_info
 from frmdn.data import load_data
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
 
 __all__ = ["add_parser", "run"]
 
@@ -138,7 +138,7 @@ def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
         picture = image_mosaic(pixels, columns=min(8, len(pixels)))
     else:  # (n, T, latent) -> decoded frames (n, T, H, W)
         from frmdn.data.latents import resolve_vae_path
-        from frmdn.vae import decode_latents, load_vae
+        from frmdn.models.vae import decode_latents, load_vae
 
         frames = decode_latents(load_vae(resolve_vae_path(info["vae"])), torch.from_numpy(samples))
         if out.suffix.lower() == ".gif":  # sequences side by side, animated over time

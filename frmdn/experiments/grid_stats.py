@@ -1,5 +1,5 @@
-"""What a results table of :mod:`frmdn.grid` says: per-model spread over seeds, the paired
-FRMDN − RMDN difference and whether it is bigger than seed noise, and what each covariance
+"""What a results table of :mod:`frmdn.experiments.grid` says: per-model spread over seeds, the
+paired FRMDN − RMDN difference and whether it is bigger than seed noise, and what each covariance
 kind costs in numbers per step. Tables are pandas DataFrames (``frmdn[experiments]``)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from frmdn.grid import COLUMNS, FAMILY_BUDGETS, KINDS
-from frmdn.heads import mixture_head
-from frmdn.model import ModelConfig
+from frmdn.experiments.grid import COLUMNS, FAMILY_BUDGETS, KINDS
+from frmdn.models.config import ModelConfig
+from frmdn.models.heads import mixture_head
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,8 @@ def read_results(source: str | Path | bytes) -> pd.DataFrame:
 
 
 def budget_cells(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows at their family's budget K and rank (:data:`frmdn.grid.FAMILY_BUDGETS`): the
+    """The rows at their family's budget K and rank
+    (:data:`frmdn.experiments.grid.FAMILY_BUDGETS`): the
     main comparison, without the K and rank sweeps of the full suite. A data set with no row
     at the budget (a grid run with other settings) keeps all its rows."""
 

@@ -18,18 +18,20 @@ from pathlib import Path
 
 import torch
 
-from frmdn import cli_experiments, cli_sample
-from frmdn.checkpoint import load
-from frmdn.cli_common import UsageError, audio_info, checkpoint_data, positive
+from frmdn.checkpoints.load import load
+from frmdn.cli import experiments as cli_experiments
+from frmdn.cli import sample as cli_sample
+from frmdn.cli.common import UsageError, audio_info, checkpoint_data, positive
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
-from frmdn.distributed import leave as leave_process_group
-from frmdn.distributed import main_process
 from frmdn.errors import CheckpointError
-from frmdn.experiments import ComparisonRow, compare, markdown_table, train_on_split
-from frmdn.model import FRMDN, FRMDN_FLOW_LAYERS, RMDN, ModelConfig, SequenceDensityModel
-from frmdn.resume import load_training_state
-from frmdn.train import TrainConfig, evaluate_nll
+from frmdn.experiments.pair import ComparisonRow, compare, markdown_table, train_on_split
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import FRMDN, FRMDN_FLOW_LAYERS, RMDN, SequenceDensityModel
+from frmdn.training.distributed import leave as leave_process_group
+from frmdn.training.distributed import main_process
+from frmdn.training.resume import load_training_state
+from frmdn.training.trainer import TrainConfig, evaluate_nll
 from frmdn.views import split_bits_per_dim
 
 __all__ = ["main"]

@@ -20,7 +20,7 @@ normalised density of continuous grey levels, it is a training loss, not a code 
 :func:`train_vae` fits one, :func:`encode_frames` turns uint8 frame sequences into posterior
 means (N, T, latent_dim), :func:`decode_latents` turns latent sequences back into uint8
 frames, and :meth:`FrameVAE.save` / :func:`load_vae` store it as safetensors plus a JSON
-config, validated on load and never unpickled (like :mod:`frmdn.checkpoint_files`).
+config, validated on load and never unpickled (like :mod:`frmdn.storage`).
 
 Example:
     >>> vae = FrameVAE(VAEConfig(size=16, latent_dim=4, channels=(4, 8)))
@@ -46,14 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frmdn.checkpoint_files import (
+from frmdn.device import default_device
+from frmdn.errors import CheckpointError
+from frmdn.storage import (
     committed_weights,
     read_config,
     read_weights,
     write_checkpoint,
 )
-from frmdn.device import default_device
-from frmdn.errors import CheckpointError
 
 __all__ = [
     "FORMAT",

@@ -1,9 +1,4 @@
-"""Training by maximum likelihood: Adam, clipping, early stopping, stop flags and progress.
-
-Just over 400 lines on purpose: one job, the training loop (its config and results, the
-:class:`Trainer` that steps, validates with :func:`evaluate_nll`, early-stops, and saves and
-restores its own state, and :func:`fit` around it), whose parts all share the Trainer's state.
-"""
+"""Training by maximum likelihood: Adam, clipping, early stopping, stop flags and progress."""
 
 from __future__ import annotations
 
@@ -19,8 +14,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 from frmdn.device import default_device
-from frmdn.distributed import from_environment
-from frmdn.model import SequenceDensityModel
+from frmdn.models.sequence import SequenceDensityModel
+from frmdn.training.distributed import from_environment
 
 __all__ = ["FitResult", "Progress", "TrainConfig", "Trainer", "evaluate_nll", "fit"]
 
@@ -374,8 +369,8 @@ def fit(
         progress_bar: Show a tqdm bar on stderr (for the CLI).
         state: A :meth:`Trainer.state_dict` to continue from (a resumed run).
         save_state: Called with the trainer after each validation pass (e.g.
-            :func:`frmdn.resume.save_training_state`), so a killed run can resume; and at the
-            end, unless ``should_stop`` stopped the run: its last saved state then resumes it
+            :func:`frmdn.training.resume.save_training_state`), so a killed run can resume; and at
+            the end, unless ``should_stop`` stopped the run: its last saved state then resumes it
             as if it had never stopped.
     """
     trainer = Trainer(model, train, valid, config)

@@ -1,9 +1,11 @@
 """Models trained side by side as one background job: chunks, progress reports, pause, resume.
 
-The app's **Train both** submits :func:`train_side_by_side` to a :class:`~frmdn.jobs.JobRunner`
+The app's **Train both** submits :func:`train_side_by_side` to a
+:class:`~frmdn.jobs.pool.JobRunner`
 and polls it. The job alternates the models in chunks of steps (so they advance together),
 reports :class:`ModelProgress` after every chunk with the newest weights every few seconds, and
-returns each model's :meth:`~frmdn.train.Trainer.state_dict`: finished models hold their best
+returns each model's :meth:`~frmdn.training.trainer.Trainer.state_dict`: finished models hold
+their best
 validation weights, stopped or paused ones their current weights, and a later job continues
 any of them from exactly where it stopped.
 """
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from frmdn.device import on_cpu
-from frmdn.jobs import JobContext
-from frmdn.model import ModelConfig, SequenceDensityModel, build_model
-from frmdn.train import FitResult, Progress, SequenceData, TrainConfig, Trainer
+from frmdn.jobs.pool import JobContext
+from frmdn.models.config import ModelConfig
+from frmdn.models.sequence import SequenceDensityModel, build_model
+from frmdn.training.trainer import FitResult, Progress, SequenceData, TrainConfig, Trainer
 
 __all__ = ["ModelProgress", "TrainingRequest", "progress_of", "train_side_by_side"]
 

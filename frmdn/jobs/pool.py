@@ -1,10 +1,5 @@
 """A bounded pool of worker processes for training and generation jobs, with a fair queue.
 
-Over 400 lines on purpose: one job, the submitting side of the pool (its settings, the jobs,
-the worker processes and the two threads that feed and read them), whose parts share one lock
-and one message protocol with :mod:`frmdn.job_worker`; splitting them would spread that lock
-across modules.
-
 Why processes: every worker sets its own torch thread count once, so a room of users training
 at the same time shares the cores instead of oversubscribing them (torch's default of one
 thread per core per job made a class of 8 run 10x slower than one user); a job that crashes
@@ -183,7 +178,7 @@ def square(context: JobContext, value: float) -> float:
 
 
 class _Worker:
-    """One worker process (``python -m frmdn.job_worker``), its connection and current job.
+    """One worker process (``python -m frmdn.jobs.worker``), its connection and current job.
 
     A fresh interpreter, not a fork or spawn of this process: a Streamlit server runs its
     pages as ``__main__``, which multiprocessing would re-run in every child.
@@ -198,7 +193,7 @@ class _Worker:
         }
         with theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "frmdn.job_worker", str(theirs.fileno()), str(threads)],
+                [sys.executable, "-m", "frmdn.jobs.worker", str(theirs.fileno()), str(threads)],
                 pass_fds=[theirs.fileno()],
                 env=environ,
                 stdin=subprocess.DEVNULL,

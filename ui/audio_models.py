@@ -1,0 +1,144 @@
+"""The audio page's model panel, its pretrained pair and training on the chosen source."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import frmdn
+from frmdn.data import SequenceSplit
+from frmdn.data.audio import AudioError
+from frmdn.data.speech import TRAIN_SCORED
+from ui.audio_source import (
+    EMPHASIS,
+    LENGTH,
+    RATE,
+    Source,
+    bundled_split,
+    bundled_split_files,
+)
+from ui.pretrained import MODELS, PRETRAINED, pretrained_pair
+from ui.training import session_seed, start_pair_run
+
+PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
+BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
+BUNDLED_PARTS = (
+    f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
+    "held-out: the bundled test files."
+)
+
+
+def model_panel() -> dict:
+    """Model and training widgets; returns the settings."""
+    with st.container(border=True):
+        st.markdown("**Models (for training)**")
+        cols = st.columns(4)
+        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K")
+        rank = cols[1].number_input("Precision rank r", 0, 8, 2, key="audio_rank")
+        hidden = cols[2].select_slider("LSTM width", [16, 32, 64, 128], 64, key="audio_hidden")
+        flow_layers = cols[3].number_input("Flow couplings", 1, 8, 4, key="audio_flow")
+        cols = st.columns(4)
+        steps = cols[0].select_slider(
+            "Training steps", [50, 100, 200, 400, 600, 1000, 1500], 600, key="audio_steps"
+        )
+        weight_decay = cols[1].select_slider(
+            "Weight decay",
+            [0.0, 1e-4, 1e-3, 1e-2, 1e-1],
+            0.0,
+            format_func=lambda v: f"{v:g}",
+            key="audio_wd",
+            help="AdamW weight decay: pulls weights towards zero against overfitting.",
+        )
+        dropout = cols[2].slider(
+            "Dropout",
+            0.0,
+            0.5,
+            0.0,
+            0.05,
+            key="audio_dropout",
+            help="Drops LSTM outputs at random before the mixture head while training.",
+        )
+        noise = cols[3].slider(
+            "Input noise",
+            0.0,
+            0.5,
+            0.0,
+            0.05,
+            key="audio_noise",
+            help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
+            "while training.",
+        )
+        pitch = st.toggle(
+            "Pitch predictor (both models)",
+            True,
+            key="audio_pitch",
+            help="Guess each sample by repeating the audio one pitch period earlier "
+            "(periods of 2.5-20 ms) and put the mixture and the flow on what is left. Without "
+            "it the models learn the loudness and colour of speech but not its periodicity: "
+            "their speech comes out whispered.",
+        )
+    seed = session_seed()
+    return dict(
+        K=int(K),
+        rank=int(rank),
+        hidden=int(hidden),
+        flow_layers=int(flow_layers),
+        steps=int(steps),
+        weight_decay=float(weight_decay),
+        dropout=float(dropout),
+        input_noise=float(noise),
+        pitch=bool(pitch),
+        seed=seed,
+    )
+
+
+def pretrained_available() -> bool:
+    return all((PRETRAINED / f"speech-{m.lower()}").is_dir() for m in MODELS)
+
+
+def load_pretrained(run: dict) -> None:
+    if not pretrained_available():
+        return
+    try:
+        models = pretrained_pair("speech")
+    except (frmdn.CheckpointError, OSError) as error:
+        st.error(f"Could not load the pretrained speech models: {error}. Train them instead.")
+        return
+    info = models["FRMDN"].metadata.get("data", {}).get("info", {})
+    frame = models["FRMDN"].config.dim
+    emphasis = float(info.get("emphasis", 0.0))
+    if int(info.get("sample_rate", RATE)) != RATE:
+        st.error(
+            f"The pretrained speech models expect {info['sample_rate']} Hz audio, not {RATE}."
+        )
+        return
+    split = None
+    if bundled_split_files():
+        try:
+            split = bundled_split(frame, int(info.get("length", LENGTH)), emphasis)
+        except AudioError as error:
+            st.warning(f"Cannot score on the bundled speech: {error}")
+    run.clear()
+    run.update(
+        models=models,
+        source="pretrained on the bundled speech (assets/pretrained)",
+        token=f"pretrained:{frame}",
+        split=split,
+        emphasis=emphasis,
+        parts=BUNDLED_PARTS,
+        seconds={
+            m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
+            for m, model in models.items()
+        },
+    )
+
+
+def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
+    pitch = {"pitch_max_lag": PITCH_MAX_LAG if settings["pitch"] else 0}
+    label = f"trained in this session on {source.label}"
+    start_pair_run(run, settings | pitch | {"batch_size": BATCH_SIZE}, split, label)
+    parts = (
+        BUNDLED_PARTS
+        if source.run_key == "bundled"
+        else "Train: the first 80 % of the clip; held-out: its last 10 %."
+    )
+    run.update(split=split, parts=parts, emphasis=EMPHASIS)
