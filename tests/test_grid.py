@@ -46,11 +46,24 @@ def test_the_full_plan_adds_k_and_rank_sweeps_on_the_first_set_without_repeats()
     cells = plan("full", list(dims), dims)
     assert len(cells) == len(set(cells))
     moons = [c for c in cells if c.data == "toy:moons" and c.kind == "FRMDN low-rank"]
-    assert {c.K for c in moons} == {1, 2, 3, 5, 8} and {c.rank for c in moons} == {0, 1, 2, 4}
+    assert {c.K for c in moons} == {1, 2, 3, 5, 8} and {c.rank for c in moons} == {0, 1, 2, 4, 8}
     assert {c.K for c in cells if c.data == "toy:ring"} == {3}
     assert {c.seed for c in cells if c.data == "toy:ring"} == set(range(5))
     with pytest.raises(ValueError, match="suite"):
         plan("huge", ["toy:ring"], {"toy:ring": 2})
+
+
+def test_the_full_plan_sweeps_the_rank_on_the_first_wide_set():
+    dims = {"toy:ring": 2, "images:digits": 28, "frames:moving-digits": 32}
+    cells = plan("full", list(dims), dims)
+    assert len(cells) == len(set(cells))
+    for kind in ("RMDN low-rank", "FRMDN low-rank"):
+        digits = [c for c in cells if c.data == "images:digits" and c.kind == kind]
+        assert {c.rank for c in digits if c.seed < 3} == {0, 1, 2, 4, 8}
+        assert {c.K for c in digits} == {5}  # the family's budget K, no K sweep here
+        ring = [c for c in cells if c.data == "toy:ring" and c.kind == kind]
+        assert {c.K for c in ring} == {1, 2, 3, 5, 8} and {c.rank for c in ring} == {1}
+    assert {c.rank for c in cells if c.data == "frames:moving-digits"} == {0, 2}
 
 
 def _comparable(table: pd.DataFrame) -> pd.DataFrame:

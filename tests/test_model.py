@@ -462,11 +462,17 @@ def test_sample_rejects_bad_arguments() -> None:
 # --------------------------------------------------------------------------- precision caps
 
 
+def relative_factor(gmm: LowRankPrecisionGMM) -> torch.Tensor:
+    """V = D^-1/2 U of a relative-factor head, (*, K, d, r)."""
+    return gmm.factor / gmm.diag.sqrt().unsqueeze(-1)
+
+
+@pytest.mark.parametrize("factor", ["relative", "absolute"])
 @pytest.mark.parametrize("kind", ["rmdn", "frmdn"])
 @pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_precision_caps(kind, sign) -> None:
+def test_precision_caps(kind, sign, factor) -> None:
     min_precision, max_precision = 1e-3, 1e4
-    model = make_model(kind, 3, rank=2)
+    model = make_model(kind, 3, rank=2, precision_factor=factor)
     with torch.no_grad():
         model.head.weight.normal_(0.0, 1e4)
         model.head.bias.fill_(sign * 1e6)
@@ -474,8 +480,9 @@ def test_precision_caps(kind, sign) -> None:
     gmm, _ = model.mixture(y)
     assert (gmm.diag <= max_precision).all()
     assert (gmm.diag > 0).all()
-    # a soft cap: at huge inputs |U|_F^2 reaches max_precision up to float32 rounding
-    assert (gmm.factor.square().sum((-2, -1)) <= max_precision * (1 + 1e-6)).all()
+    # a soft cap: at huge inputs |V|_F^2 reaches max_precision up to float32 rounding
+    v = relative_factor(gmm) if factor == "relative" else gmm.factor
+    assert (v.square().sum((-2, -1)) <= max_precision * (1 + 1e-6)).all()
     if sign < 0:  # saturated low: the floor, up to the cap's relative 1e-7 shrink
         torch.testing.assert_close(
             gmm.diag, torch.full_like(gmm.diag, min_precision), rtol=1e-6, atol=0
@@ -484,16 +491,56 @@ def test_precision_caps(kind, sign) -> None:
     assert torch.isfinite(log_prob).all()
 
 
-def test_factor_norm_strictly_below_cap() -> None:
-    model = make_model("rmdn", 3, rank=2, max_precision=50.0)
+@pytest.mark.parametrize("factor", ["relative", "absolute"])
+def test_factor_norm_strictly_below_cap(factor) -> None:
+    model = make_model("rmdn", 3, rank=2, max_precision=50.0, precision_factor=factor)
     with torch.no_grad():
         model.head.weight.zero_()
-        model.head.bias.fill_(20.0)  # |U|_F^2 = 6 * 400 = 2400 before the cap
+        model.head.bias.fill_(20.0)  # |V|_F^2 = 6 * 400 = 2400 before the cap
     gmm, _ = model.mixture(torch.randn(1, 2, 3))
-    norm = gmm.factor.square().sum((-2, -1))
+    v = relative_factor(gmm) if factor == "relative" else gmm.factor
+    norm = v.square().sum((-2, -1))
     assert (norm < 50.0).all()
     torch.testing.assert_close(norm, torch.full_like(norm, 2400 / (1 + 2400 / 50)))
     assert (gmm.diag < 50.0).all()
+
+
+def explicit_head_precision(out: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """Each component's d x d precision from the head's output (n, out_features), in float64
+    from the documented formulas: D = low + s / (1 + s / (high - low)) with s = softplus(raw),
+    V = raw (1 + |raw|_F^2 / high)^-1/2, and D^1/2 (I + V V^T) D^1/2 or D + V V^T."""
+    K, d, r = config.n_components, config.dim, config.rank
+    low, high = config.min_precision, config.max_precision
+    out = out.double()
+    raw_diag = out[:, K + K * d : K + 2 * K * d].reshape(-1, K, d)
+    raw_v = out[:, K + 2 * K * d :].reshape(-1, K, r, d).transpose(-1, -2)  # (n, K, d, r)
+    s = torch.log1p(torch.exp(raw_diag))
+    diag = low + s / (1 + s / (high - low))
+    v = raw_v / torch.sqrt(1 + raw_v.square().sum((-2, -1), keepdim=True) / high)
+    eye = torch.eye(d, dtype=torch.float64)
+    if config.precision_factor == "absolute":
+        return torch.diag_embed(diag) + v @ v.mT
+    root = torch.diag_embed(diag.sqrt())
+    return root @ (eye + v @ v.mT) @ root
+
+
+@pytest.mark.parametrize("factor", ["relative", "absolute"])
+@pytest.mark.parametrize("rank", [1, 3])
+def test_head_precision_matches_explicit_formula(factor, rank) -> None:
+    model = make_model("rmdn", 4, rank=rank, precision_factor=factor, seed=rank)
+    out = 2.0 * torch.randn(6, model.head.out_features, dtype=torch.float64)
+    gmm = model.mixture_head.mixture(out)  # float64 in, float64 out
+    expected = explicit_head_precision(out, model.config)
+    precision = torch.linalg.inv(gmm.component_covariance())
+    torch.testing.assert_close(precision, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_precision_factor_setting() -> None:
+    assert ModelConfig(dim=3).precision_factor == "absolute"  # checkpoints without it: the same
+    relative = ModelConfig(dim=3, precision_factor="relative")
+    assert ModelConfig.from_dict(relative.to_dict()) == relative
+    with pytest.raises(ValueError, match="precision_factor"):
+        ModelConfig(dim=3, precision_factor="scaled")
 
 
 def test_min_precision_is_a_floor() -> None:

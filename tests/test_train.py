@@ -321,6 +321,24 @@ def test_non_finite_gradient_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None
     assert _all_finite(model)
 
 
+@pytest.mark.parametrize("d", [1, 3])
+def test_clip_norm_applies_to_the_loss_per_dimension(monkeypatch: pytest.MonkeyPatch, d) -> None:
+    """The loss sums d dimensions: clipping at clip_norm * d clips the per-dimension loss's
+    gradient at clip_norm, so the clip means the same for a 2-d toy and 28-d images."""
+    torch.manual_seed(0)
+    train, valid = torch.randn(16, 6, d), torch.randn(4, 6, d)
+    model = RMDN(d, 2, hidden_size=8)
+    thresholds, original = [], torch.nn.utils.clip_grad_norm_
+
+    def clip(parameters: object, max_norm: float) -> torch.Tensor:
+        thresholds.append(max_norm)
+        return original(parameters, max_norm)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    fit(model, train, valid, _config(steps=3, clip_norm=0.5))
+    assert thresholds == [0.5 * d] * 3
+
+
 def _nan_grad(parameter: torch.Tensor) -> torch.Tensor:
     """Zero in value, NaN in gradient (sqrt's infinite slope at 0 times 0): a finite loss."""
     return (parameter.sum() * 0).sqrt()

@@ -16,7 +16,7 @@ import torch
 from frmdn.errors import CheckpointError
 from frmdn.models.config import ModelConfig
 from frmdn.models.flows import FLOW_CONTEXTS
-from frmdn.models.heads import COVARIANCES
+from frmdn.models.heads import COVARIANCES, PRECISION_FACTORS
 from frmdn.models.sequence import SequenceDensityModel, build_model
 from frmdn.storage import (
     FORMAT,
@@ -52,6 +52,7 @@ LIMITS = {  # refuse configs that would allocate absurd models before building t
 CHOICES = {
     "covariance": COVARIANCES,
     "flow_context": FLOW_CONTEXTS,
+    "precision_factor": PRECISION_FACTORS,
 }  # the settings that are words, not numbers
 
 

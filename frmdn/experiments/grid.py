@@ -5,7 +5,8 @@ Every data set gets the same six model kinds at the same K, LSTM width and step 
 seeds: the classic diagonal RMDN (World Models' MDN-RNN), the RMDN with the low-rank precision,
 the full-covariance RMDN (the O(Kd²) reference, where d ≤ 32), the diagonal and the low-rank
 FRMDN, and, labelled as an extension beyond the paper, an FRMDN whose couplings read the LSTM
-state. The ``full`` suite adds a K sweep and a rank sweep on its first data set; the ``smoke``
+state. The ``full`` suite adds a K sweep on its first data set and a rank sweep on its first
+data set with d >= RANK_SWEEP_MIN_DIM (the rank has most to capture there); the ``smoke``
 suite trains every kind for a few steps, one seed, to check a machine or a change in seconds.
 
 Each cell is an ordinary checkpoint under ``OUT/cells/``; a finished cell is never trained
@@ -82,7 +83,8 @@ FAMILY_BUDGETS: dict[str, dict] = {  # the same budget for every kind of a famil
     "audio": {"K": 5, "rank": 2, "hidden": 64, "steps": 200, "batch_size": 16},
 }
 SWEEP_K = (1, 2, 3, 5, 8)
-SWEEP_RANK = (0, 1, 2, 4)
+SWEEP_RANK = (0, 1, 2, 4, 8)
+RANK_SWEEP_MIN_DIM = 28  # the rank sweep runs on the first data set at least this wide
 SWEEP_KINDS = ("RMDN low-rank", "FRMDN low-rank")
 DATA_SEED = 0  # every cell sees the same split: seeds vary the model, so pairs are paired
 
@@ -165,7 +167,8 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
     """The cells of ``suite`` over ``specs`` (target size of each in ``dims``), in run order.
 
     ``quick``: every kind, 3 seeds on toy sets and 1 elsewhere. ``full``: 5 seeds, plus a K
-    sweep and a rank sweep of the low-rank RMDN and FRMDN on the first data set (3 seeds).
+    sweep of the low-rank RMDN and FRMDN on the first data set and a rank sweep on the first
+    with d >= :data:`RANK_SWEEP_MIN_DIM` (the first data set when none is; 3 seeds each).
     ``smoke``: every kind, one seed, :data:`SMOKE` steps and width.
     """
     if suite not in SUITES:
@@ -196,11 +199,15 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
     if suite == "smoke":
         cells = [replace(c, **SMOKE) for c in cells]
     if suite == "full" and specs:
-        base = next(c for c in cells if c.data == specs[0] and c.kind == SWEEP_KINDS[1])
+        wide = next((s for s in specs if dims[s] >= RANK_SWEEP_MIN_DIM), specs[0])
+        k_base, r_base = (
+            next(c for c in cells if c.data == spec and c.kind == SWEEP_KINDS[1])
+            for spec in (specs[0], wide)
+        )
         for seed in range(3):
             for kind in SWEEP_KINDS:
-                sweep = [replace(base, kind=kind, seed=seed, K=k) for k in SWEEP_K]
-                sweep += [replace(base, kind=kind, seed=seed, rank=r) for r in SWEEP_RANK]
+                sweep = [replace(k_base, kind=kind, seed=seed, K=k) for k in SWEEP_K]
+                sweep += [replace(r_base, kind=kind, seed=seed, rank=r) for r in SWEEP_RANK]
                 cells += [c for c in sweep if c not in cells]
     return cells
 

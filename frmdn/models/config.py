@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from frmdn.models.flows import FLOW_CONTEXTS
-from frmdn.models.heads import COVARIANCES, mixture_head
+from frmdn.models.heads import COVARIANCES, PRECISION_FACTORS, mixture_head
 
 __all__ = ["ModelConfig"]
 
@@ -41,6 +41,9 @@ class ModelConfig:
         flow_context: ``"none"``: one flow for every time step (the paper's); ``"lstm"``: each
             coupling also reads the step's LSTM output, so the flow changes over time (an
             extension beyond the paper).
+        precision_factor: ``"absolute"``: the head outputs the precision factor U (the
+            paper's); ``"relative"``: it outputs V with :math:`U = D^{1/2} V`, the factor
+            measured against the diagonal (compared in docs/low-rank.md: no better on average).
     """
 
     dim: int
@@ -61,6 +64,7 @@ class ModelConfig:
     pitch_min_lag: int = 20
     covariance: str = "low-rank"
     flow_context: str = "none"
+    precision_factor: str = "absolute"
 
     def __post_init__(self) -> None:
         positive = ("dim", "n_components", "hidden_size", "num_layers", "flow_hidden")
@@ -83,6 +87,11 @@ class ModelConfig:
         if self.flow_context not in FLOW_CONTEXTS:
             raise ValueError(
                 f"flow_context must be one of {FLOW_CONTEXTS}, got {self.flow_context!r}"
+            )
+        if self.precision_factor not in PRECISION_FACTORS:
+            raise ValueError(
+                f"precision_factor must be one of {PRECISION_FACTORS}, "
+                f"got {self.precision_factor!r}"
             )
         if self.flow_context != "none" and (self.flow_layers == 0 or self.dim == 1):
             raise ValueError("a flow context needs coupling layers: flow_layers >= 1 and dim >= 2")

@@ -28,10 +28,22 @@ from frmdn.models.mixture import (
 if TYPE_CHECKING:
     from frmdn.models.config import ModelConfig
 
-__all__ = ["COVARIANCES", "FullCovarianceHead", "LowRankHead", "MixtureHead", "mixture_head"]
+__all__ = [
+    "COVARIANCES",
+    "PRECISION_FACTORS",
+    "FullCovarianceHead",
+    "LowRankHead",
+    "MixtureHead",
+    "mixture_head",
+]
 
 COVARIANCES = ("low-rank", "full")
 """The covariance kinds a :class:`~frmdn.models.config.ModelConfig` may name."""
+
+PRECISION_FACTORS = ("absolute", "relative")
+"""How the low-rank head makes the factor U from its output V: ``"absolute"``, U = V (the
+paper's), or ``"relative"``, :math:`U = D^{1/2} V` (the factor measured against the
+diagonal)."""
 
 
 def _bounded(raw: Tensor, low: float, high: float) -> Tensor:
@@ -82,7 +94,14 @@ class MixtureHead:
 
 
 class LowRankHead(MixtureHead):
-    """K weights, means, precision diagonals and rank-r factors: K(1 + d(2 + r)) numbers."""
+    r"""K weights, means, precision diagonals and rank-r factors: K(1 + d(2 + r)) numbers.
+
+    With ``precision_factor="absolute"`` (the default, the paper's) the head's factor output V
+    is U. With ``"relative"`` it is measured against the diagonal, :math:`U = D^{1/2} V`, so
+    :math:`\Lambda = D^{1/2}(I + VV^\top)D^{1/2}`: V is dimensionless and tightens a direction
+    by the same factor whatever the scale of D (docs/low-rank.md compares the two). The cap
+    :math:`\|V\|_F^2 <` max_precision applies to V in both.
+    """
 
     @property
     def out_features(self) -> int:
@@ -107,12 +126,15 @@ class LowRankHead(MixtureHead):
         )
 
     def _precision(self, raw_diag: Tensor, raw_factor: Tensor) -> tuple[Tensor, Tensor]:
-        """Precision diagonals (*, d) smoothly in (min, max) and factors (*, r, d) with
-        :math:`|U|_F^2 <` max_precision, from raw head outputs of the same shapes."""
+        r"""Precision diagonals D (*, d) smoothly in (min, max) and factors U (*, r, d), from
+        raw head outputs of the same shapes; :math:`\|V\|_F^2 <` max_precision."""
         c = self.config
         diag = _bounded(raw_diag, c.min_precision, c.max_precision)
         norm = raw_factor.square().sum((-2, -1), keepdim=True)
-        return diag, raw_factor * torch.rsqrt(1 + norm / c.max_precision)
+        factor = raw_factor * torch.rsqrt(1 + norm / c.max_precision)  # V
+        if c.precision_factor == "relative":
+            factor = factor * diag.sqrt().unsqueeze(-2)
+        return diag, factor
 
     def mixture(self, out: Tensor) -> LowRankPrecisionGMM:
         logits, loc, raw_diag, raw_factor = self._split(out)

@@ -35,7 +35,10 @@ class TrainConfig:
         batch_size: Sequences per step.
         lr: Adam learning rate.
         weight_decay: AdamW weight decay (0 = plain Adam).
-        clip_norm: Gradient-norm clipping threshold.
+        clip_norm: Gradient-norm clipping threshold, on the gradient of the NLL per dimension
+            (the loss per step / d), so that it means the same at every d. Before library 0.2
+            it applied to the loss per step, and throttled every step of the families with
+            d >= 28 (docs/low-rank.md).
         eval_every: Steps between validation passes (and progress reports).
         patience: Validation passes without improvement before early stopping (0 = never).
         seed: Seed for initial batches, dropout and noise: equal seeds give equal runs.
@@ -190,6 +193,9 @@ class Trainer:
         self.optimizer = optimizer(
             model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
+        # the loss sums d dimensions; with Adam (scale-free) clipping its gradient at
+        # clip_norm * d is clipping the per-dimension loss's gradient at clip_norm
+        self._clip = self.config.clip_norm * model.config.dim
         self.result = FitResult(stop_reason="running")
         self._best_state = _detached(model.state_dict())
         self._since_best = 0
@@ -217,7 +223,7 @@ class Trainer:
             finite = not self.group.any(not finite)
         if finite:
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self._clip)
             if torch.isfinite(norm):
                 self.optimizer.step()
                 self._bad_in_a_row = 0
