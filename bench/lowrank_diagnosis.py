@@ -12,14 +12,17 @@ are directions a precision factor can tighten, above 1 directions only a larger 
 could widen; :math:`\\tfrac12(\\lambda - 1 - \\log\\lambda)` nats per step are to be had in each.
 
 Run: .venv/bin/python bench/lowrank_diagnosis.py [--data images:digits] [--steps 800]
-     [--variants NAME ...] [--seeds 0] [--out bench/results/lowrank_diagnosis.json]
+     [--variants NAME ...] [--seeds 0 1 2] [--workers 2] [--out PATH] [--quick]
+Writes bench/results/lowrank_diagnosis.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import statistics
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -114,9 +117,11 @@ def factor_size(model: torch.nn.Module, probe: torch.Tensor) -> dict[str, float]
 
 
 @torch.no_grad()
-def whitened_spectrum(model: torch.nn.Module, probe: torch.Tensor) -> dict[str, object]:
+def whitened_spectrum(model: torch.nn.Module, probe: torch.Tensor, r: int) -> dict[str, object]:
     """Eigenvalues of the covariance of :math:`w = L^T(z - \\mu_k)` (float64, explicit d x d
-    precisions :math:`\\Lambda = L L^T`) for each step's most responsible component k."""
+    precisions :math:`\\Lambda = L L^T`) for each step's most responsible component k, and the
+    nats per step a rank-``r`` update of the precision (the r smallest eigenvalues below 1) or
+    of the covariance (the r largest above 1) could still take, and a full d x d one (all)."""
     model.eval()
     gmm, z = model.mixture(probe)
     k = gmm.responsibilities(z).argmax(-1)  # (B, T)
@@ -127,18 +132,19 @@ def whitened_spectrum(model: torch.nn.Module, probe: torch.Tensor) -> dict[str, 
     w = (chol.mT @ delta).squeeze(-1).reshape(-1, z.shape[-1])
     eig = torch.linalg.eigvalsh(w.T @ w / len(w)).tolist()
     gain = [0.5 * (v - 1 - math.log(v)) for v in eig]
-    r = max(model.config.rank, 1)
     return {
         "smallest": eig[:4],
         "largest": eig[-4:],
         "precision_gain_rank": sum(g for v, g in zip(eig[:r], gain[:r], strict=True) if v < 1),
         "covariance_gain_rank": sum(g for v, g in zip(eig[-r:], gain[-r:], strict=True) if v > 1),
+        "full_gain": sum(gain),  # what a full covariance of the same means could still take
         "mean_eigenvalue": sum(eig) / len(eig),
     }
 
 
 def run_variant(name: str, spec: str, args: argparse.Namespace, seed: int) -> dict:
     """Train one variant, logging as it goes; returns its measurements."""
+    torch.set_num_threads(args.threads)
     variant = VARIANTS[name]
     split = load_data(spec, seed=0)
     settings = {"n_components": args.K, "rank": args.rank, "hidden_size": args.hidden}
@@ -176,6 +182,7 @@ def run_variant(name: str, spec: str, args: argparse.Namespace, seed: int) -> di
         "variant": name,
         "seed": seed,
         "test_nll": evaluate_nll(model, split.test),
+        "train_nll": evaluate_nll(model, split.train[: len(split.test)]),  # as many sequences
         "dim": split.dim,
         "clip_norm": clip,
         "clip_active": len(active) / len(totals),
@@ -184,7 +191,7 @@ def run_variant(name: str, spec: str, args: argparse.Namespace, seed: int) -> di
         "group_norm_early": {g: median(g, early) for g in groups},
         "group_norm_late": {g: median(g, late) for g in groups},
         "factor_size": sizes,
-        "spectrum": whitened_spectrum(model, probe),
+        "spectrum": whitened_spectrum(model, probe, args.rank),
     }
 
 
@@ -192,35 +199,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="images:digits")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--K", type=int, default=5)
     parser.add_argument("--rank", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
+    parser.add_argument("--workers", type=int, default=2, help="runs at a time (default: 2)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     args = parser.parse_args(argv)
+    if args.quick:  # two variants, one seed, a few steps, in this process's pool of one
+        args.steps, args.eval_every, args.seeds, args.workers = 20, 10, [0], 1
+        args.variants = ["RMDN low-rank, clip 5", "FRMDN diagonal, clip 5/dim"]
     torch.set_num_threads(args.threads)
-    rows = []
-    for seed in args.seeds:
-        for name in args.variants:
-            row = run_variant(name, args.data, args, seed)
-            rows.append(row)
-            late = {g: round(v, 2) for g, v in row["group_norm_late"].items()}
-            print(
-                f"{name:28s} seed {seed}: test {row['test_nll']:9.3f} nats/step, clip active "
-                f"{row['clip_active']:.0%} (median scale {row['clip_scale_median']:.3f}), "
-                f"late group norms {late}, spectrum {row['spectrum']['smallest'][:2]} .. "
-                f"{row['spectrum']['largest'][-2:]}",
-                flush=True,
-            )
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "variants")}
+    jobs = [(name, args.data, args, seed) for seed in args.seeds for name in args.variants]
+    spawn = multiprocessing.get_context("spawn")  # fresh workers, each with its own threads
+    with ProcessPoolExecutor(args.workers, mp_context=spawn) as pool:
+        rows = list(pool.map(run_variant, *zip(*jobs, strict=True)))
+    for row in rows:
+        late = {g: round(v, 2) for g, v in row["group_norm_late"].items()}
+        print(
+            f"{row['variant']:34s} seed {row['seed']}: test {row['test_nll']:9.3f} nats/step, "
+            f"clip active {row['clip_active']:.0%} (median scale "
+            f"{row['clip_scale_median']:.3f}), late group norms {late}"
+        )
+    run = {k: v for k, v in vars(args).items() if k not in ("out", "variants")}
     write_results(
-        "lowrank_diagnosis",
-        {"machine": machine_info(), "settings": settings, "runs": rows},
-        args.out,
+        "lowrank_diagnosis", {"machine": machine_info(), "run": run, "runs": rows}, args.out
     )
     return 0
 

@@ -191,9 +191,14 @@ def summary_section(rows: pd.DataFrame) -> None:
     )
 
 
-# ----------------------------------------------------------------------------- what the flow adds
-def verdict_sentence(pair: tuple[str, str], row: pd.Series) -> str:
-    """One plain sentence on a data set's paired difference (a difference_summary row)."""
+# ----------------------------------------------------------------------------- what each part adds
+FLOW = "the flow"
+RANK = "the low-rank precision"
+
+
+def verdict_sentence(pair: tuple[str, str], row: pd.Series, part: str = FLOW) -> str:
+    """One plain sentence on what ``part`` does to a data set's test NLL (a
+    difference_summary row of ``pair``)."""
     model, baseline = pair
     mean, std, seeds, unit = row["mean difference"], row["std"], row["seeds"], row["unit"]
     start = f"On `{row['data']}`, {model} vs {baseline}:"
@@ -201,33 +206,37 @@ def verdict_sentence(pair: tuple[str, str], row: pd.Series) -> str:
         return f"{start} no finite test NLL to compare."
     if row["verdict"].startswith("within"):
         return (
-            f"{start} the flow changes test NLL by {mean:+.3f} ± {std:.3f} {unit} over "
+            f"{start} {part} changes test NLL by {mean:+.3f} ± {std:.3f} {unit} over "
             f"{seeds} seeds, **within seed noise**: no difference to claim."
         )
     verb = "improves" if mean < 0 else "worsens"
     if seeds == 1:
         return (
-            f"{start} the flow {verb} test NLL by {abs(mean):.3f} {unit} on a single seed; "
+            f"{start} {part} {verb} test NLL by {abs(mean):.3f} {unit} on a single seed; "
             "the spread over seeds is unknown, so this cannot be told apart from seed noise."
         )
     verdict = row["verdict"].removeprefix("better ").removeprefix("worse ")
     return (
-        f"{start} the flow {verb} test NLL by {abs(mean):.3f} ± {std:.3f} {unit} over "
+        f"{start} {part} {verb} test NLL by {abs(mean):.3f} ± {std:.3f} {unit} over "
         f"{seeds} seeds: **{verdict}**."
     )
 
 
-def differences_section(rows: pd.DataFrame) -> None:
-    st.subheader("What the flow adds: FRMDN − RMDN, seed by seed")
+def differences_section(
+    rows: pd.DataFrame, pairs: dict[str, tuple[str, str]], part: str, title: str, same: str
+) -> None:
+    """Sentences and a table of ``part``'s paired effect per data set (``pairs``: label ->
+    (model, baseline), which differ only in ``part``; ``same``: what each pair shares)."""
+    st.subheader(title)
     st.caption(
-        "Each pair has the same covariance kind, K, LSTM width, step budget and seed; only the "
-        f"flow differs. Negative: the flow helps. A mean within {grid_stats.NOISE_SE:g} "
+        f"Each pair has the same {same}, K, LSTM width, step budget and seed; only {part} "
+        f"differs. Negative: {part} helps. A mean within {grid_stats.NOISE_SE:g} "
         "standard errors of zero is seed noise; ± is the standard deviation over seeds."
     )
     found = pd.concat(
         [
             grid_stats.difference_summary(rows, *pair).assign(pair=label)
-            for label, pair in grid_stats.PAIRS.items()
+            for label, pair in pairs.items()
         ],
         ignore_index=True,
     )
@@ -235,7 +244,7 @@ def differences_section(rows: pd.DataFrame) -> None:
         st.info("No data set has both models of a pair for the same seeds.")
         return
     sentences = [
-        verdict_sentence(grid_stats.PAIRS[row["pair"]], row)
+        verdict_sentence(pairs[row["pair"]], row, part)
         for data in dict.fromkeys(found["data"])
         for _, row in found[found["data"] == data].iterrows()
     ]
@@ -285,8 +294,8 @@ st.markdown(
     "width and step budget, over several seeds: the classic diagonal RMDN, the RMDN with the "
     "low-rank precision, the full-covariance RMDN (up to d = 32), the diagonal and the "
     "low-rank FRMDN, and, as an extension beyond the paper, an FRMDN whose flow reads the LSTM "
-    "state. Pairs with and without the flow, seed by seed, show what the flow adds and whether "
-    "it is more than the spread between seeds."
+    "state. Pairs that differ in one part, seed by seed, show what the flow and the low-rank "
+    "precision each add and whether it is more than the spread between seeds."
 )
 sync_grid()
 table, source = choose_source()
@@ -304,7 +313,20 @@ elif table is not None:
         rows = None
 if rows is not None:
     summary_section(rows)
-    differences_section(rows)
+    differences_section(
+        rows,
+        grid_stats.PAIRS,
+        FLOW,
+        "What the flow adds: FRMDN − RMDN, seed by seed",
+        "covariance kind",
+    )
+    differences_section(
+        rows,
+        grid_stats.RANK_PAIRS,
+        RANK,
+        "What the low-rank precision adds: low-rank − diagonal, seed by seed",
+        "flow (none, or the same couplings)",
+    )
     per_data_section(rows)
 cost_section(rows)
 run_section()

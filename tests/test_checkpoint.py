@@ -119,7 +119,11 @@ def test_round_trip_is_bit_exact(name: str, tmp_path: Path) -> None:
     loaded = load(path)
     _assert_same(model, loaded)
     assert not loaded.training
-    assert loaded.metadata == {"metrics": metrics, "data": data, "library_version": "0.1.0"}
+    assert loaded.metadata == {
+        "metrics": metrics,
+        "data": data,
+        "library_version": frmdn.__version__,
+    }
     assert torch.equal(loaded.data_shift, model.data_shift)
     assert torch.equal(loaded.data_scale, model.data_scale)
 

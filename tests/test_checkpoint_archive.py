@@ -82,7 +82,11 @@ def test_a_good_archive_round_trips(files: dict[str, bytes], tmp_path: Path, lay
     reference = _model()
     assert isinstance(model, FRMDN) and model.config == reference.config and not model.training
     assert torch.equal(_log_prob(model), _log_prob(reference))
-    assert model.metadata == {"metrics": {"best": 1.0}, "data": DATA, "library_version": "0.1.0"}
+    assert model.metadata == {
+        "metrics": {"best": 1.0},
+        "data": DATA,
+        "library_version": frmdn.__version__,
+    }
 
 
 def test_stored_members_and_zipped_directories_load(files: dict[str, bytes]) -> None:

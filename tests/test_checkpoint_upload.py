@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_uploads_on_the_toy_page() -> None:
     assert list(table.index) == ["your checkpoint", "pretrained RMDN", "pretrained FRMDN"]
     assert table.loc["your checkpoint", "class"] == "RMDN"
     assert table.loc["your checkpoint", "trained on"] == "toy:ring"
-    assert table.loc["your checkpoint", "library version"] == "0.1.0"
+    written_by = json.loads((PRETRAINED / "toy-ring-rmdn" / "config.json").read_text())
+    assert table.loc["your checkpoint", "library version"] == written_by["library_version"]
     assert table.loc["your checkpoint", "parameters"] == scoreboard.loc["RMDN", "parameters"]
     # the upload is the pretrained RMDN, scored on the same held-out sequences
     assert table.loc["your checkpoint", NLL] == pytest.approx(scoreboard.loc["RMDN", NLL])

@@ -123,6 +123,10 @@ def test_renders_the_shipped_results(shipped: Path) -> None:
         sentences
     )
     assert "nats/step over 3 seeds: **beyond seed noise" in sentences
+    assert (
+        "On `toy:ring`, RMDN low-rank vs RMDN diagonal: the low-rank precision improves test "
+        "NLL by" in sentences
+    )
     assert "on a single seed; the spread over seeds is unknown" in sentences  # digits, 1 seed
     # per data set: strip and paired plots; parameters vs NLL; head sizes
     assert len(charts(at)) == 2 * 2 + 2

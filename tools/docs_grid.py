@@ -10,7 +10,13 @@ import statistics
 from pathlib import Path
 
 from frmdn.experiments.grid import KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
-from frmdn.experiments.grid_stats import PAIRS, budget_cells, noise_verdict, read_results
+from frmdn.experiments.grid_stats import (
+    PAIRS,
+    RANK_PAIRS,
+    budget_cells,
+    noise_verdict,
+    read_results,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "assets" / "results" / "quick"
 MINUS = "\u2212"
@@ -67,17 +73,18 @@ def grid_nll(folder: Path = RESULTS) -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def grid_flow(folder: Path = RESULTS) -> str:
-    """The flow's paired effect per data set (FRMDN − RMDN per seed) and its verdict."""
+def grid_flow(folder: Path = RESULTS, pairs: dict[str, tuple[str, str]] = PAIRS) -> str:
+    """A part's paired effect per data set (model − baseline per seed, for each of ``pairs``;
+    by default the flow's, FRMDN − RMDN) and its verdict."""
     table = rows(folder)
     header = ["data (unit)"]
-    for label in PAIRS:
-        header += [f"{label}: FRMDN − RMDN", "verdict"]
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|---|" * len(PAIRS)]
+    for label, (model, baseline) in pairs.items():
+        header += [f"{label}: {model} − {baseline}", "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|---|" * len(pairs)]
     for data in _data_sets(table):
         cells = [r for r in table if r["data"] == data]
         out = [f"{data} ({cells[0]['unit']})"]
-        for model, baseline in PAIRS.values():
+        for model, baseline in pairs.values():
             ours = {r["seed"]: r["test_nll"] for r in cells if r["model"] == model}
             theirs = {r["seed"]: r["test_nll"] for r in cells if r["model"] == baseline}
             diffs = [ours[s] - theirs[s] for s in sorted(ours.keys() & theirs.keys())]
@@ -122,29 +129,53 @@ def grid_run_full() -> str:
     return grid_run(FULL)
 
 
-def grid_sweep() -> str:
-    """The full suite's K sweep (rank 1) and rank sweep (K = 3) on its first data set: test
-    NLL mean ± std over the sweep's seeds, low-rank RMDN against low-rank FRMDN."""
-    table = rows(FULL, budget=False)
-    data = table[0]["data"]
+def grid_rank_full() -> str:
+    """The low-rank precision's paired effect (low-rank − diagonal per seed) in the full suite,
+    with the flow and without."""
+    return grid_flow(FULL, RANK_PAIRS)
+
+
+def _sweep(data: str, key: str, values: tuple[int, ...], fixed: tuple[str, int]) -> str:
+    """Test NLL mean ± std over seeds 0-2 of the full suite's sweep of ``key`` over ``values``
+    on ``data`` (``fixed``: the other setting and its value), low-rank RMDN vs FRMDN."""
     seeds = {0, 1, 2}
-    cells = [r for r in table if r["data"] == data and r["seed"] in seeds]
+    cells = [r for r in rows(FULL, budget=False) if r["data"] == data and r["seed"] in seeds]
     unit = cells[0]["unit"]
+    label = {"K": "K", "rank": "r"}
     lines = [f"| {data} ({unit}, {len(seeds)} seeds) | " + " | ".join(SWEEP_KINDS) + " |"]
     lines.append("|---|" + "---:|" * len(SWEEP_KINDS))
-    for label, key, values, fixed in (
-        ("K", "K", SWEEP_K, ("rank", 1)),
-        ("r", "rank", SWEEP_RANK, ("K", 3)),
-    ):
-        for value in values:
-            out = []
-            for kind in SWEEP_KINDS:
-                nll = [
-                    r["test_nll"]
-                    for r in cells
-                    if r["model"] == kind and r[key] == value and r[fixed[0]] == fixed[1]
-                ]
-                out.append(_spread(nll, _digits(unit)) if nll else "—")
-            other = f"{fixed[0] if fixed[0] == 'K' else 'r'} = {fixed[1]}"
-            lines.append(f"| {label} = {value} ({other}) | " + " | ".join(out) + " |")
+    for value in values:
+        out = []
+        for kind in SWEEP_KINDS:
+            nll = [
+                r["test_nll"]
+                for r in cells
+                if r["model"] == kind and r[key] == value and r[fixed[0]] == fixed[1]
+            ]
+            out.append(_spread(nll, _digits(unit)) if nll else "—")
+        other = f"{label[fixed[0]]} = {fixed[1]}"
+        lines.append(f"| {label[key]} = {value} ({other}) | " + " | ".join(out) + " |")
     return "\n" + "\n".join(lines) + "\n"
+
+
+def _swept(key: str) -> dict:
+    """The first budget row of the data set whose cells take the most values of ``key``."""
+    table = rows(FULL, budget=False)
+    counts = {
+        data: len({r[key] for r in table if r["data"] == data and r["model"] in SWEEP_KINDS})
+        for data in _data_sets(table)
+    }
+    data = max(counts, key=counts.get)  # the first of the most swept
+    return next(r for r in rows(FULL) if r["data"] == data and r["model"] == SWEEP_KINDS[1])
+
+
+def grid_sweep() -> str:
+    """The full suite's K sweep, at its data set's budget rank."""
+    base = _swept("K")
+    return _sweep(base["data"], "K", SWEEP_K, ("rank", base["rank"]))
+
+
+def grid_sweep_rank() -> str:
+    """The full suite's rank sweep, at its data set's budget K."""
+    base = _swept("rank")
+    return _sweep(base["data"], "rank", SWEEP_RANK, ("K", base["K"]))

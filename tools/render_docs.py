@@ -4,7 +4,7 @@ Each generated region sits between two marker comments, ``<!-- results:NAME begi
 ``<!-- results:NAME end -->``: on lines of their own around a table, or inline around a figure
 in a sentence. Only the text between a pair is rewritten, by the renderer of that NAME.
 
-    .venv/bin/python tools/render_docs.py            # rewrite README.md and assets/README.md
+    .venv/bin/python tools/render_docs.py            # rewrite README.md, assets/ and docs/
     .venv/bin/python tools/render_docs.py --check    # print a diff and exit 1 if they drifted
 
 Sources: ``assets/pretrained/*/config.json`` (the checkpoints' ``metrics`` and ``data``) and
@@ -23,10 +23,11 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-import docs_grid  # a sibling module: tools/ is on sys.path when this runs as a script
+import docs_grid  # sibling modules: tools/ is on sys.path when this runs as a script
+import docs_lowrank
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "assets/README.md")
+DOCS = ("README.md", "assets/README.md", "docs/low-rank.md")
 MARKER = re.compile(r"<!-- results:([\w-]+) begin -->(.*?)<!-- results:\1 end -->", re.DOTALL)
 MINUS = "\u2212"  # the README's typographic minus; the toy table and assets/README.md use "-"
 
@@ -372,6 +373,17 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-flow-full": docs_grid.grid_flow_full,
     "grid-run-full": docs_grid.grid_run_full,
     "grid-sweep": docs_grid.grid_sweep,
+    "grid-sweep-rank": docs_grid.grid_sweep_rank,
+    "grid-rank-full": docs_grid.grid_rank_full,
+    "grid-rank-before": docs_lowrank.rank_before,
+    "lowrank-diagnosis": docs_lowrank.diagnosis,
+    "lowrank-spectrum": docs_lowrank.spectrum,
+    "lowrank-spectrum-frames": docs_lowrank.spectrum_frames,
+    "lowrank-diagnosis-frames": docs_lowrank.diagnosis_frames,
+    "lowrank-diagnosis-speech": docs_lowrank.diagnosis_speech,
+    "lowrank-spectrum-speech": docs_lowrank.spectrum_speech,
+    "lowrank-speech-longer": docs_lowrank.speech_longer,
+    "lowrank-settings": docs_lowrank.settings,
     "toy-nll": toy_nll,
     "speech-nll": speech_nll,
     "speech-nll-best": speech_nll_best,

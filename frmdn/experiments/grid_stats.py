@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAIRS",
+    "RANK_PAIRS",
     "budget_cells",
     "difference_summary",
     "head_outputs",
@@ -30,6 +31,10 @@ __all__ = [
 PAIRS = {  # what the flow adds, at the same covariance kind
     "flow, low-rank precision": ("FRMDN low-rank", "RMDN low-rank"),
     "flow, diagonal": ("FRMDN diagonal", "RMDN diagonal"),
+}
+RANK_PAIRS = {  # what the low-rank precision adds, with and without the flow
+    "rank, RMDN": ("RMDN low-rank", "RMDN diagonal"),
+    "rank, FRMDN": ("FRMDN low-rank", "FRMDN diagonal"),
 }
 NOISE_SE = 2.0  # a mean difference within this many standard errors of 0 is seed noise
 REQUIRED = ("data", "model", "seed", "test_nll", "unit")
