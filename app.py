@@ -45,8 +45,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "Toy ring, K = 3",
         "Move the *time step* slider and compare the two density maps: the next point lies on "
         "an arc of the ring. Press play on *The flow, layer by layer* and watch the ring bend "
-        "into z; under *Where the mixture lives*, compare the FRMDN's round clusters in z with "
-        "the RMDN's Gaussians stretched over arcs, and the two KS fit numbers.",
+        "into z; under *Where the mixture lives*, compare where the FRMDN's draws fall in z "
+        "with the RMDN's Gaussians stretched over arcs of y, and the two KS fit numbers.",
         "Why can three Gaussians not cover an arc in y, yet can in z = f(y)?",
     ),
     (
@@ -73,7 +73,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         {},
         "Audio: listen",
         "Play the original, the RMDN and the FRMDN continuations of the same start; under "
-        "*Where the mixture lives*, compare the two Q-Q plots of one frame's fit. Then record "
+        "*Where the mixture lives*, compare the two Q-Q plots: how well each model's "
+        "Gaussians fit the real frames of the clip. Then record "
         "3 seconds of your voice, press **Train both**, and read the overfitting table.",
         "Which continuation keeps the voice voiced longer? Why does training on one short clip "
         "open a gap between train and held-out NLL?",
@@ -102,7 +103,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "pages/compare.py",
         {},
         "Compare: is it the flow, or the seed?",
-        "Read the verdict sentences and the strip plots; then the K sweep in the README.",
+        "Read the verdict sentences and the strip plots, first for the flow, then for the "
+        "low-rank precision.",
         "Which gains are beyond seed noise? How many numbers does a full covariance cost at "
         "d = 80 (the speech frames) against the low-rank precision?",
     ),
@@ -119,8 +121,11 @@ def lesson() -> None:
     )
     for number, (length, page, query, label, todo, question) in enumerate(LESSON, start=1):
         with st.container(border=True):
-            st.page_link(
-                page, label=f"{number}. {label} ({length} min)", query_params=query or None
+            st.page_link(  # blue and bold with an arrow: it reads as a link, not as text
+                page,
+                label=f":blue[**{number}. {label}**] ({length} min)",
+                icon=":material/arrow_forward:",
+                query_params=query or None,
             )
             st.markdown(f"{todo}\n\n**Ask:** {question}")
 
@@ -197,27 +202,27 @@ def home() -> None:
     st.subheader("Pages")
     st.page_link(
         "pages/toy.py",
-        label="Toy 2D sequences: watch the flow bend curved next-step distributions",
+        label=":blue[**Toy 2D sequences**]: watch the flow bend curved next-step distributions",
         icon=":material/scatter_plot:",
     )
     st.page_link(
         "pages/audio.py",
-        label="Audio: listen to both models continue a speech clip, or your own voice",
+        label=":blue[**Audio**]: listen to both models continue a speech clip, or your own voice",
         icon=":material/graphic_eq:",
     )
     st.page_link(
         "pages/single_images.py",
-        label="Single images: MNIST digits written row by row, completions and bits/dim",
+        label=":blue[**Single images**]: MNIST digits row by row, completions and bits/dim",
         icon=":material/grid_on:",
     )
     st.page_link(
         "pages/image_sequences.py",
-        label="Image sequences: VAE latents of moving frames, predictions and rollouts",
+        label=":blue[**Image sequences**]: VAE latents of moving frames, predictions and rollouts",
         icon=":material/movie:",
     )
     st.page_link(
         "pages/compare.py",
-        label="Compare: how much comes from the flow, seed by seed, in the experiment grid",
+        label=":blue[**Compare**]: what the flow and the rank add, seed by seed, in the grid",
         icon=":material/leaderboard:",
     )
 

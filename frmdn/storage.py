@@ -67,10 +67,26 @@ MAX_WEIGHTS_BYTES = 2_000_000_000
 MAX_PARAMETERS = 250_000_000
 
 
+def _umask() -> int:
+    """The process's file-creation mask. Read from /proc where there is one: ``os.umask``
+    can only read it by setting it, and the app writes checkpoints from several threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _temp_path(path: Path) -> Path:
-    """A fresh empty file beside ``path``, named as :data:`LEFTOVERS` expects."""
+    """A fresh empty file beside ``path``, named as :data:`LEFTOVERS` expects, with the mode
+    any new file gets (mkstemp's is 0600: others on a shared class server could not read it)."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 

@@ -180,6 +180,7 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
         step=frame / RATE,
         format="%.2f",
         key=f"audio_moment_{source.key}",
+        persist_state="session",
         help="Which frame's predictive mixture to draw; it starts at the loudest frame of the "
         f"first {WEIGHTS_SECONDS:g} s.",
     )
@@ -210,11 +211,14 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
         + "Draws beyond the loudest value of the training audio (±"
         + f"{peak:.2f}), which generation clips: "
         + ", ".join(f"{name} {share:.0%}" for name, share in flung.items())
-        + ". The FRMDN's inverse flow sends some draws of z, not only far-out ones, beyond any "
-        "training audio: it was trained only where real frames land, so a good fit of the "
-        "real frames (the fit numbers below) does not make every draw sound right. The "
-        "vertical range leaves the farthest values out."
+        + ". The vertical range leaves the farthest values out."
     )
+    with st.expander("Why the FRMDN flings some draws"):
+        st.caption(
+            "The FRMDN's inverse flow sends some draws of z, not only far-out ones, beyond any "
+            "training audio: it was trained only where real frames land, so a good fit of the "
+            "real frames (the fit numbers below) does not make every draw sound right."
+        )
     st.plotly_chart(
         plots.predictive_traces_figure(
             samples,
@@ -271,12 +275,16 @@ st.markdown(
 st.caption(
     "With the pitch predictor (in the pretrained models, and on by default for training), both "
     "models first guess every sample by repeating the audio one pitch period earlier, as "
-    "speech codecs do (a soft choice among periods of 2.5-20 ms, steered by the LSTM), and put "
-    "their mixture on what is left; generating runs that guess backwards, so a drawn residual "
-    "comes out with the pitch put back. Each guess reads only earlier samples, so the NLL is "
-    "still the waveform's. Without it the models learn the loudness and colour of speech but "
-    "not its pitch, and their continuations sound whispered."
+    "speech codecs do, and put their mixture on what is left. Without it their continuations "
+    "sound whispered."
 )
+with st.expander("How the pitch predictor works"):
+    st.caption(
+        "The guess is a soft choice among periods of 2.5-20 ms, steered by the LSTM; generating "
+        "runs it backwards, so a drawn residual comes out with the pitch put back. Each guess "
+        "reads only earlier samples, so the NLL is still the waveform's. Without it the models "
+        "learn the loudness and colour of speech but not its pitch."
+    )
 st.caption(
     f"The audio is pre-emphasised before framing (eₙ = yₙ − {EMPHASIS} yₙ₋₁) "
     "and generated frames are de-emphasised back: the model's leftover noise then comes out "

@@ -95,6 +95,7 @@ def directory_table() -> tuple[pd.DataFrame | None, str]:
     text = st.text_input(
         "Run directory on this server",
         key="compare_dir",
+        persist_state="session",
         placeholder="/path/to/run",
         help=f"The --out folder of `{SHELL_COMMAND}`; only its results.csv is read.",
     ).strip()
@@ -127,7 +128,9 @@ def upload_table() -> tuple[pd.DataFrame | None, str]:
 def choose_source() -> tuple[pd.DataFrame | None, str]:
     """The radio of sources and the table of the chosen one (None: nothing usable)."""
     options = [SHIPPED, DIRECTORY, UPLOAD] + ([MY_RUN] if my_run_path() else [])
-    choice = st.radio("Results", options, horizontal=True, key="compare_source")
+    choice = st.radio(
+        "Results", options, horizontal=True, key="compare_source", persist_state="session"
+    )
     if choice == DIRECTORY:
         return directory_table()
     if choice == UPLOAD:
@@ -148,12 +151,17 @@ def filters(table: pd.DataFrame) -> pd.DataFrame:
     models += [m for m in dict.fromkeys(table["model"]) if m not in KINDS]
     tag = abs(hash((*datas, *models)))  # new options, fresh widgets
     left, middle, right = st.columns([2, 4, 1.4], vertical_alignment="bottom")
-    chosen_data = left.multiselect("Data sets", datas, datas, key=f"compare_data_{tag}")
-    chosen_models = middle.multiselect("Models", models, models, key=f"compare_models_{tag}")
+    chosen_data = left.multiselect(
+        "Data sets", datas, datas, key=f"compare_data_{tag}", persist_state="session"
+    )
+    chosen_models = middle.multiselect(
+        "Models", models, models, key=f"compare_models_{tag}", persist_state="session"
+    )
     extension = right.checkbox(
         "Include the extension",
         value=True,
         key="compare_extension",
+        persist_state="session",
         disabled=EXTENSION not in present,
         help=f"{EXTENSION}: beyond the paper, its flow reads the LSTM state.",
     )
@@ -281,8 +289,10 @@ def cost_section(rows: pd.DataFrame | None) -> None:
         "O(Kd²), the low-rank-plus-diagonal precision as O(Kd(1+r)), a diagonal one as O(Kd)."
     )
     left, right, _ = st.columns([1, 1, 4])
-    K = left.number_input("Components K", 1, 20, 5, key="compare_K")
-    rank = right.number_input("Precision rank r", 1, 32, 2, key="compare_rank")
+    K = left.number_input("Components K", 1, 20, 5, key="compare_K", persist_state="session")
+    rank = right.number_input(
+        "Precision rank r", 1, 32, 2, key="compare_rank", persist_state="session"
+    )
     st.plotly_chart(plots.head_size_figure(int(K), int(rank)), key="compare_heads")
 
 

@@ -40,7 +40,7 @@ from ui.training import (
 
 SCENES = {"Moving digits": "moving-digits", "Bouncing balls": "bouncing-balls"}
 UPLOAD = "Upload a video"
-PANEL_DEFAULTS = {"K": 5, "rank": 2}  # as the bundled pairs, so their settings note stays quiet
+PANEL_DEFAULTS = {"K": 5, "rank": 2, "hidden": 128}  # the bundled pairs': no settings note
 LENGTH = 16  # frames per sequence, as the pretrained models were trained
 SIZE = 48  # frame side in pixels, as the bundled VAEs encode
 SIZES = {"n_train": 512, "n_valid": 64, "n_test": 64}
@@ -93,7 +93,9 @@ def _encode(
 # ----------------------------------------------------------------------------- settings
 def source_panel() -> tuple[str, bytes | None]:
     """The frame source: a scene generator, or an uploaded clip plus the VAE to encode it."""
-    choice = st.radio("Frames", [*SCENES, UPLOAD], horizontal=True, key="seq_source")
+    choice = st.radio(
+        "Frames", [*SCENES, UPLOAD], horizontal=True, key="seq_source", persist_state="session"
+    )
     if choice != UPLOAD:
         return SCENES[choice], None
     upload_col, vae_col = st.columns([3, 2])
@@ -102,7 +104,9 @@ def source_panel() -> tuple[str, bytes | None]:
         type=["mp4", "avi", "mov", "webm", "gif"],
         key="seq_upload",
     )
-    label = vae_col.selectbox("Encode it with the VAE of", list(SCENES), key="seq_upload_vae")
+    label = vae_col.selectbox(
+        "Encode it with the VAE of", list(SCENES), key="seq_upload_vae", persist_state="session"
+    )
     vae_col.caption(
         "The bundled VAEs were trained on the synthetic frames only, so a real clip is "
         "reconstructed in their style (blobs or digit strokes)."
@@ -163,7 +167,13 @@ def animation_view(
     pick_col, prime_col, temp_col = st.columns(3)
     last = len(split.test) - 1
     index = pick_col.slider(
-        "Held-out sequence", 0, max(last, 1), 0, key="seq_index", disabled=last < 1
+        "Held-out sequence",
+        0,
+        max(last, 1),
+        0,
+        key="seq_index",
+        persist_state="session",
+        disabled=last < 1,
     )
     index = min(index, last)
     prime = prime_col.slider(
@@ -172,6 +182,7 @@ def animation_view(
         LENGTH - 1,
         4,
         key="seq_prime",
+        persist_state="session",
         help="Real frames the rollouts start from",
     )
     temperature = temp_col.slider(
@@ -181,6 +192,7 @@ def animation_view(
         0.7,
         0.05,
         key="seq_temperature",
+        persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance.",
     )
     real = raw["test"][index]  # (T, H, W) uint8
@@ -279,6 +291,7 @@ def predictive_view(
         length - 1,
         min(8, length - 1),
         key="seq_predictive_step",
+        persist_state="session",
         help=f"Which frame of held-out sequence {index} (chosen above) the draws predict.",
     )
     samples = predictive.samples_view(

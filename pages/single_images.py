@@ -34,7 +34,7 @@ PRETRAINED_COMMAND = (
     "python -m frmdn compare --data images:digits --components 5 --rank 2 --hidden 128 "
     "--flow-layers 4 --flow-hidden 64 --steps 6000 --eval-every 200 --out-dir assets/pretrained"
 )
-PANEL_DEFAULTS = {"K": 5, "rank": 2}  # as the bundled pair, so its settings note stays quiet
+PANEL_DEFAULTS = {"K": 5, "rank": 2, "hidden": 128}  # the bundled pair's: no settings note
 PRIME_ROWS = 14  # the top half of a 28-row digit
 N_GENERATED = 16
 N_COMPLETED = 6
@@ -143,6 +143,7 @@ def generated_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> 
         0.8,
         0.05,
         key="img_temperature",
+        persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance (in the "
         "FRMDN's latent space).",
     )
@@ -175,10 +176,17 @@ def completion_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) ->
         0,
         N_COMPLETED,
         key="img_first",
+        persist_state="session",
         help=f"The first of the {N_COMPLETED} held-out digits shown",
     )
     temperature = temp_col.slider(
-        "Completion temperature", 0.1, 1.5, 0.8, 0.05, key="img_completion_temperature"
+        "Completion temperature",
+        0.1,
+        1.5,
+        0.8,
+        0.05,
+        key="img_completion_temperature",
+        persist_state="session",
     )
     digits = split.test[start : start + N_COMPLETED]
     lam = split.info["logit_lambda"]
@@ -308,8 +316,17 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
     predictive.heading()
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     digit_col, row_col = st.columns(2)
-    digit = digit_col.slider("Held-out digit", 0, len(split.test) - 1, 0, key="img_pred_digit")
-    row = row_col.slider("Row t to predict", 1, split.test.shape[1] - 1, 14, key="img_pred_row")
+    digit = digit_col.slider(
+        "Held-out digit", 0, len(split.test) - 1, 0, key="img_pred_digit", persist_state="session"
+    )
+    row = row_col.slider(
+        "Row t to predict",
+        1,
+        split.test.shape[1] - 1,
+        14,
+        key="img_pred_row",
+        persist_state="session",
+    )
     samples = predictive.samples_view(
         models,
         split.test[digit],
@@ -367,8 +384,8 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
         fits,
         f"{len(held_out)} held-out digits",
         page="img",
-        lesson="In logit space each pixel sits near one of two values (background or ink), a "
-        "shape few Gaussians fit; the FRMDN's flow reshapes the row first." + tails,
+        lesson="In logit space each pixel sits near one of two values, background or ink, "
+        "which few Gaussians fit; the FRMDN's flow reshapes the row." + tails,
     )
 
 

@@ -54,27 +54,45 @@ def flow_stages_of(
     return stages, points.component[keep]
 
 
-def _url_int(key: str, low: int, high: int) -> int:
+def _url_int(key: str, low: int, high: int, changed: list[str] | None = None) -> int:
+    """The URL's ``key`` within [low, high] (the default when absent or not a whole number);
+    what the link asked and what is shown go into ``changed`` when they differ."""
+    asked = st.query_params.get(key)
     try:
-        return min(max(int(st.query_params.get(key, DEFAULTS[key])), low), high)
+        value = int(asked) if asked is not None else DEFAULTS[key]
     except ValueError:
-        return DEFAULTS[key]
+        value = None
+    shown = min(max(value, low), high) if value is not None else DEFAULTS[key]
+    if asked is not None and changed is not None and value != shown:
+        changed.append(f"{key}={asked} → {shown}")
+    return shown
 
 
 def init_from_url() -> None:
     """Take data set, K, rank and steps from the URL on the first visit, and again whenever a
     link (the home page's lesson, a shared URL) names other values than the page last wrote;
-    app.py reads the seed. A visit without them (the sidebar) keeps the settings."""
+    app.py reads the seed. A visit without them (the sidebar) keeps the settings. Values the
+    widgets cannot show are brought into range, and the page says so once."""
     url = {key: st.query_params[key] for key in URL_KEYS if key in st.query_params}
     if "toy_url_seen" in state and (not url or url == state["toy_url_seen"]):
         return
+    changed: list[str] = []
     name = st.query_params.get("data", DEFAULTS["data"])
     state["toy_data"] = name if name in TOY_NAMES else DEFAULTS["data"]
-    state["toy_K"] = _url_int("K", 1, 10)
-    state["toy_rank"] = _url_int("rank", 0, 2)
-    steps = _url_int("steps", 1, STEP_OPTIONS[-1])
-    state["toy_steps"] = steps if steps in STEP_OPTIONS else DEFAULTS["steps"]
+    if name != state["toy_data"]:
+        changed.append(f"data={name} → {state['toy_data']}")
+    state["toy_K"] = _url_int("K", 1, 10, changed)
+    state["toy_rank"] = _url_int("rank", 0, 2, changed)
+    out_of_range: list[str] = []
+    steps = _url_int("steps", 1, STEP_OPTIONS[-1], out_of_range)
+    state["toy_steps"] = min(STEP_OPTIONS, key=lambda option: abs(option - steps))
+    if "steps" in url and (out_of_range or steps != state["toy_steps"]):
+        changed.append(f"steps={url['steps']} → {state['toy_steps']}")
     state["toy_url_seen"] = url
+    if changed:
+        state["toy_url_note"] = (
+            f"This link asked for values the page cannot show: {', '.join(changed)}."
+        )
 
 
 def settings_panel() -> dict:
@@ -86,21 +104,38 @@ def settings_panel() -> dict:
             "Data set",
             TOY_NAMES,
             key="toy_data",
+            persist_state="session",
             format_func=lambda n: f"{n} (clustered control)" if GENERATORS[n].clustered else n,
         )
         spec = GENERATORS[name]
         noise = st.slider(
-            "Noise", 0.0, 0.3, float(spec.default_noise), 0.01, key=f"toy_noise_{name}"
+            "Noise",
+            0.0,
+            0.3,
+            float(spec.default_noise),
+            0.01,
+            key=f"toy_noise_{name}",
+            persist_state="session",
         )
-        length = st.slider("Sequence length", 8, 64, 32, 4, key="toy_length")
+        length = st.slider(
+            "Sequence length", 8, 64, 32, 4, key="toy_length", persist_state="session"
+        )
     with model_col, st.container(border=True):
         st.markdown("**Models (for training)**")
         left, right = st.columns(2)
-        K = left.number_input("Components K", 1, 10, key="toy_K")
-        rank = right.number_input("Precision rank r", 0, 2, key="toy_rank")
-        flow_layers = left.number_input("Flow couplings", 1, 8, 4, key="toy_flow")
-        hidden = right.select_slider("LSTM width", [16, 32, 64, 128], 64, key="toy_hidden")
-        steps = st.select_slider("Training steps", STEP_OPTIONS, key="toy_steps")
+        K = left.number_input("Components K", 1, 10, key="toy_K", persist_state="session")
+        rank = right.number_input(
+            "Precision rank r", 0, 2, key="toy_rank", persist_state="session"
+        )
+        flow_layers = left.number_input(
+            "Flow couplings", 1, 8, 4, key="toy_flow", persist_state="session"
+        )
+        hidden = right.select_slider(
+            "LSTM width", [16, 32, 64, 128], 64, key="toy_hidden", persist_state="session"
+        )
+        steps = st.select_slider(
+            "Training steps", STEP_OPTIONS, key="toy_steps", persist_state="session"
+        )
     # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
     seed = session_seed(default=_url_int("seed", 0, 2**31 - 1))
     written = {"data": name, "K": str(K), "rank": str(rank), "steps": str(steps)}
@@ -187,14 +222,18 @@ def flow_layers_view(models: dict, split: frmdn.data.SequenceSplit, key: str) ->
     st.caption(
         "Press play, or drag the slider, to watch the FRMDN's flow carry the held-out targets "
         "(and a grid of the plane) from the standardised data u to the latent z, one layer at "
-        "a time. The first layer only rescales and shifts each axis. Each coupling then moves "
-        "half of the coordinates by an amount that depends on the other half, which stays put: "
-        "that is how a simple layer can bend the plane and still be inverted exactly. The "
-        "log-det in the corner says how much a layer stretches (+) or squeezes (−) the plane "
-        "around the data, in nats; summed over the layers it is the log|det ∂f/∂y| term that "
-        "the likelihood adds to the mixture's log-density of z (measured on the standardised "
-        "u; standardising adds the same constant for every point)."
+        "a time. The log-det in the corner says how much a layer stretches (+) or squeezes (−) "
+        "the plane around the data, in nats."
     )
+    with st.expander("How to read this: couplings and the log-det"):
+        st.caption(
+            "The first layer only rescales and shifts each axis. Each coupling then moves half "
+            "of the coordinates by an amount that depends on the other half, which stays put: "
+            "that is how a simple layer can bend the plane and still be inverted exactly. "
+            "Summed over the layers, the log-dets are the log|det ∂f/∂y| term that the "
+            "likelihood adds to the mixture's log-density of z (measured on the standardised "
+            "u; standardising adds the same constant for every point)."
+        )
     try:
         stages, components = flow_stages_of(models["FRMDN"], split, key)
     except ValueError as error:  # a flow that reads the LSTM state has no single map
@@ -205,8 +244,30 @@ def flow_layers_view(models: dict, split: frmdn.data.SequenceSplit, key: str) ->
     )
 
 
+def fit_lesson(name: str) -> str:
+    """What the Q-Q plots teach on this data set: curves for the flow to straighten, or, on
+    the clustered control, round blobs both models fit."""
+    if GENERATORS[name].clustered:
+        return (
+            "On this control the next points already fall in round blobs: the RMDN's Gaussians "
+            "fit them in y as well as the FRMDN's do in z, and the flow has nothing to "
+            "straighten."
+        )
+    return (
+        "The FRMDN's Gaussians live in z, where the flow has straightened the data's curves; "
+        "mapped back through the flow its draws follow them. The RMDN's Gaussians live in y "
+        "itself and must cover the curves, so where the data curve its residuals bend away "
+        "from the diagonal."
+    )
+
+
 def predictive_view(
-    models: dict, split: frmdn.data.SequenceSplit, sequence: int, step: int, key: str
+    models: dict,
+    split: frmdn.data.SequenceSplit,
+    sequence: int,
+    step: int,
+    key: str,
+    name: str,
 ) -> None:
     held_out = split.test[: predictive.FIT_SEQUENCES]
     predictive.heading()
@@ -224,10 +285,7 @@ def predictive_view(
         fits,
         f"{len(held_out)} held-out sequences",
         page="toy",
-        lesson="The FRMDN's samples in z fall in round clusters its Gaussians can fit; mapped "
-        "back through the flow they follow the data's curves (the ring's arc). The RMDN's "
-        "Gaussians live in y itself and must cover curved arcs, so where the data curve its "
-        "residuals bend away from the diagonal.",
+        lesson=fit_lesson(name),
     )
 
 
@@ -257,6 +315,7 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
         1.0,
         0.05,
         key="toy_temperature",
+        persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance.",
     )
     n, length = 64, split.test.shape[1]
@@ -292,6 +351,8 @@ st.markdown(
     "badly. The FRMDN first bends the plane with an invertible flow, so the same mixture fits."
 )
 init_from_url()
+if "toy_url_note" in state:  # said once, on the visit that followed the link
+    st.info(state.pop("toy_url_note"), icon=":material/link:")
 settings = settings_panel()
 split = toy_split(settings["name"], settings["noise"], settings["length"], settings["seed"])
 
@@ -314,12 +375,18 @@ st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
 if models and not views_wait_for_training(run):
     last = split.test.shape[1] - 1
     pick_col, step_col = st.columns(2)
-    sequence = pick_col.slider("Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq")
-    step = step_col.slider("Time step t", 1, last, min(8, last), key=f"toy_step_{last}")
+    sequence = pick_col.slider(
+        "Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq", persist_state="session"
+    )
+    step = step_col.slider(
+        "Time step t", 1, last, min(8, last), key=f"toy_step_{last}", persist_state="session"
+    )
     latent_view(models, split, sequence, step)
     flow_key = "|".join(str(settings[k]) for k in ("name", "noise", "length", "seed"))
     flow_layers_view(models, split, f"{weights_token(run)}|{flow_key}")
-    predictive_view(models, split, sequence, step, f"{weights_token(run)}|{flow_key}")
+    predictive_view(
+        models, split, sequence, step, f"{weights_token(run)}|{flow_key}", settings["name"]
+    )
     density_view(models, split, sequence, step)
     weights_view(models, split, sequence, step)
     samples_view(models, split, settings["seed"])

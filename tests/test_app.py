@@ -57,8 +57,9 @@ def test_home_has_a_lesson_whose_links_open_each_view_in_its_state() -> None:
     assert any(s.value.startswith("A lesson in 20 minutes") for s in at.subheader)
     assert sum(step[0] for step in LESSON) == 20
     links = at.get("page_link")
-    lesson = [link for link in links if link.proto.label[:2] in {f"{n}." for n in range(1, 8)}]
+    lesson = [link for link in links if link.proto.icon == ":material/arrow_forward:"]
     assert len(lesson) == len(LESSON)
+    assert [link.proto.label[:10] for link in lesson] == [f":blue[**{n}." for n in range(1, 8)]
     moons = next(link for link in lesson if "moons" in link.proto.label)
     assert moons.proto.page == "toy" and moons.proto.query_string == "data=moons&K=1&rank=1"
 

@@ -140,6 +140,19 @@ def test_model_save_and_package_load(tmp_path: Path) -> None:
     assert samples.shape == (2, 3, 2) and torch.isfinite(samples).all()
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_checkpoint_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    """Like any other new file (mkstemp alone would make them 0600, unreadable to the rest of
+    a class on a shared server)."""
+    previous = os.umask(umask)
+    try:
+        path = _model().save(tmp_path / "ck")
+    finally:
+        os.umask(previous)
+    for name in ("config.json", "model.safetensors"):
+        assert (path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
 def test_metadata_contents(checkpoint: Path) -> None:
     model = _model()
     meta = read_metadata(checkpoint)

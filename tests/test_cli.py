@@ -319,6 +319,7 @@ def test_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("train", "eval", "sample"):
         assert command in out
+    assert "``" not in out  # plain text, not the docstring's reStructuredText
 
 
 def test_module_entry_point_bad_arguments(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -171,3 +172,16 @@ def test_trainer_state_round_trips_through_a_fresh_trainer() -> None:
     trainers[1].run(20)
     for key, value in trainers[0].model.state_dict().items():
         torch.testing.assert_close(trainers[1].model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_a_job_waiting_for_a_free_slot_is_starting_not_queued() -> None:
+    from ui.jobs import queue_sentence
+
+    job = SimpleNamespace(position=1)
+    free = {"queued": 1, "running": 0, "workers": 2}
+    assert queue_sentence(job, free) == "Starting…"
+    full = {"queued": 3, "running": 2, "workers": 2}
+    busy = queue_sentence(job, full)
+    assert busy.startswith("The server is busy: your run is queued (position 1)")
+    assert "(2 running, 3 waiting)" in busy
+    assert queue_sentence(SimpleNamespace(position=2), free).startswith("The server is busy")

@@ -25,6 +25,7 @@ def test_page_renders_pretrained_or_says_what_is_missing() -> None:
     assert not at.error, [e.value for e in at.error]
     if has_pretrained("moving-digits"):
         assert "pretrained on frames:moving-digits" in at.sidebar.markdown[-1].value
+        assert not [i.value for i in at.info if "panel says" in i.value]  # bundled defaults
         subheaders = [s.value for s in at.subheader]
         for title in (
             "Real vs predicted frames",

@@ -41,6 +41,8 @@ def test_pretrained_views_render_and_frmdn_wins() -> None:
     at = open_page(PAGE)
     assert not at.error
     assert "pretrained on images:digits" in at.sidebar.markdown[-1].value
+    # the panel's defaults are the bundled pair's settings: no "the panel says" note
+    assert not [i.value for i in at.info if "panel says" in i.value]
     subheaders = [s.value for s in at.subheader]
     for title in SUBHEADERS:
         assert title in subheaders, subheaders
@@ -68,10 +70,11 @@ def assert_predictive_rows_are_drawn(at: AppTest) -> None:
     np.testing.assert_array_equal(values(truth["y"]), expected)
     layout = chart(at, "img_predictive_digits")["layout"]
     assert len(layout["shapes"]) == 2 * (1 + 8)  # per model: the real row, then 8 draws
-    fit = next(c.value for c in at.caption if "mean m²/d" in c.value and "digits" in c.value)
-    ks = [float(v) for v in re.findall(r"KS (\d\.\d+), mean", fit)]
-    assert len(ks) == 2 and ks[1] < ks[0], fit  # RMDN, then FRMDN
-    assert "the FRMDN's Gaussians fit their points more closely" in fit
+    fit = next(c.value for c in at.caption if "perfect fit" in c.value and "digits" in c.value)
+    numbers = next(c.value for c in at.caption if c.value.startswith("Over every step"))
+    ks = [float(v) for v in re.findall(r"KS (\d\.\d+), mean", numbers)]
+    assert len(ks) == 2 and ks[1] < ks[0], numbers  # RMDN, then FRMDN
+    assert "the FRMDN's Gaussians fit more closely" in fit
 
 
 def values(x: list | dict) -> np.ndarray:

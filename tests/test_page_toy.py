@@ -84,6 +84,22 @@ def test_bad_url_values_fall_back_to_defaults() -> None:
     assert at.number_input(key="toy_K").value == 3
     assert at.number_input(key="toy_rank").value == 2  # clamped to the widget's range
     assert at.query_params["seed"] in ("0", ["0"])
+    (note,) = [i.value for i in at.info if "This link asked" in i.value]
+    assert "data=nonsense → ring, K=many → 3, rank=99 → 2." in note
+
+
+def test_an_out_of_range_link_says_once_what_it_asked_and_what_is_shown() -> None:
+    at = open_toy({"K": "100000", "rank": "-5", "steps": "999999999"})
+    notes = [i.value for i in at.info if "This link asked" in i.value]
+    assert notes == [
+        "This link asked for values the page cannot show: K=100000 → 10, rank=-5 → 0, "
+        "steps=999999999 → 2000."
+    ]
+    assert at.select_slider(key="toy_steps").value == 2000
+    at.slider(key="toy_temperature").set_value(0.5).run()  # any later run: said once only
+    assert not [i for i in at.info if "This link asked" in i.value]
+    plain = open_toy({"K": "4", "rank": "2", "steps": "500"})
+    assert not [i for i in plain.info if "This link asked" in i.value]
 
 
 def test_widgets_change_the_views() -> None:

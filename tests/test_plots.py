@@ -176,7 +176,7 @@ def test_latent_space_figure_with_real_models(models, sequences):
     # points: one trace per component and panel, labelled with the weights
     legend = [t.name for t in fig.data if t.showlegend is not False]
     for k, comp in enumerate(fc):
-        assert f"component {k} (α={comp.weight:.2f})" in legend
+        assert f"component {k} (FRMDN α={comp.weight:.2f})" in legend
     markers = [t for t in fig.data if t.mode == "markers" and t.name.startswith("component")]
     assert sum(len(t.x) for t in markers) == 2 * len(points.y)
     assert {t.marker.color for t in markers} == {plots.component_color(k) for k in range(3)}

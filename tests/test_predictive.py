@@ -231,6 +231,12 @@ def test_predictive_samples_figure_has_four_panels_colours_and_stars():
     assert "RMDN: mixture space, standardised y" in titles[0] and "KS" in titles[0]
     assert "FRMDN: mixture space, z = f(y)" in titles[1] and "m²/d" in titles[1]
     assert titles[2:] == ["RMDN: data space y", "FRMDN: data space y"]
+    layout = fig.layout  # each panel's axes are named in its own space
+    assert (layout.xaxis.title.text, layout.yaxis.title.text) == (
+        "standardised y₁",
+        "standardised y₂",
+    )
+    assert (layout.xaxis2.title.text, layout.yaxis2.title.text) == ("z₁", "z₂")
     stars = [t for t in fig.data if t.marker.symbol == "star"]
     assert len(stars) == 4
     clouds = [t for t in fig.data if t.type == "scattergl"]
@@ -330,3 +336,33 @@ def test_the_true_value_is_inside_every_panels_range_however_far_out():
         axes = fig.layout[f"xaxis{star.xaxis[1:]}"], fig.layout[f"yaxis{star.yaxis[1:]}"]
         for axis, value in zip(axes, (star.x[0], star.y[0]), strict=True):
             assert axis.range[0] < value < axis.range[1], (star.xaxis, axis.range, value)
+
+
+def test_one_far_residual_does_not_flatten_the_qq_plot():
+    rng = np.random.default_rng(0)
+    fits = {"RMDN": rng.standard_normal(5000), "FRMDN": rng.standard_normal(5000)}
+    fits["RMDN"][0] = 150.0  # one residual far out, as a single image's worst pixel
+    fig = plots.qq_figure(fits)
+    low, high = fig.layout.yaxis.range
+    assert -6 < low < -3 and 3 < high < 6  # the bulk of both curves, not ±150
+    notes = [a.text for a in fig.layout.annotations if "off the chart" in a.text]
+    assert notes == [f"1 residual beyond ±{high:.1f} off the chart"]
+    plain = plots.qq_figure({"RMDN": rng.standard_normal(5000)})
+    assert not [a for a in plain.layout.annotations if "off the chart" in a.text]
+
+
+def test_cholesky_of_covariance_keeps_good_matrices_and_repairs_slightly_indefinite_ones():
+    from frmdn.views.predictive import cholesky_of_covariance
+
+    torch.manual_seed(0)
+    a = torch.randn(3, 4, 4, dtype=torch.float64)
+    good = a @ a.mT + 0.1 * torch.eye(4, dtype=torch.float64)
+    torch.testing.assert_close(cholesky_of_covariance(good), torch.linalg.cholesky(good))
+    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+    values = torch.tensor([2.0, 0.5, 1e-3, -1e-7], dtype=torch.float64)  # float32 rounding
+    bad = torch.stack([good[0], q @ torch.diag(values) @ q.T, good[2]])
+    assert torch.linalg.cholesky_ex(bad)[1][1] > 0  # plain Cholesky fails on it
+    tril = cholesky_of_covariance(bad)
+    assert torch.isfinite(tril).all()
+    torch.testing.assert_close(tril @ tril.mT, bad, rtol=0, atol=1e-6)
+    torch.testing.assert_close(tril[0], torch.linalg.cholesky(good[0]))

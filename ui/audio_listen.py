@@ -66,8 +66,12 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
     st.subheader("Listen: the same start, continued by each model")
     clip, frame = source.clip, next(iter(models.values())).config.dim
     cols = st.columns(3)
-    prime_s = cols[0].slider("Prime length (s)", 0.25, 2.0, 0.5, 0.25, key="audio_prime")
-    cont_s = cols[1].slider("Continuation length (s)", 0.5, 3.0, 1.5, 0.25, key="audio_cont")
+    prime_s = cols[0].slider(
+        "Prime length (s)", 0.25, 2.0, 0.5, 0.25, key="audio_prime", persist_state="session"
+    )
+    cont_s = cols[1].slider(
+        "Continuation length (s)", 0.5, 3.0, 1.5, 0.25, key="audio_cont", persist_state="session"
+    )
     temperature = cols[2].slider(
         "Temperature",
         0.3,
@@ -75,6 +79,7 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         DEFAULT_TEMPERATURE,
         0.05,
         key="audio_temperature",
+        persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance. "
         f"{DEFAULT_TEMPERATURE} by default: at 1 the pretrained FRMDN's voiced stretches "
         "come out more than twice as loud as real speech (a draw from a wide component keeps "

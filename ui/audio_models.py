@@ -32,13 +32,23 @@ def model_panel() -> dict:
     with st.container(border=True):
         st.markdown("**Models (for training)**")
         cols = st.columns(4)
-        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K")
-        rank = cols[1].number_input("Precision rank r", 0, 8, 2, key="audio_rank")
-        hidden = cols[2].select_slider("LSTM width", [16, 32, 64, 128], 64, key="audio_hidden")
-        flow_layers = cols[3].number_input("Flow couplings", 1, 8, 4, key="audio_flow")
+        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K", persist_state="session")
+        rank = cols[1].number_input(
+            "Precision rank r", 0, 8, 2, key="audio_rank", persist_state="session"
+        )
+        hidden = cols[2].select_slider(
+            "LSTM width", [16, 32, 64, 128], 64, key="audio_hidden", persist_state="session"
+        )
+        flow_layers = cols[3].number_input(
+            "Flow couplings", 1, 8, 4, key="audio_flow", persist_state="session"
+        )
         cols = st.columns(4)
         steps = cols[0].select_slider(
-            "Training steps", [50, 100, 200, 400, 600, 1000, 1500], 600, key="audio_steps"
+            "Training steps",
+            [50, 100, 200, 400, 600, 1000, 1500],
+            600,
+            key="audio_steps",
+            persist_state="session",
         )
         weight_decay = cols[1].select_slider(
             "Weight decay",
@@ -46,6 +56,7 @@ def model_panel() -> dict:
             0.0,
             format_func=lambda v: f"{v:g}",
             key="audio_wd",
+            persist_state="session",
             help="AdamW weight decay: pulls weights towards zero against overfitting.",
         )
         dropout = cols[2].slider(
@@ -55,6 +66,7 @@ def model_panel() -> dict:
             0.0,
             0.05,
             key="audio_dropout",
+            persist_state="session",
             help="Drops LSTM outputs at random before the mixture head while training.",
         )
         noise = cols[3].slider(
@@ -64,6 +76,7 @@ def model_panel() -> dict:
             0.0,
             0.05,
             key="audio_noise",
+            persist_state="session",
             help="Std of Gaussian noise added to the (standardised) past frames the LSTM reads "
             "while training.",
         )
@@ -71,6 +84,7 @@ def model_panel() -> dict:
             "Pitch predictor (both models)",
             True,
             key="audio_pitch",
+            persist_state="session",
             help="Guess each sample by repeating the audio one pitch period earlier "
             "(periods of 2.5-20 ms) and put the mixture and the flow on what is left. Without "
             "it the models learn the loudness and colour of speech but not its periodicity: "

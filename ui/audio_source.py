@@ -107,7 +107,9 @@ def source_panel() -> Source | None:
     """The source widgets; returns the clip to show (the bundled one when an upload fails)."""
     with st.container(border=True):
         st.markdown("**Audio**")
-        choice = st.radio("Source", SOURCES, horizontal=True, key="audio_source")
+        choice = st.radio(
+            "Source", SOURCES, horizontal=True, key="audio_source", persist_state="session"
+        )
         names = speech.held_out_clips(bundled_split_files(), SPEECH)
         if choice == SOURCES[0]:
             if names:
@@ -116,6 +118,7 @@ def source_panel() -> Source | None:
                     names,
                     index=names.index(chosen_clip(names)),
                     key="audio_clip",
+                    persist_state="session",
                 )
             else:
                 st.info(

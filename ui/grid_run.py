@@ -166,13 +166,20 @@ def run_section() -> None:
     )
     run = state.get("compare_grid")
     busy = bool(run and run["job"] is not None and run["job"].active)
-    st.radio("Suite", list(SUITE_CHOICES), key="compare_run_suite", disabled=busy)
+    st.radio(
+        "Suite",
+        list(SUITE_CHOICES),
+        key="compare_run_suite",
+        persist_state="session",
+        disabled=busy,
+    )
     pick, play, stop, _ = st.columns([3, 1, 1, 3], vertical_alignment="bottom")
     pick.selectbox(
         "Data set",
         RUNNABLE,
         format_func=lambda spec: f"{spec} (quick: {run_time(spec)})",
         key="compare_run_data",
+        persist_state="session",
         disabled=busy,
     )
     play.button(

@@ -39,9 +39,13 @@ def job_runner() -> JobRunner:
     return runner
 
 
-def queue_sentence(job: Job) -> str:
-    """Where a queued job stands, in words."""
-    counts = job_runner().counts()
+def queue_sentence(job: Job, counts: dict[str, int] | None = None) -> str:
+    """Where a queued job stands, in words (``counts``: the runner's, by default). A job
+    submitted while a slot is free waits only for the runner to hand it over: it is starting,
+    and the page says so rather than that the server is busy."""
+    counts = counts if counts is not None else job_runner().counts()
+    if counts["running"] < counts["workers"] and job.position <= 1:
+        return "Starting…"
     return (
         f"The server is busy: your run is queued (position {job.position}). It starts as soon "
         f"as one of the {counts['workers']} training slots is free ({counts['running']} "

@@ -74,10 +74,12 @@ def samples_view(
     st.caption(
         f"{PREDICTIVE_SAMPLES:,} draws from each model's predictive mixture for the next {what}, "
         "coloured by the component that drew them; the black star is the true next value. "
-        f"Top: the space the mixture lives in (the RMDN's {rmdn_space}, the FRMDN's z = f(y)), "
-        "crosses at the component means. Bottom: the same draws mapped back to data units."
-        + projection
+        f"Top: the space the mixture lives in (the RMDN's {rmdn_space}, the FRMDN's z = f(y)). "
+        "Bottom: the same draws in data units."
     )
+    if projection:
+        with st.expander("How to read this: the planes of the panels"):
+            st.caption(projection.strip() + " Crosses mark the component means.")
     samples = predictive_samples_of(models, sequence, step, key)
     figure = plots.predictive_samples_figure(
         samples["RMDN"], samples["FRMDN"], fits, spaces={"RMDN": rmdn_space}
@@ -101,17 +103,21 @@ def fit_view(
         width="stretch",
         key=f"{page}_qq",
     )
+    st.caption(
+        f"How closely each model's Gaussians fit the true next values ({held_out}; the "
+        f"diagonal is a perfect fit). {verdict(fits)} {lesson}".rstrip()
+    )
     numbers = "; ".join(
         f"{name}: KS {fits[name].ks:.3f}, mean m²/d {fits[name].mean_m2:.2f}" for name in MODELS
     )
-    st.caption(
-        f"How well each mixture's Gaussians fit the true next values, over every step t ≥ 1 of "
-        f"{held_out} ({numbers}). Each true value is whitened by its most responsible Gaussian, "
-        "w = L⁻¹(z − μ) with Σ = LLᵀ: if the Gaussians fit, every coordinate of w is N(0, 1), "
-        "the Q-Q points lie on the diagonal, the Kolmogorov–Smirnov distance KS is near 0 and "
-        "the mean squared Mahalanobis distance per dimension m²/d is near 1 (a little below, "
-        f"because the closest Gaussian is picked). {verdict(fits)} {lesson}".rstrip()
-    )
+    with st.expander("How to read this: whitening, KS and m²/d"):
+        st.caption(
+            f"Over every step t ≥ 1 ({numbers}), each true value is whitened by its most "
+            "responsible Gaussian: w = L⁻¹(z − μ), Σ = LLᵀ. A perfect fit makes every "
+            "coordinate of w N(0, 1): Q-Q points on the diagonal, Kolmogorov–Smirnov distance "
+            "KS near 0, mean squared Mahalanobis distance per dimension m²/d near 1 (a little "
+            "below: the closest Gaussian is picked)."
+        )
 
 
 def verdict(fits: dict[str, views.MahalanobisFit]) -> str:
@@ -121,6 +127,6 @@ def verdict(fits: dict[str, views.MahalanobisFit]) -> str:
         return f"Here both fit about equally well (KS {rmdn:.3f} and {frmdn:.3f})."
     better, worse = ("FRMDN", "RMDN") if frmdn < rmdn else ("RMDN", "FRMDN")
     return (
-        f"Here the {better}'s Gaussians fit their points more closely than the {worse}'s "
+        f"Here the {better}'s Gaussians fit more closely than the {worse}'s "
         f"(KS {min(rmdn, frmdn):.3f} against {max(rmdn, frmdn):.3f})."
     )

@@ -110,19 +110,33 @@ def model_settings(
     } | (defaults or {})
     with st.expander("Model settings for **Train both**", expanded=False):
         cols = st.columns(5)
-        K = cols[0].number_input("Components K", 1, 10, start["K"], key=f"{key}_K")
-        rank = cols[1].number_input("Precision rank r", 0, 4, start["rank"], key=f"{key}_rank")
+        K = cols[0].number_input(
+            "Components K", 1, 10, start["K"], key=f"{key}_K", persist_state="session"
+        )
+        rank = cols[1].number_input(
+            "Precision rank r", 0, 4, start["rank"], key=f"{key}_rank", persist_state="session"
+        )
         flow_layers = cols[2].number_input(
-            "Flow couplings", 1, 8, start["flow_layers"], key=f"{key}_flow"
+            "Flow couplings",
+            1,
+            8,
+            start["flow_layers"],
+            key=f"{key}_flow",
+            persist_state="session",
         )
         hidden = cols[3].select_slider(
-            "LSTM width", hidden_options, start["hidden"], key=f"{key}_hidden"
+            "LSTM width",
+            hidden_options,
+            start["hidden"],
+            key=f"{key}_hidden",
+            persist_state="session",
         )
         steps = cols[4].select_slider(
             "Training steps",
             [50, 100, 200, 300, 400, 600, 1000],
             default_steps,
             key=f"{key}_steps",
+            persist_state="session",
         )
         st.caption(note)
     return dict(

@@ -105,7 +105,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     data_help = "data spec: " + "; ".join(hint for _, hint in SCHEMES.values())
-    parser = _Parser(prog="python -m frmdn", description=__doc__.splitlines()[0])
+    summary = __doc__.splitlines()[0].replace("``", "")  # plain text, not reStructuredText
+    parser = _Parser(prog="python -m frmdn", description=summary)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train an RMDN or FRMDN and save a checkpoint")

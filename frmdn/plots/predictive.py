@@ -34,6 +34,7 @@ __all__ = [
     "qq_figure",
 ]
 
+QQ_TAIL = 0.001  # the Q-Q range leaves out this share of residuals at each end, at most
 QQ_POINTS = 400  # quantiles drawn per model: enough for a smooth curve, light to send
 OUTLIER_TRIM = 2.0  # % of draws per side a high-dimensional data-space range may leave out
 LAST_IN_LEGEND = 1000  # legend rank of the means and the true value, after every component
@@ -196,15 +197,24 @@ def predictive_samples_figure(
     for col in (1, 2):
         fig.update_xaxes(range=_covering(shared[:, 0], truth[:, 0], trim), row=2, col=col)
         fig.update_yaxes(range=_covering(shared[:, 1], truth[:, 1], trim), row=2, col=col)
-    top_names = ("PC 1", "PC 2") if projected_top else ("z₁", "z₂")
     bottom_names = ("PC 1 of y", "PC 2 of y") if projected_bottom else ("y₁", "y₂")
-    for col in (1, 2):
+    for col, name in enumerate(models, start=1):
+        top_names = ("PC 1", "PC 2") if projected_top else _space_axes(spaces[name])
         fig.update_xaxes(title_text=top_names[0], row=1, col=col)
         fig.update_yaxes(title_text=top_names[1], row=1, col=col)
         fig.update_xaxes(title_text=bottom_names[0], row=2, col=col)
         fig.update_yaxes(title_text=bottom_names[1], row=2, col=col)
     fig.update_layout(legend_y=-0.07)
     return fig
+
+
+def _space_axes(space: str) -> tuple[str, str]:
+    """Axis titles for the two dimensions of a mixture's space: z₁, z₂ for the flow's z, else
+    the space's own name with the index ("standardised y₁")."""
+    if space.startswith("z"):
+        return "z₁", "z₂"
+    name = space if space.endswith("y") else f"({space})"
+    return f"{name}₁", f"{name}₂"
 
 
 # ----------------------------------------------------------------------------- data space
@@ -448,4 +458,30 @@ def qq_figure(
         )
         fig.update_xaxes(title_text="N(0, 1) quantile", row=1, col=col)
     fig.update_yaxes(title_text="whitened residual quantile", row=1, col=1)
+    return _qq_range(fig, residuals, limit)
+
+
+def _qq_range(fig: go.Figure, residuals: Mapping[str, np.ndarray], limit: float) -> go.Figure:
+    """One vertical range for the Q-Q panels that covers the diagonal and all but the outermost
+    QQ_TAIL of the residuals, so a single far residual cannot flatten both curves onto 0; the
+    figure says how many it leaves out."""
+    pooled = np.concatenate([v for v in residuals.values() if v.size] or [np.zeros(0)])
+    if not pooled.size:
+        return fig
+    low, high = np.quantile(pooled, [QQ_TAIL, 1 - QQ_TAIL])
+    span = 1.1 * max(limit, abs(float(low)), abs(float(high)))
+    fig.update_yaxes(range=[-span, span])
+    outside = int((np.abs(pooled) > span).sum())
+    if outside:
+        fig.add_annotation(
+            text=f"{outside} residual{'s' * (outside > 1)} beyond ±{span:.1f} off the chart",
+            xref="paper",
+            yref="paper",
+            x=1.0,
+            y=0.0,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 11, "color": FALLBACK_COLOR},
+        )
     return fig

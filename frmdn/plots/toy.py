@@ -169,7 +169,9 @@ def latent_space_figure(
 
     names = []
     for k in range(n_components):
-        weight = f" (α={frmdn_components[k].weight:.2f})" if k < len(frmdn_components) else ""
+        weight = (  # the FRMDN's weight: the RMDN's components are others, with their own
+            f" (FRMDN α={frmdn_components[k].weight:.2f})" if k < len(frmdn_components) else ""
+        )
         names.append(f"component {k}{weight}")
         mine = labels == k
         for col, values in ((1, y), (2, z)):

@@ -17,6 +17,7 @@ MAX_COVARIANCE_NUMBERS = 2**22  # d x d entries formed at once: 32 MiB in float6
 __all__ = [
     "MahalanobisFit",
     "PredictiveSamples",
+    "cholesky_of_covariance",
     "ks_distance",
     "mahalanobis_fit",
     "predictive_samples",
@@ -70,6 +71,23 @@ class MahalanobisFit:
     component: np.ndarray
 
 
+def cholesky_of_covariance(covariance: Tensor) -> Tensor:
+    """Lower Cholesky factors of covariances (*, d, d) formed in float32 and given in float64.
+
+    An extreme precision (a model near divergence) can leave its float32 inverse a little
+    indefinite; such a matrix is replaced by the nearest one with eigenvalues at least 1e-9 of
+    its largest, so the views still draw and whiten instead of raising.
+    """
+    covariance = (covariance + covariance.mT) / 2
+    tril, info = torch.linalg.cholesky_ex(covariance)
+    if not bool((info > 0).any()):
+        return tril
+    values, vectors = torch.linalg.eigh(covariance)
+    floor = 1e-9 * values.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(values.dtype).tiny)
+    repaired = vectors @ torch.diag_embed(values.clamp_min(floor)) @ vectors.mT
+    return torch.linalg.cholesky((repaired + repaired.mT) / 2)
+
+
 def _check_sequence(model: SequenceDensityModel, sequence: Tensor, step: int) -> None:
     d = model.config.dim
     if sequence.dim() != 2 or sequence.shape[-1] != d:
@@ -108,7 +126,7 @@ def predictive_samples(
         weights = gmm.log_weights.double().exp().cpu()  # (K,)
         loc = gmm.loc.double().cpu()  # (K, d)
         covariance = gmm.component_covariance().double().cpu()  # (K, d, d)
-        tril = torch.linalg.cholesky((covariance + covariance.mT) / 2)
+        tril = cholesky_of_covariance(covariance)
         generator = torch.Generator().manual_seed(seed)
         component = torch.multinomial(weights, n, replacement=True, generator=generator)
         noise = torch.randn(n, loc.shape[-1], 1, dtype=torch.float64, generator=generator)
@@ -201,7 +219,7 @@ def mahalanobis_fit(
                 part, each = gmm.at((b, t)), torch.arange(len(k), device=k.device)
                 sigma = part.component_covariance()[each, k].double()  # (n, d, d)
                 delta = (z[b, t].double() - part.loc[each, k].double()).unsqueeze(-1)
-                tril = torch.linalg.cholesky((sigma + sigma.mT) / 2)
+                tril = cholesky_of_covariance(sigma)
                 w = torch.linalg.solve_triangular(tril, delta, upper=False)[..., 0]  # (n, d)
                 whitened.append(w.cpu())
                 m2.append(w.square().sum(-1).cpu())
