@@ -30,6 +30,7 @@ from ui.audio_source import (
     upload_nll,
 )
 from ui.checkpoint_upload import checkpoint_upload
+from ui.formats import negative_nll_note
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -106,6 +107,7 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
             f"Negative log-likelihood, lower is better. One step is a frame of {frame} samples "
             f"({1000 * frame / RATE:.0f} ms); nats per sample = nats per step / {frame}. "
             f"{parts} *Clip*: the clip shown below ({source.clip.name})."
+            + negative_nll_note(table.loc[table.index.str.contains("step")].to_numpy().ravel())
         )
         over = {name: gap for name, gap in gaps.items() if gap > OVERFIT_GAP}
         if over:

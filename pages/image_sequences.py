@@ -24,7 +24,7 @@ from frmdn.data.latents import bundled_vae
 from frmdn.models.vae import FrameVAE, decode_latents, encode_frames, load_vae
 from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
-from ui.formats import number_style
+from ui.formats import negative_nll_note, number_style
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
@@ -341,6 +341,7 @@ def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> 
     st.caption(
         f"FRMDN - RMDN: {-gain:+.2f} nats per step on {len(split.test)} held-out sequences "
         "(lower is better). The NLL is of the 32-dimensional VAE latents, not of the pixels."
+        + negative_nll_note(table["held-out NLL (nats/step)"])
     )
 
 

@@ -14,7 +14,7 @@ from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
 from ui import predictive
 from ui.checkpoint_upload import checkpoint_upload
-from ui.formats import number_style
+from ui.formats import negative_nll_note, number_style
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -338,7 +338,7 @@ def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> 
     )
     st.caption(
         f"FRMDN - RMDN: {-gain:+.3f} nats per step on {len(split.test)} held-out sequences "
-        "(lower is better)."
+        "(lower is better)." + negative_nll_note(table["held-out NLL (nats/step)"])
     )
 
 

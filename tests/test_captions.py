@@ -24,3 +24,9 @@ def test_no_caption_is_a_wall_of_text(page: str) -> None:
     assert len(at.caption) > 3  # the page drew its views
     long = [(len(c.value.split()), c.value[:60]) for c in at.caption]
     assert not [item for item in long if item[0] > MAX_WORDS], long
+
+
+def test_the_audio_scoreboard_says_why_its_nlls_are_negative() -> None:
+    at = open_page("pages/audio.py")
+    texts = " ".join(m.value for m in at.markdown)
+    assert "An NLL below zero is no error" in texts  # the bundled speech scores about -237
