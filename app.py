@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from frmdn.device import default_device, describe_device, set_threads
+from ui import links
 from ui.jobs import job_runner
 from ui.navigation import mark_routed
 
@@ -133,6 +134,7 @@ def lesson() -> None:
 def home() -> None:
     """The home page: what RMDN and FRMDN are, and the equations the lab is built on."""
     st.title("FRMDN Lab")
+    links.tell(st.empty())  # a shared link's seed out of range
     st.markdown(
         "Sequence models that predict a whole **probability distribution** for the next "
         "observation, not a single value. A *Recurrent Mixture Density Network* (RMDN) reads the "
@@ -239,11 +241,9 @@ def sidebar() -> None:
     """Settings shared by every page: the compute device and the global random seed."""
     set_threads(1)  # views run in this script thread; the cores belong to the job workers
     best = default_device()
-    if "seed" not in st.session_state:  # a shared link (?seed=...) sets the first value
-        try:
-            st.session_state["seed"] = min(max(int(st.query_params.get("seed", "")), 0), 2**31 - 1)
-        except ValueError:
-            st.session_state["seed"] = DEFAULT_SEED
+    seed_link = [links.Whole("seed", "seed", 0, 2**31 - 1)]  # every page's URL carries it
+    seed_asked = links.follow("app", seed_link)
+    st.session_state.setdefault("seed", DEFAULT_SEED)
     slots = job_runner().settings
     with st.sidebar:
         if best.type == "cuda":  # training runs there unless the user picks the CPU
@@ -274,6 +274,7 @@ def sidebar() -> None:
             key="seed",
             help="Seeds data generation, model initialisation and sampling on every page.",
         )
+    links.record("app", seed_link, seed_asked)
 
 
 # The tab icon is a file of the repository: a material icon comes from a web font, offline not

@@ -7,7 +7,11 @@ clip, seeded), at each temperature, each generated value kept within the loudest
 model's training audio as on the audio page; the continuation is de-emphasised back and
 ``librosa.pyin`` (75-400 Hz) marks each 10 ms hop voiced or not. The figure is the voiced share
 of the loud hops (RMS above 0.01): real speech scores about 0.9, hiss 0. The RMS level of the
-continuations is reported beside it, against the real audio's over the same span.
+continuations is reported beside it, against the real audio's over the same span, and so is
+how often generation clips: the share of generated (pre-emphasised) values held at the bound,
+and the share of output samples beyond full scale after de-emphasis (clipped in the player).
+The audio page's default temperature is the highest one here at which the FRMDN's
+continuations clip no value (``ui/audio_listen.py`` reads it from the result file).
 
 Run: .venv/bin/python bench/voicing.py [--quick] [--threads N] [--out PATH] [CHECKPOINT ...]
 Writes bench/results/voicing.json.
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "assets" / "speech"
 DEFAULT = [ROOT / "assets" / "pretrained" / f"speech-{m}" for m in ("rmdn", "frmdn")]
 RATE, MIN_CLIP_S, PRIME_S, CONTINUE_S, LOUD = 8000, 2.5, 1.0, 1.5, 0.01
-FULL = {"clips": 8, "draws": 2, "temperatures": [1.0, 0.9]}
+FULL = {"clips": 8, "draws": 2, "temperatures": [1.0, 0.9, 0.8, 0.7, 0.6]}
 QUICK = {"clips": 1, "draws": 1, "temperatures": [1.0]}
 
 
@@ -46,6 +50,12 @@ def voiced_share(waveform: np.ndarray, hop: int) -> float:
     rms = librosa.feature.rms(y=waveform, frame_length=512, hop_length=hop)[0][: len(voiced)]
     loud = rms > LOUD
     return float(voiced[loud].mean()) if loud.any() else float("nan")
+
+
+def clipping(drawn: torch.Tensor, wave: np.ndarray, bound: float) -> dict[str, float]:
+    """Share of the generated values held at ``bound`` and of output samples beyond ±1."""
+    held = (drawn.abs() >= bound * (1 - 1e-6)).double().mean().item()
+    return {"at_bound": held, "beyond_full_scale": float((np.abs(wave) > 1.0).mean())}
 
 
 def rms(waveform: np.ndarray) -> float:
@@ -85,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         bound = float(load_data(data["spec"]).train.abs().max())  # as the audio page does
         steps = round(continue_s * RATE / d)
         for temperature in run["temperatures"]:
-            shares, levels = [], []
+            shares, levels, clipped = [], [], []
             for i, clip in enumerate(clips):
                 frames = torch.from_numpy(to_frames(clip.waveform, d, emphasis))
                 prime = frames[: round(PRIME_S * RATE / d)]
@@ -101,10 +111,20 @@ def main(argv: list[str] | None = None) -> int:
                     wave = from_frames(torch.cat([prime, sequence]), emphasis)[start:]
                     shares.append(voiced_share(np.clip(wave, -1, 1), 80))
                     levels.append(rms(wave))
+                    clipped.append(clipping(sequence, wave, bound))
             name = f"{path.name} T={temperature:g}"
-            results[name] = {"voiced": shares, "rms": levels}
+            at_bound = [c["at_bound"] for c in clipped]
+            beyond = [c["beyond_full_scale"] for c in clipped]
+            results[name] = {
+                "voiced": shares,
+                "rms": levels,
+                "at_bound": at_bound,
+                "beyond_full_scale": beyond,
+            }
             print(
-                f"{name}: voiced share {np.nanmean(shares):.2f}, RMS {np.mean(levels):.3f}",
+                f"{name}: voiced share {np.nanmean(shares):.2f}, RMS {np.mean(levels):.3f}, "
+                f"values at the bound {np.mean(at_bound):.2%} (worst draw {max(at_bound):.2%}), "
+                f"samples beyond full scale {np.mean(beyond):.2%}",
                 flush=True,
             )
     write_results("voicing", results, args.out)

@@ -15,7 +15,7 @@ from frmdn import plots, views
 from frmdn.data import SequenceSplit, speech
 from frmdn.data.audio import to_frames
 from frmdn.data.speech import TRAIN_SCORED
-from ui import predictive
+from ui import links, predictive
 from ui.audio_listen import generation_bound, listen_view
 from ui.audio_models import load_pretrained, model_panel, pretrained_available, start_training
 from ui.audio_source import (
@@ -31,6 +31,7 @@ from ui.audio_source import (
 )
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note
+from ui.links import Number
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -174,6 +175,9 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
     seconds = len(frames) * frame / RATE
     default = loudest_step(frames, WEIGHTS_SECONDS) * frame / RATE
     predictive.heading()
+    low, high = frame / RATE, float(max(seconds - frame / RATE, frame / RATE))
+    moment_link = [Number("moment", f"audio_moment_{source.key}", low, high)]
+    asked = links.follow("audio", moment_link)
     moment = st.slider(
         "Moment in the clip (s)",
         frame / RATE,
@@ -186,6 +190,7 @@ def predictive_view(models: dict, run: dict, source: Source, frames: torch.Tenso
         help="Which frame's predictive mixture to draw; it starts at the loudest frame of the "
         f"first {WEIGHTS_SECONDS:g} s.",
     )
+    links.record("audio", moment_link, asked)
     step = int(np.clip(round(moment * RATE / frame), 1, len(frames) - 1))
     pieces = max(1, min(predictive.FIT_SEQUENCES, len(frames) // LENGTH))
     length = min(LENGTH, len(frames))
@@ -268,6 +273,7 @@ def weights_view(models: dict, run: dict, source: Source, frames: torch.Tensor, 
 # ----------------------------------------------------------------------------- page
 serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Audio: listen to RMDN vs FRMDN")
+link_note = st.empty()  # filled at the end: what a link asked that the page cannot show
 st.markdown(
     "Raw speech, 8000 samples per second, cut into frames of 80 samples (10 ms). Each model "
     "reads the frames so far and predicts a distribution over the **next whole frame** — an "
@@ -317,7 +323,7 @@ if source is not None:
         type="primary",
         width="stretch",
         disabled=split is None,
-        help=why_not or f"Train on {source.label}: under a minute at the default settings",
+        help=why_not or f"Train on {source.label}: about a minute at the default settings",
     ):
         start_training(run, settings, source, split)
     if split is None and why_not:
@@ -329,7 +335,7 @@ if source is not None:
         st.info(
             "Pretrained speech models are not bundled in this copy of the app "
             "(assets/pretrained/speech-rmdn and speech-frmdn). Press **Train both** to train an "
-            "RMDN and an FRMDN here: under a minute at the default settings.",
+            "RMDN and an FRMDN here: about a minute at the default settings.",
             icon=":material/info:",
         )
     settings_note(run, settings)
@@ -362,3 +368,4 @@ if bundled_split_files():
     )
 st.divider()
 st.caption(CREDIT)
+links.tell(link_note)

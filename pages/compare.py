@@ -9,6 +9,7 @@ the server's job runner.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,9 @@ from frmdn import plots
 from frmdn.experiments import grid_stats
 from frmdn.experiments.grid import EXTENSION, KINDS
 from frmdn.resources import data_dir
+from ui import links
 from ui.grid_run import MY_RUN, SHELL_COMMAND, my_run_path, run_section, sync_grid
+from ui.links import Choice, Flag, Several, Whole
 from ui.navigation import serve_pages_through_app
 
 RESULTS_ENV = "FRMDN_RESULTS"  # a results CSV to show as the shipped results
@@ -128,9 +131,10 @@ def upload_table() -> tuple[pd.DataFrame | None, str]:
 def choose_source() -> tuple[pd.DataFrame | None, str]:
     """The radio of sources and the table of the chosen one (None: nothing usable)."""
     options = [SHIPPED, DIRECTORY, UPLOAD] + ([MY_RUN] if my_run_path() else [])
-    choice = st.radio(
-        "Results", options, horizontal=True, key="compare_source", persist_state="session"
-    )
+    with links.linked("compare", [Choice("results", "compare_source", options)]):
+        choice = st.radio(
+            "Results", options, horizontal=True, key="compare_source", persist_state="session"
+        )
     if choice == DIRECTORY:
         return directory_table()
     if choice == UPLOAD:
@@ -149,22 +153,37 @@ def filters(table: pd.DataFrame) -> pd.DataFrame:
     present = set(table["model"])
     models = [m for m in KINDS if m in present and m != EXTENSION]
     models += [m for m in dict.fromkeys(table["model"]) if m not in KINDS]
-    tag = abs(hash((*datas, *models)))  # new options, fresh widgets
-    left, middle, right = st.columns([2, 4, 1.4], vertical_alignment="bottom")
-    chosen_data = left.multiselect(
-        "Data sets", datas, datas, key=f"compare_data_{tag}", persist_state="session"
-    )
-    chosen_models = middle.multiselect(
-        "Models", models, models, key=f"compare_models_{tag}", persist_state="session"
-    )
-    extension = right.checkbox(
-        "Include the extension",
-        value=True,
-        key="compare_extension",
-        persist_state="session",
-        disabled=EXTENSION not in present,
-        help=f"{EXTENSION}: beyond the paper, its flow reads the LSTM state.",
-    )
+    tag = zlib.crc32("|".join([*datas, *models]).encode())  # new options, fresh widgets
+    filter_links = [
+        Several("data", f"compare_data_{tag}", datas),
+        Several("models", f"compare_models_{tag}", models),
+        Flag("extension", "compare_extension"),
+    ]
+    with links.linked("compare", filter_links):  # chips, every option in sight
+        chosen_data = st.pills(
+            "Data sets",
+            datas,
+            selection_mode="multi",
+            default=datas,
+            key=f"compare_data_{tag}",
+            persist_state="session",
+        )
+        chosen_models = st.pills(
+            "Models",
+            models,
+            selection_mode="multi",
+            default=models,
+            key=f"compare_models_{tag}",
+            persist_state="session",
+        )
+        extension = st.checkbox(
+            f"Include the extension, {EXTENSION}",
+            value=True,
+            key="compare_extension",
+            persist_state="session",
+            disabled=EXTENSION not in present,
+            help="Beyond the paper: its flow reads the LSTM state.",
+        )
     keep = table["model"].isin(chosen_models) | (extension & (table["model"] == EXTENSION))
     return table[table["data"].isin(chosen_data) & keep].reset_index(drop=True)
 
@@ -289,16 +308,20 @@ def cost_section(rows: pd.DataFrame | None) -> None:
         "O(Kd²), the low-rank-plus-diagonal precision as O(Kd(1+r)), a diagonal one as O(Kd)."
     )
     left, right, _ = st.columns([1, 1, 4])
-    K = left.number_input("Components K", 1, 20, 5, key="compare_K", persist_state="session")
-    rank = right.number_input(
-        "Precision rank r", 1, 32, 2, key="compare_rank", persist_state="session"
-    )
+    with links.linked(
+        "compare", [Whole("K", "compare_K", 1, 20), Whole("rank", "compare_rank", 1, 32)]
+    ):
+        K = left.number_input("Components K", 1, 20, 5, key="compare_K", persist_state="session")
+        rank = right.number_input(
+            "Precision rank r", 1, 32, 2, key="compare_rank", persist_state="session"
+        )
     st.plotly_chart(plots.head_size_figure(int(K), int(rank)), key="compare_heads")
 
 
 # ----------------------------------------------------------------------------- page
 serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Compare: how much comes from the flow?")
+link_note = st.empty()  # filled at the end: what a link asked that the page cannot show
 st.markdown(
     "The experiment grid trains the same model kinds on each data set with the same K, LSTM "
     "width and step budget, over several seeds: the classic diagonal RMDN, the RMDN with the "
@@ -340,3 +363,4 @@ if rows is not None:
     per_data_section(rows)
 cost_section(rows)
 run_section()
+links.tell(link_note)

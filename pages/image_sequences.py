@@ -22,9 +22,10 @@ from frmdn.data.frames import (
 )
 from frmdn.data.latents import bundled_vae
 from frmdn.models.vae import FrameVAE, decode_latents, encode_frames, load_vae
-from ui import predictive
+from ui import links, predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note, number_style
+from ui.links import Choice, Number, Whole
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
 from ui.training import (
@@ -93,10 +94,16 @@ def _encode(
 # ----------------------------------------------------------------------------- settings
 def source_panel() -> tuple[str, bytes | None]:
     """The frame source: a scene generator, or an uploaded clip plus the VAE to encode it."""
+    source_links = [
+        Choice("frames", "seq_source", [*SCENES, UPLOAD]),
+        Choice("vae", "seq_upload_vae", list(SCENES)),
+    ]
+    asked = links.follow("seq", source_links)
     choice = st.radio(
         "Frames", [*SCENES, UPLOAD], horizontal=True, key="seq_source", persist_state="session"
     )
     if choice != UPLOAD:
+        links.record("seq", source_links, asked)
         return SCENES[choice], None
     upload_col, vae_col = st.columns([3, 2])
     upload = upload_col.file_uploader(
@@ -107,6 +114,7 @@ def source_panel() -> tuple[str, bytes | None]:
     label = vae_col.selectbox(
         "Encode it with the VAE of", list(SCENES), key="seq_upload_vae", persist_state="session"
     )
+    links.record("seq", source_links, asked)
     vae_col.caption(
         "The bundled VAEs were trained on the synthetic frames only, so a real clip is "
         "reconstructed in their style (blobs or digit strokes)."
@@ -166,6 +174,12 @@ def animation_view(
     st.subheader("Real vs predicted frames")
     pick_col, prime_col, temp_col = st.columns(3)
     last = len(split.test) - 1
+    view_links = [
+        Whole("sequence", "seq_index", 0, max(last, 1)),
+        Whole("prime", "seq_prime", 1, LENGTH - 1),
+        Number("temperature", "seq_temperature", 0.1, 1.5),
+    ]
+    asked = links.follow("seq", view_links)
     index = pick_col.slider(
         "Held-out sequence",
         0,
@@ -195,6 +209,7 @@ def animation_view(
         persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance.",
     )
+    links.record("seq", view_links, asked)
     real = raw["test"][index]  # (T, H, W) uint8
     latents = split.test[index]  # (T, d)
     one_step = {
@@ -285,6 +300,8 @@ def predictive_view(
     held_out = split.test[: predictive.FIT_SEQUENCES]
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     length = split.test.shape[1]
+    step_link = [Whole("t", "seq_predictive_step", 1, length - 1)]
+    asked = links.follow("seq", step_link)
     step = st.slider(
         "Frame t to predict",
         1,
@@ -294,6 +311,7 @@ def predictive_view(
         persist_state="session",
         help=f"Which frame of held-out sequence {index} (chosen above) the draws predict.",
     )
+    links.record("seq", step_link, asked)
     samples = predictive.samples_view(
         models,
         split.test[index],
@@ -348,6 +366,7 @@ def scoreboard(models: dict, split: frmdn.data.SequenceSplit, seconds: dict) -> 
 # ----------------------------------------------------------------------------- page
 serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Image sequences: world-model style")
+link_note = st.empty()  # filled at the end: what a link asked that the page cannot show
 st.markdown(
     "As in *World Models*, a convolutional VAE compresses each 48 × 48 frame into a "
     "32-dimensional latent $y_t$, and the sequence model learns $p(y_t \\mid y_{<t})$. "
@@ -421,3 +440,4 @@ if split is not None:
         pretrained=lambda: pretrained_pair(f"frames-{scene}"),
         data_label=f"the {len(split.test)} held-out latent sequences of {split.name}",
     )
+links.tell(link_note)

@@ -14,9 +14,10 @@ from frmdn import plots, views
 from frmdn.data.images import load_image_data, to_pixels
 from frmdn.plots.images import spike_digits_figure
 from frmdn.views.images import RowSpike, row_latent_reach, row_profile, row_spike
-from ui import predictive
+from ui import links, predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style
+from ui.links import Number, Whole
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -136,6 +137,11 @@ def generated_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> 
         "predicted mixture given the rows it has already drawn. Same random stream for both."
     )
     temp_col, button_col, _ = st.columns([2, 1, 2])
+    sample_links = [
+        Number("temperature", "img_temperature", 0.1, 1.5),
+        Whole("draw", "img_draw", 0, 10**6),
+    ]
+    asked = links.follow("img", sample_links)
     temperature = temp_col.slider(
         "Sampling temperature",
         0.1,
@@ -150,7 +156,9 @@ def generated_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> 
     button_col.markdown("&nbsp;")
     if button_col.button("New samples", icon=":material/casino:", width="stretch"):
         state["img_draw"] = state.get("img_draw", 0) + 1
-    draw_seed = seed + state.get("img_draw", 0)
+    state.setdefault("img_draw", 0)
+    links.record("img", sample_links, asked)
+    draw_seed = seed + state["img_draw"]
     panels = {"Real": to_pixels(split.test[:N_GENERATED], logit_lambda=split.info["logit_lambda"])}
     for name, model in models.items():
         panels[name] = views.sample_images(
@@ -169,6 +177,11 @@ def completion_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) ->
     )
     start_col, temp_col, _ = st.columns([2, 2, 1])
     last = len(split.test) - N_COMPLETED
+    completion_links = [
+        Whole("digits", "img_first", 0, last),
+        Number("completion_temperature", "img_completion_temperature", 0.1, 1.5),
+    ]
+    asked = links.follow("img", completion_links)
     start = start_col.slider(
         "Test digits",
         0,
@@ -188,6 +201,7 @@ def completion_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) ->
         key="img_completion_temperature",
         persist_state="session",
     )
+    links.record("img", completion_links, asked)
     digits = split.test[start : start + N_COMPLETED]
     lam = split.info["logit_lambda"]
     panels = {"Original": to_pixels(digits, logit_lambda=lam)}
@@ -316,6 +330,11 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
     predictive.heading()
     fits = predictive.mahalanobis_fits_of(models, held_out, key)
     digit_col, row_col = st.columns(2)
+    predictive_links = [
+        Whole("digit", "img_pred_digit", 0, len(split.test) - 1),
+        Whole("row", "img_pred_row", 1, split.test.shape[1] - 1),
+    ]
+    asked = links.follow("img", predictive_links)
     digit = digit_col.slider(
         "Held-out digit", 0, len(split.test) - 1, 0, key="img_pred_digit", persist_state="session"
     )
@@ -327,6 +346,7 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
         key="img_pred_row",
         persist_state="session",
     )
+    links.record("img", predictive_links, asked)
     samples = predictive.samples_view(
         models,
         split.test[digit],
@@ -392,6 +412,7 @@ def predictive_view(models: dict, split: frmdn.data.SequenceSplit, key: str) -> 
 # ----------------------------------------------------------------------------- page
 serve_pages_through_app()  # a deep link opened first on a fresh server
 st.title("Single images: pixels as a sequence")
+link_note = st.empty()  # filled at the end: what a link asked that the page cannot show
 st.markdown(
     "A 28 × 28 digit becomes a sequence of **28 rows of 28 pixels**. At each step the LSTM "
     "has seen the rows above and predicts a 28-dimensional Gaussian mixture for the next "
@@ -441,3 +462,4 @@ checkpoint_upload(
     data_label=f"the {len(digits.test)} held-out digits",
     metric="test bits/dim",
 )
+links.tell(link_note)

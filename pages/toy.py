@@ -12,9 +12,10 @@ import torch
 import frmdn
 from frmdn import plots, views
 from frmdn.data.toy import GENERATORS, TOY_NAMES, load_toy
-from ui import predictive
+from ui import links, predictive
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note, number_style
+from ui.links import Choice, Number, Whole
 from ui.navigation import serve_pages_through_app
 from ui.pretrained import place_on_session_device, pretrained_pair
 from ui.training import (
@@ -27,9 +28,8 @@ from ui.training import (
     weights_token,
 )
 
-DEFAULTS = {"data": "ring", "K": 3, "rank": 1, "seed": 0, "steps": 1000}
-URL_KEYS = ("data", "K", "rank", "steps")  # the settings a link can set (and the page writes)
 STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
+HIDDEN_OPTIONS = [16, 32, 64, 128]
 FLOW_POINTS = 400  # held-out targets drawn layer by layer (the animation stays light)
 state = st.session_state
 
@@ -54,93 +54,60 @@ def flow_stages_of(
     return stages, points.component[keep]
 
 
-def _url_int(key: str, low: int, high: int, changed: list[str] | None = None) -> int:
-    """The URL's ``key`` within [low, high] (the default when absent or not a whole number);
-    what the link asked and what is shown go into ``changed`` when they differ."""
-    asked = st.query_params.get(key)
-    try:
-        value = int(asked) if asked is not None else DEFAULTS[key]
-    except ValueError:
-        value = None
-    shown = min(max(value, low), high) if value is not None else DEFAULTS[key]
-    if asked is not None and changed is not None and value != shown:
-        changed.append(f"{key}={asked} → {shown}")
-    return shown
-
-
-def init_from_url() -> None:
-    """Take data set, K, rank and steps from the URL on the first visit, and again whenever a
-    link (the home page's lesson, a shared URL) names other values than the page last wrote;
-    app.py reads the seed. A visit without them (the sidebar) keeps the settings. Values the
-    widgets cannot show are brought into range, and the page says so once."""
-    url = {key: st.query_params[key] for key in URL_KEYS if key in st.query_params}
-    if "toy_url_seen" in state and (not url or url == state["toy_url_seen"]):
-        return
-    changed: list[str] = []
-    name = st.query_params.get("data", DEFAULTS["data"])
-    state["toy_data"] = name if name in TOY_NAMES else DEFAULTS["data"]
-    if name != state["toy_data"]:
-        changed.append(f"data={name} → {state['toy_data']}")
-    state["toy_K"] = _url_int("K", 1, 10, changed)
-    state["toy_rank"] = _url_int("rank", 0, 2, changed)
-    out_of_range: list[str] = []
-    steps = _url_int("steps", 1, STEP_OPTIONS[-1], out_of_range)
-    state["toy_steps"] = min(STEP_OPTIONS, key=lambda option: abs(option - steps))
-    if "steps" in url and (out_of_range or steps != state["toy_steps"]):
-        changed.append(f"steps={url['steps']} → {state['toy_steps']}")
-    state["toy_url_seen"] = url
-    if changed:
-        state["toy_url_note"] = (
-            f"This link asked for values the page cannot show: {', '.join(changed)}."
-        )
-
-
 def settings_panel() -> dict:
-    """Data and model widgets; returns the chosen settings."""
+    """Data and model widgets, each in the page's URL; returns the chosen settings."""
     data_col, model_col = st.columns(2, gap="large")
     with data_col, st.container(border=True):
         st.markdown("**Data**")
-        name = st.selectbox(
-            "Data set",
-            TOY_NAMES,
-            key="toy_data",
-            persist_state="session",
-            format_func=lambda n: f"{n} (clustered control)" if GENERATORS[n].clustered else n,
-        )
+        with links.linked("toy", [Choice("data", "toy_data", TOY_NAMES)]):
+            name = st.selectbox(
+                "Data set",
+                TOY_NAMES,
+                key="toy_data",
+                persist_state="session",
+                format_func=lambda n: f"{n} (clustered control)" if GENERATORS[n].clustered else n,
+            )
         spec = GENERATORS[name]
-        noise = st.slider(
-            "Noise",
-            0.0,
-            0.3,
-            float(spec.default_noise),
-            0.01,
-            key=f"toy_noise_{name}",
-            persist_state="session",
-        )
-        length = st.slider(
-            "Sequence length", 8, 64, 32, 4, key="toy_length", persist_state="session"
-        )
-    with model_col, st.container(border=True):
+        data_links = [
+            Number("noise", f"toy_noise_{name}", 0.0, 0.3),
+            Whole("length", "toy_length", 8, 64),
+        ]
+        with links.linked("toy", data_links):
+            noise = st.slider(
+                "Noise",
+                0.0,
+                0.3,
+                float(spec.default_noise),
+                0.01,
+                key=f"toy_noise_{name}",
+                persist_state="session",
+            )
+            length = st.slider(
+                "Sequence length", 8, 64, 32, 4, key="toy_length", persist_state="session"
+            )
+    model_links = [
+        Whole("K", "toy_K", 1, 10),
+        Whole("rank", "toy_rank", 0, 2),
+        Whole("couplings", "toy_flow", 1, 8),
+        Choice("lstm", "toy_hidden", HIDDEN_OPTIONS),
+        Choice("steps", "toy_steps", STEP_OPTIONS, nearest=True),
+    ]
+    with model_col, st.container(border=True), links.linked("toy", model_links):
         st.markdown("**Models (for training)**")
         left, right = st.columns(2)
-        K = left.number_input("Components K", 1, 10, key="toy_K", persist_state="session")
+        K = left.number_input("Components K", 1, 10, 3, key="toy_K", persist_state="session")
         rank = right.number_input(
-            "Precision rank r", 0, 2, key="toy_rank", persist_state="session"
+            "Precision rank r", 0, 2, 1, key="toy_rank", persist_state="session"
         )
         flow_layers = left.number_input(
             "Flow couplings", 1, 8, 4, key="toy_flow", persist_state="session"
         )
         hidden = right.select_slider(
-            "LSTM width", [16, 32, 64, 128], 64, key="toy_hidden", persist_state="session"
+            "LSTM width", HIDDEN_OPTIONS, 64, key="toy_hidden", persist_state="session"
         )
         steps = st.select_slider(
-            "Training steps", STEP_OPTIONS, key="toy_steps", persist_state="session"
+            "Training steps", STEP_OPTIONS, 1000, key="toy_steps", persist_state="session"
         )
-    # app.py owns the seed widget; read the URL too when this page runs on its own (AppTest)
-    seed = session_seed(default=_url_int("seed", 0, 2**31 - 1))
-    written = {"data": name, "K": str(K), "rank": str(rank), "steps": str(steps)}
-    st.query_params.update(written | {"seed": str(seed)})
-    state["toy_url_seen"] = written
     st.caption(spec.description)
     return dict(
         name=name,
@@ -151,7 +118,7 @@ def settings_panel() -> dict:
         flow_layers=int(flow_layers),
         hidden=int(hidden),
         steps=int(steps),
-        seed=seed,
+        seed=session_seed(),
     )
 
 
@@ -308,16 +275,17 @@ def density_view(models: dict, split: frmdn.data.SequenceSplit, sequence: int, s
 
 def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> None:
     st.subheader("Generated sequences")
-    temperature = st.slider(
-        "Sampling temperature",
-        0.1,
-        1.5,
-        1.0,
-        0.05,
-        key="toy_temperature",
-        persist_state="session",
-        help="Below 1 sharpens the mixture weights and shrinks every covariance.",
-    )
+    with links.linked("toy", [Number("temperature", "toy_temperature", 0.1, 1.5)]):
+        temperature = st.slider(
+            "Sampling temperature",
+            0.1,
+            1.5,
+            1.0,
+            0.05,
+            key="toy_temperature",
+            persist_state="session",
+            help="Below 1 sharpens the mixture weights and shrinks every covariance.",
+        )
     n, length = 64, split.test.shape[1]
     torch.manual_seed(seed)
     generated = {
@@ -350,9 +318,7 @@ st.markdown(
     "point. When that distribution is a curved arc or has sharp edges, a few Gaussians fit it "
     "badly. The FRMDN first bends the plane with an invertible flow, so the same mixture fits."
 )
-init_from_url()
-if "toy_url_note" in state:  # said once, on the visit that followed the link
-    st.info(state.pop("toy_url_note"), icon=":material/link:")
+link_note = st.empty()  # filled at the end: what a link asked that the page cannot show
 settings = settings_panel()
 split = toy_split(settings["name"], settings["noise"], settings["length"], settings["seed"])
 
@@ -375,12 +341,17 @@ st.sidebar.markdown(f"**Models:** {run.get('source', 'none loaded')}")
 if models and not views_wait_for_training(run):
     last = split.test.shape[1] - 1
     pick_col, step_col = st.columns(2)
-    sequence = pick_col.slider(
-        "Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq", persist_state="session"
-    )
-    step = step_col.slider(
-        "Time step t", 1, last, min(8, last), key=f"toy_step_{last}", persist_state="session"
-    )
+    view_links = [
+        Whole("sequence", "toy_seq", 0, len(split.test) - 1),
+        Whole("t", f"toy_step_{last}", 1, last),
+    ]
+    with links.linked("toy", view_links):
+        sequence = pick_col.slider(
+            "Held-out sequence", 0, len(split.test) - 1, 0, key="toy_seq", persist_state="session"
+        )
+        step = step_col.slider(
+            "Time step t", 1, last, min(8, last), key=f"toy_step_{last}", persist_state="session"
+        )
     latent_view(models, split, sequence, step)
     flow_key = "|".join(str(settings[k]) for k in ("name", "noise", "length", "seed"))
     flow_layers_view(models, split, f"{weights_token(run)}|{flow_key}")
@@ -398,3 +369,4 @@ checkpoint_upload(
     pretrained=lambda: pretrained_pair(f"toy-{settings['name']}"),
     data_label=f"the {len(split.test)} toy:{settings['name']} test sequences",
 )
+links.tell(link_note)

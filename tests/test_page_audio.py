@@ -233,3 +233,16 @@ def test_live_training_updates_the_nll_table_and_sliders_work() -> None:
     assert "Shaded: the end of the clip the models never trained on" in captions(at)
     shapes = nll_chart_shapes(at)
     assert [(s["x0"], s["x1"]) for s in shapes] == [(6.4, 7.2), (7.2, 8.0)]
+
+
+def test_the_default_temperature_is_the_warmest_whose_continuations_do_not_clip() -> None:
+    from ui.audio_listen import CLIP_LIMIT, DEFAULT_TEMPERATURE
+
+    results = json.loads((ROOT / "bench" / "results" / "voicing.json").read_text())
+    clean = [
+        t
+        for t in results["run"]["temperatures"]
+        if np.mean(results[f"speech-frmdn T={t:g}"]["beyond_full_scale"]) < CLIP_LIMIT
+    ]
+    assert clean, "no measured temperature keeps the FRMDN's continuations from clipping"
+    assert max(clean) == DEFAULT_TEMPERATURE

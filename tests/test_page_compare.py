@@ -174,13 +174,13 @@ def test_a_run_directory_without_results_is_a_clear_error(shipped: Path) -> None
 
 def test_filters_change_what_is_shown(shipped: Path) -> None:
     at = open_compare()
-    data = next(m for m in at.multiselect if m.label == "Data sets")
+    data = next(m for m in at.button_group if m.label == "Data sets")
     data.set_value(["images:digits"]).run()
     assert set(at.dataframe[0].value["data"]) == {"images:digits"}
     assert [t.label for t in at.tabs] == ["images:digits"]
     at.checkbox(key="compare_extension").uncheck().run()
     assert EXTENSION not in set(at.dataframe[0].value["model"])
-    models = next(m for m in at.multiselect if m.label == "Models")
+    models = next(m for m in at.button_group if m.label == "Models")
     models.set_value([]).run()
     assert any("Nothing is left after the filters" in w.value for w in at.warning)
     assert not at.error

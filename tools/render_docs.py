@@ -202,6 +202,23 @@ def voicing() -> str:
     return block(lines)
 
 
+def voicing_clipping() -> str:
+    """README: how often continuations clip, per temperature (bench/results/voicing.json)."""
+    results = load("bench/results/voicing.json")
+    temperatures = results["run"]["temperatures"]
+    lines = [
+        "| model | " + " | ".join(f"T = {t:g}" for t in temperatures) + " |",
+        "|---|" + "---:|" * len(temperatures),
+    ]
+    for model in ("RMDN", "FRMDN"):
+        cells = [
+            f"{mean(results[f'speech-{model.lower()} T={t:g}']['beyond_full_scale']):.2%}"
+            for t in temperatures
+        ]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return block(lines)
+
+
 def voicing_real() -> str:
     """README prose: voiced share and RMS of real speech over the same span."""
     real = load("bench/results/voicing.json")["real"]
@@ -390,6 +407,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "speech-nll-pair": speech_pair,
     "voicing": voicing,
     "voicing-real": voicing_real,
+    "voicing-clipping": voicing_clipping,
     "frames-nll": frames_nll,
     "mixture-speed": mixture_speed,
     "training-speed": training_speed,

@@ -13,11 +13,16 @@ from frmdn.data import speech
 from frmdn.data.audio import from_frames, wav_bytes
 from frmdn.device import on_cpu
 from frmdn.jobs.generation import continue_side_by_side
+from ui import links
 from ui.audio_source import RATE, Source
 from ui.jobs import job_result
+from ui.links import Number
 from ui.training import session_device, weights_token
 
-DEFAULT_TEMPERATURE = 0.9  # see the slider's help and bench/voicing.py
+# the warmest temperature whose FRMDN continuations clip under CLIP_LIMIT of their samples in
+# bench/results/voicing.json (a test holds it to that file)
+DEFAULT_TEMPERATURE = 0.6
+CLIP_LIMIT = 0.001
 
 
 def generate(
@@ -66,6 +71,12 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
     st.subheader("Listen: the same start, continued by each model")
     clip, frame = source.clip, next(iter(models.values())).config.dim
     cols = st.columns(3)
+    listen_links = [
+        Number("prime", "audio_prime", 0.25, 2.0),
+        Number("continuation", "audio_cont", 0.5, 3.0),
+        Number("temperature", "audio_temperature", 0.3, 1.5),
+    ]
+    asked = links.follow("audio", listen_links)
     prime_s = cols[0].slider(
         "Prime length (s)", 0.25, 2.0, 0.5, 0.25, key="audio_prime", persist_state="session"
     )
@@ -81,10 +92,12 @@ def listen_view(models: dict, run: dict, source: Source, frames: torch.Tensor, s
         key="audio_temperature",
         persist_state="session",
         help="Below 1 sharpens the mixture weights and shrinks every covariance. "
-        f"{DEFAULT_TEMPERATURE} by default: at 1 the pretrained FRMDN's voiced stretches "
-        "come out more than twice as loud as real speech (a draw from a wide component keeps "
-        "ringing through the pitch predictor); at 0.9 under twice.",
+        f"{DEFAULT_TEMPERATURE} by default, the warmest at which the pretrained FRMDN's "
+        "continuations do not clip: warmer, its voiced stretches come out about twice as loud "
+        "as real speech (a draw from a wide component keeps ringing through the pitch "
+        "predictor) and pass full scale; the README's voicing table has the figures.",
     )
+    links.record("audio", listen_links, asked)
     prime_steps = min(round(prime_s * RATE / frame), len(frames))
     steps = round(cont_s * RATE / frame)
     prime_seconds = prime_steps * frame / RATE

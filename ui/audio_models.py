@@ -8,6 +8,7 @@ import frmdn
 from frmdn.data import SequenceSplit
 from frmdn.data.audio import AudioError
 from frmdn.data.speech import TRAIN_SCORED
+from ui import links
 from ui.audio_source import (
     EMPHASIS,
     LENGTH,
@@ -16,10 +17,12 @@ from ui.audio_source import (
     bundled_split,
     bundled_split_files,
 )
+from ui.links import Choice, Flag, Number, Whole
 from ui.pretrained import MODELS, PRETRAINED, pretrained_pair
 from ui.training import session_seed, start_pair_run
 
 PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
+HIDDEN_OPTIONS = [16, 32, 64, 128, 256]  # 256: the bundled pair's width
 BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
 BUNDLED_PARTS = (
     f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
@@ -27,17 +30,32 @@ BUNDLED_PARTS = (
 )
 
 
+STEP_OPTIONS = [50, 100, 200, 400, 600, 1000, 1500]
+DECAY_OPTIONS = [0.0, 1e-4, 1e-3, 1e-2, 1e-1]
+MODEL_LINKS = [
+    Whole("K", "audio_K", 1, 10),
+    Whole("rank", "audio_rank", 0, 8),
+    Choice("lstm", "audio_hidden", HIDDEN_OPTIONS),
+    Whole("couplings", "audio_flow", 1, 8),
+    Choice("steps", "audio_steps", STEP_OPTIONS, nearest=True),
+    Choice("decay", "audio_wd", DECAY_OPTIONS, nearest=True),
+    Number("dropout", "audio_dropout", 0.0, 0.5),
+    Number("noise", "audio_noise", 0.0, 0.5),
+    Flag("pitch", "audio_pitch"),
+]
+
+
 def model_panel() -> dict:
-    """Model and training widgets; returns the settings."""
-    with st.container(border=True):
+    """Model and training widgets, each in the page's URL; returns the settings."""
+    with st.container(border=True), links.linked("audio", MODEL_LINKS):
         st.markdown("**Models (for training)**")
         cols = st.columns(4)
-        K = cols[0].number_input("Components K", 1, 10, 4, key="audio_K", persist_state="session")
+        K = cols[0].number_input("Components K", 1, 10, 5, key="audio_K", persist_state="session")
         rank = cols[1].number_input(
             "Precision rank r", 0, 8, 2, key="audio_rank", persist_state="session"
         )
         hidden = cols[2].select_slider(
-            "LSTM width", [16, 32, 64, 128], 64, key="audio_hidden", persist_state="session"
+            "LSTM width", HIDDEN_OPTIONS, 256, key="audio_hidden", persist_state="session"
         )
         flow_layers = cols[3].number_input(
             "Flow couplings", 1, 8, 4, key="audio_flow", persist_state="session"
@@ -45,14 +63,14 @@ def model_panel() -> dict:
         cols = st.columns(4)
         steps = cols[0].select_slider(
             "Training steps",
-            [50, 100, 200, 400, 600, 1000, 1500],
+            STEP_OPTIONS,
             600,
             key="audio_steps",
             persist_state="session",
         )
         weight_decay = cols[1].select_slider(
             "Weight decay",
-            [0.0, 1e-4, 1e-3, 1e-2, 1e-1],
+            DECAY_OPTIONS,
             0.0,
             format_func=lambda v: f"{v:g}",
             key="audio_wd",

@@ -16,6 +16,8 @@ import frmdn
 from frmdn.checkpoints.archive import data_info
 from frmdn.data import SequenceSplit, speech
 from frmdn.data.audio import AudioError, Clip, clip_plan, read_audio
+from ui import links
+from ui.links import Choice
 
 SPEECH = speech.speech_dir()  # $FRMDN_DATA_DIR, else the installed or checkout assets
 RATE = 8000  # Hz: every clip is read (and resampled) at this rate
@@ -107,10 +109,15 @@ def source_panel() -> Source | None:
     """The source widgets; returns the clip to show (the bundled one when an upload fails)."""
     with st.container(border=True):
         st.markdown("**Audio**")
+        names = speech.held_out_clips(bundled_split_files(), SPEECH)
+        source_links = [
+            Choice("source", "audio_source", SOURCES),
+            Choice("clip", "audio_clip", names),
+        ]
+        asked = links.follow("audio", source_links)
         choice = st.radio(
             "Source", SOURCES, horizontal=True, key="audio_source", persist_state="session"
         )
-        names = speech.held_out_clips(bundled_split_files(), SPEECH)
         if choice == SOURCES[0]:
             if names:
                 state["audio_clip_choice"] = st.selectbox(
@@ -126,6 +133,7 @@ def source_panel() -> Source | None:
                     "upload a file or record your voice instead.",
                     icon=":material/info:",
                 )
+        links.record("audio", source_links, asked)
         source = None
         if choice == SOURCES[1]:
             file = st.file_uploader(

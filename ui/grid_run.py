@@ -12,7 +12,9 @@ from frmdn.experiments import grid, grid_stats
 from frmdn.experiments.grid import QUICK_DATA
 from frmdn.jobs.pool import Job, QueueFull
 from frmdn.resources import data_dir
+from ui import links
 from ui.jobs import job_runner, owner, queue_sentence
+from ui.links import Choice
 
 __all__ = ["MY_RUN", "my_run_path", "run_section", "sync_grid"]
 
@@ -166,6 +168,11 @@ def run_section() -> None:
     )
     run = state.get("compare_grid")
     busy = bool(run and run["job"] is not None and run["job"].active)
+    run_links = [
+        Choice("suite", "compare_run_suite", list(SUITE_CHOICES)),
+        Choice("run_data", "compare_run_data", RUNNABLE),
+    ]
+    asked = links.follow("compare", run_links)
     st.radio(
         "Suite",
         list(SUITE_CHOICES),
@@ -182,6 +189,7 @@ def run_section() -> None:
         persist_state="session",
         disabled=busy,
     )
+    links.record("compare", run_links, asked)
     play.button(
         "Run",
         icon=":material/play_arrow:",

@@ -32,11 +32,14 @@ from frmdn.jobs.pool import Job, QueueFull
 from frmdn.models.config import ModelConfig
 from frmdn.models.sequence import FRMDN_FLOW_LAYERS
 from frmdn.training.trainer import SequenceData
+from ui import links
 from ui.jobs import job_runner, owner, queue_sentence
+from ui.links import Choice, Whole
 
 CHUNK = 25  # training steps per live update, per model
 POLL_SECONDS = 1.0  # how often a page polls its job while it is queued or running
 MAX_TRAINED_RUNS = 3  # trained pairs one session keeps; older ones go back to pretrained
+STEP_OPTIONS = [50, 100, 200, 300, 400, 600, 1000]  # Train both's step budgets
 
 
 @dataclass
@@ -98,7 +101,7 @@ def model_settings(
     defaults: dict[str, int] | None = None,
 ) -> dict:
     """Expander with the shared model widgets for **Train both** (widget keys ``{key}_K``,
-    ...); returns K, rank, flow_layers, hidden, steps and the session seed.
+    ..., each in the page's URL); returns K, rank, flow_layers, hidden, steps and the session seed.
 
     The widgets start at the library's defaults (:class:`ModelConfig`), or at a page's
     ``defaults`` for any of K, rank, flow_layers and hidden (e.g. its bundled pair's)."""
@@ -108,7 +111,17 @@ def model_settings(
         "flow_layers": FRMDN_FLOW_LAYERS,
         "hidden": ModelConfig.hidden_size,
     } | (defaults or {})
-    with st.expander("Model settings for **Train both**", expanded=False):
+    model_links = [
+        Whole("K", f"{key}_K", 1, 10),
+        Whole("rank", f"{key}_rank", 0, 4),
+        Whole("couplings", f"{key}_flow", 1, 8),
+        Choice("lstm", f"{key}_hidden", hidden_options),
+        Choice("steps", f"{key}_steps", STEP_OPTIONS, nearest=True),
+    ]
+    with (
+        st.expander("Model settings for **Train both**", expanded=False),
+        links.linked(key, model_links),
+    ):
         cols = st.columns(5)
         K = cols[0].number_input(
             "Components K", 1, 10, start["K"], key=f"{key}_K", persist_state="session"
@@ -133,7 +146,7 @@ def model_settings(
         )
         steps = cols[4].select_slider(
             "Training steps",
-            [50, 100, 200, 300, 400, 600, 1000],
+            STEP_OPTIONS,
             default_steps,
             key=f"{key}_steps",
             persist_state="session",
