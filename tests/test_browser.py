@@ -547,3 +547,63 @@ def test_teaching_views_draw_on_every_family(chromium: Path, server: str, slug: 
                 chart.screenshot(path=str(SCREENSHOTS / f"{key}_z.png"))
         assert not errors_on(page), errors_on(page)
         assert not js_errors, js_errors
+
+
+# ----------------------------------------------------------------------------- links
+# Per page: a link, the URL values the page must write back after reading it (sliders show
+# their values only as the URL the page rewrites), and where "Components K" sits.
+ROUND_TRIPS = {
+    "toy": ("data=moons&K=4&couplings=3&t=12&temperature=0.6", None),
+    "audio": ("K=3&couplings=2&continuation=1&temperature=0.8", None),
+    "single_images": ("K=2&temperature=0.5&row=20&digits=6", "Model settings for"),
+    "image_sequences": ("K=2&sequence=3&prime=6&t=10", "Model settings for"),
+    "compare": ("K=8&extension=0&models=RMDN+diagonal%2CFRMDN+diagonal", None),
+}
+
+
+def components_k(page: Page, expander: str | None):
+    """The page's "Components K" input, its expander opened first where it has one."""
+    box = page.get_by_role("spinbutton", name="Components K")
+    if expander and not box.is_visible():
+        page.get_by_text(expander).first.click()
+    return box
+
+
+def query_of(url: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def test_every_page_keeps_its_view_in_its_url_and_a_fresh_server_reopens_it(
+    chromium: Path, server: str, tmp_path: Path
+) -> None:
+    from urllib.parse import parse_qsl
+
+    reopen: dict[str, str] = {}
+    with browser_page(chromium) as (page, js_errors):
+        for slug, (query, expander) in ROUND_TRIPS.items():
+            page.goto(f"{server}/{slug}?{query}")
+            settle(page)
+            asked = dict(parse_qsl(query))
+            shown = query_of(page.url)
+            assert {k: shown.get(k) for k in asked} == asked, f"{slug}: {page.url}"
+            box = components_k(page, expander)
+            assert box.input_value() == asked["K"], slug
+            box.fill("5")
+            box.press("Enter")
+            page.wait_for_url(lambda url: query_of(url).get("K") == "5")
+            settle(page)
+            assert not errors_on(page) and not js_errors, (slug, errors_on(page), js_errors)
+            reopen[slug] = page.url
+    with (
+        streamlit_server(tmp_path / "server.log", env={**os.environ, **results_env(tmp_path)})
+        as fresh,
+        browser_page(chromium) as (page, js_errors),
+    ):
+        for slug, url in reopen.items():
+            page.goto(fresh + url.removeprefix(server))
+            settle(page)
+            assert query_of(page.url) == query_of(url), slug
+            assert components_k(page, ROUND_TRIPS[slug][1]).input_value() == "5", slug
+            assert not errors_on(page) and not js_errors, (slug, errors_on(page), js_errors)
