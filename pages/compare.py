@@ -38,7 +38,7 @@ FORMATS = {
 HEADERS = {  # summary columns as shown
     "mean": "mean test NLL",
     "std": "std over seeds",
-    "model": st.column_config.TextColumn("model", width=280),
+    "model": st.column_config.TextColumn("model", width=380),  # the extension's name whole
 }
 SUMMARY = ["data", "model", "K", "rank", "seeds", "mean", "std", "parameters", "unit"]
 state = st.session_state

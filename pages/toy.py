@@ -30,6 +30,7 @@ from ui.training import (
 
 STEP_OPTIONS = [100, 250, 500, 1000, 1500, 2000]
 HIDDEN_OPTIONS = [16, 32, 64, 128]
+PATH_STEPS = 6  # hops of the one generated path drawn per source (more becomes a tangle)
 FLOW_POINTS = 400  # held-out targets drawn layer by layer (the animation stays light)
 state = st.session_state
 
@@ -207,18 +208,31 @@ def flow_layers_view(models: dict, split: frmdn.data.SequenceSplit, key: str) ->
         st.info(str(error))
         return
     st.plotly_chart(
-        plots.flow_layers_figure(stages, components), width="stretch", key="toy_flow_layers"
+        plots.flow_layers_figure(stages, components), width="content", key="toy_flow_layers"
     )
 
 
-def fit_lesson(name: str) -> str:
-    """What the Q-Q plots teach on this data set: curves for the flow to straighten, or, on
-    the clustered control, round blobs both models fit."""
+def fit_lesson(name: str, fits: dict[str, views.MahalanobisFit]) -> str:
+    """What the Q-Q plots teach on this data set, in agreement with the fit numbers on screen:
+    curves the flow straightened, round blobs (the clustered control), or a flow that did not
+    help these models."""
+    better = predictive.better_fit(fits)
     if GENERATORS[name].clustered:
+        if better == "FRMDN":
+            return (
+                "On this control the next points already fall in round blobs that Gaussians "
+                "fit in y: the flow has little to straighten, and the FRMDN's edge in fit is "
+                "small."
+            )
         return (
             "On this control the next points already fall in round blobs: the RMDN's Gaussians "
-            "fit them in y as well as the FRMDN's do in z, and the flow has nothing to "
-            "straighten."
+            "fit them in y at least as well as the FRMDN's do in z, and the flow has nothing "
+            "to straighten."
+        )
+    if better != "FRMDN":
+        return (
+            "These data curve, yet here the FRMDN's Gaussians in z fit no better than the "
+            "RMDN's in y: this flow has not straightened the curves."
         )
     return (
         "The FRMDN's Gaussians live in z, where the flow has straightened the data's curves; "
@@ -252,7 +266,7 @@ def predictive_view(
         fits,
         f"{len(held_out)} held-out sequences",
         page="toy",
-        lesson=fit_lesson(name),
+        lesson=fit_lesson(name, fits),
     )
 
 
@@ -292,7 +306,13 @@ def samples_view(models: dict, split: frmdn.data.SequenceSplit, seed: int) -> No
         name: m.sample(n, length, temperature=temperature).cpu().numpy()
         for name, m in models.items()
     }
-    figure = plots.trajectories_figure(split.test[:n].numpy(), generated, max_lines=2)
+    st.caption(
+        f"Every point of {n} sequences per source, faintly; the first {PATH_STEPS} hops of "
+        "one sequence each are joined and numbered from its start (ringed), to follow."
+    )
+    figure = plots.trajectories_figure(
+        split.test[:n].numpy(), generated, max_lines=1, max_steps=PATH_STEPS + 1
+    )
     st.plotly_chart(figure, width="stretch", key="toy_samples")
 
 

@@ -597,8 +597,9 @@ def test_every_page_keeps_its_view_in_its_url_and_a_fresh_server_reopens_it(
             assert not errors_on(page) and not js_errors, (slug, errors_on(page), js_errors)
             reopen[slug] = page.url
     with (
-        streamlit_server(tmp_path / "server.log", env={**os.environ, **results_env(tmp_path)})
-        as fresh,
+        streamlit_server(
+            tmp_path / "server.log", env={**os.environ, **results_env(tmp_path)}
+        ) as fresh,
         browser_page(chromium) as (page, js_errors),
     ):
         for slug, url in reopen.items():

@@ -227,7 +227,7 @@ def test_flow_layers_figure_animates_one_frame_per_stage():
     (slider,) = fig.layout.sliders
     assert [s.label for s in slider.steps] == ["u", "layer 1", "layer 2", "layer 3"]
     assert [list(s.args[0]) for s in slider.steps] == [["0"], ["1"], ["2"], ["3"]]
-    assert {b.label for b in fig.layout.updatemenus[0].buttons} == {"▶", "❚❚"}
+    assert {b.label for b in fig.layout.updatemenus[0].buttons} == {"▶ Play", "❚❚ Pause"}
 
     for stage, frame in zip(stages, fig.frames, strict=True):
         # the same traces in every frame: the bent grid, then one per component
@@ -315,6 +315,16 @@ def test_density_figure_survives_infinite_and_missing_values():
     assert len(_traces(fig, "heatmap")) == 1
     assert np.isfinite(np.asarray(fig.data[0].z, dtype=float)).all()
     assert len(plots.density_figure(xs, ys, {}, np.empty((0, 2)), np.zeros(2)).data) == 0
+
+
+def test_trajectories_figure_numbers_the_first_steps_of_a_path(models, sequences):
+    generated = {name: m.sample(2, 10).numpy() for name, m in models.items()}
+    fig = plots.trajectories_figure(sequences.numpy(), generated, max_lines=1, max_steps=4)
+    lines = [t for t in fig.data if t.type == "scatter"]
+    assert len(lines) == 3
+    for line in lines:
+        assert len(line.x) == 4 and list(line.text) == ["0", "1", "2", "3"]
+        assert "text" in line.mode
 
 
 # ----------------------------------------------------------------------------- samples

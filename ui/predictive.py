@@ -120,12 +120,21 @@ def fit_view(
         )
 
 
+def better_fit(fits: dict[str, views.MahalanobisFit]) -> str | None:
+    """The model whose Gaussians fit their points more closely by KS, None when about equal."""
+    rmdn, frmdn = fits["RMDN"].ks, fits["FRMDN"].ks
+    if abs(rmdn - frmdn) < 0.005:
+        return None
+    return "FRMDN" if frmdn < rmdn else "RMDN"
+
+
 def verdict(fits: dict[str, views.MahalanobisFit]) -> str:
     """One sentence, from the numbers, on whose Gaussians fit their points more closely."""
     rmdn, frmdn = fits["RMDN"].ks, fits["FRMDN"].ks
-    if abs(rmdn - frmdn) < 0.005:
+    better = better_fit(fits)
+    if better is None:
         return f"Here both fit about equally well (KS {rmdn:.3f} and {frmdn:.3f})."
-    better, worse = ("FRMDN", "RMDN") if frmdn < rmdn else ("RMDN", "FRMDN")
+    worse = "RMDN" if better == "FRMDN" else "FRMDN"
     return (
         f"Here the {better}'s Gaussians fit more closely than the {worse}'s "
         f"(KS {min(rmdn, frmdn):.3f} against {max(rmdn, frmdn):.3f})."

@@ -25,6 +25,9 @@ __all__ = ["flow_layers_figure", "stage_axis_titles", "stage_note"]
 FRAME_MS = 900  # how long the animation shows each stage
 TRANSITION_MS = 600  # the morph from one stage to the next
 FIGURE_HEIGHT = 680  # tall: the plane is drawn square, and every stage shares its axes
+MARGIN = {"l": 20, "r": 170, "t": 30, "b": 125}  # the legend right, slider and buttons below
+# as wide as the square plot and the legend: no empty margins beside the plane
+FIGURE_WIDTH = FIGURE_HEIGHT - MARGIN["t"] - MARGIN["b"] + MARGIN["l"] + MARGIN["r"]
 
 
 def stage_axis_titles(stage: FlowStage, n_layers: int) -> tuple[str, str]:
@@ -158,10 +161,9 @@ def flow_layers_figure(
         scaleratio=1,
     )
     fig.update_layout(
-        # the equal-aspect plot leaves room at the sides: the legend goes right, the
-        # note top left, the slider under the axis title
-        legend={"orientation": "v", "x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "top"},
-        margin={"l": 20, "r": 20, "t": 30, "b": 125},
+        width=FIGURE_WIDTH,  # drawn at this width (width="content"): the plane fills it
+        legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"},
+        margin=MARGIN,
     )
     if n_layers == 0:
         return fig
@@ -181,8 +183,8 @@ def flow_layers_figure(
         sliders=[
             {
                 "active": initial,
-                "x": 0.12,
-                "len": 0.88,
+                "x": 0.3,
+                "len": 0.7,
                 "y": 0.0,
                 "yanchor": "top",
                 "pad": {"t": 50},
@@ -206,10 +208,11 @@ def flow_layers_figure(
                 "y": 0.0,
                 "xanchor": "left",
                 "yanchor": "top",
-                "pad": {"t": 75},
+                "pad": {"t": 70},
+                "font": {"size": 14},
                 "buttons": [
-                    {"label": "▶", "method": "animate", "args": animate(None, FRAME_MS)},
-                    {"label": "❚❚", "method": "animate", "args": animate([None], 0)},
+                    {"label": "▶ Play", "method": "animate", "args": animate(None, FRAME_MS)},
+                    {"label": "❚❚ Pause", "method": "animate", "args": animate([None], 0)},
                 ],
             }
         ],

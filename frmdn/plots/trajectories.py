@@ -18,6 +18,7 @@ def trajectories_figure(
     generated: Mapping[str, np.ndarray],
     max_lines: int = 4,
     title: str | None = None,
+    max_steps: int | None = None,
 ) -> go.Figure:
     """Real and generated sequences side by side: every point faintly, a few paths drawn.
 
@@ -25,6 +26,8 @@ def trajectories_figure(
         real: Real sequences (n, T, 2).
         generated: Per model, sampled sequences (n, T, 2).
         max_lines: How many sequences of each source to draw as paths (start ringed).
+        max_steps: Draw only each path's first steps, numbered, so its hops can be followed
+            (every step, unnumbered, when None).
     """
     sources = {
         "Real": np.asarray(real, dtype=float),
@@ -56,15 +59,18 @@ def trajectories_figure(
             col=col,
         )
         for i in range(min(max_lines, len(seqs) if seqs.size else 0)):
-            path = seqs[i, :, :2]
+            path = seqs[i, :max_steps, :2]
             symbols = ["circle-open"] + ["circle"] * (len(path) - 1)
             sizes = [11] + [5] * (len(path) - 1)
             fig.add_trace(
                 go.Scatter(
                     x=path[:, 0],
                     y=path[:, 1],
-                    mode="lines+markers",
-                    name=f"{name} sequences (○ = start)",
+                    mode="lines+markers+text" if max_steps else "lines+markers",
+                    text=[str(t) for t in range(len(path))] if max_steps else None,
+                    textposition="top center",
+                    textfont={"size": 11, "color": color},
+                    name=f"{name} path{'s' * (max_lines > 1)} (○ = start)",
                     legendgroup=name,
                     showlegend=i == 0,
                     line={"color": _rgba(color, 0.75), "width": 1.3},
