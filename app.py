@@ -55,7 +55,7 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "pages/toy.py",
         {"data": "moons", "K": "1", "rank": "1"},
         "Toy moons with a single component",
-        "One Gaussian per step. Press **Train both** (about a minute) and watch the two loss "
+        "One Gaussian per step. Press **Train both** (under half a minute) and watch the two loss "
         "curves; then look at the density maps and the generated sequences.",
         "With K = 1 the RMDN's prediction is a single blob: what does the flow give the FRMDN "
         "that a larger K would otherwise have to give the RMDN?",
@@ -76,7 +76,8 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "Play the original, the RMDN and the FRMDN continuations of the same start; under "
         "*Where the mixture lives*, compare the two Q-Q plots: how well each model's "
         "Gaussians fit the real frames of the clip. Then record "
-        "3 seconds of your voice, press **Train both**, and read the overfitting table.",
+        "3 seconds of your voice, press **Train both**, and read the *Train vs held-out NLL* "
+        "table.",
         "Which continuation keeps the voice voiced longer? Why does training on one short clip "
         "open a gap between train and held-out NLL?",
     ),

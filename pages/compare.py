@@ -38,7 +38,10 @@ FORMATS = {
 HEADERS = {  # summary columns as shown
     "mean": "mean test NLL",
     "std": "std over seeds",
-    "model": st.column_config.TextColumn("model", width=380),  # the extension's name whole
+    "model": st.column_config.TextColumn("model", width=335),  # the extension's name whole
+    **{
+        name: st.column_config.NumberColumn(name, width=45) for name in ("K", "rank", "seeds")
+    },  # narrow: the unit column fits
 }
 SUMMARY = ["data", "model", "K", "rank", "seeds", "mean", "std", "parameters", "unit"]
 state = st.session_state

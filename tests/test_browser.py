@@ -608,3 +608,65 @@ def test_every_page_keeps_its_view_in_its_url_and_a_fresh_server_reopens_it(
             assert query_of(page.url) == query_of(url), slug
             assert components_k(page, ROUND_TRIPS[slug][1]).input_value() == "5", slug
             assert not errors_on(page) and not js_errors, (slug, errors_on(page), js_errors)
+
+
+# ----------------------------------------------------------------------------- the lesson
+# What each lesson step (app.LESSON, in order) names on its page: the headings it sends the
+# class to, and the URL values its link sets.
+LESSON_VIEWS = (
+    ("Toy 2D sequences", ["The flow, layer by layer", "Where the mixture lives"], "data=ring"),
+    ("Toy 2D sequences", ["Predicted next-step density", "Generated sequences"], "data=moons"),
+    ("Toy 2D sequences", ["Scoreboard"], "data=clusters"),
+    (AUDIO_TITLE, ["Listen: the same start", "Where the mixture lives", "Train vs held-out"], ""),
+    ("Single images: pixels as a sequence", ["Top-half completion", "Bits per dimension"], ""),
+    ("Image sequences: world-model style", ["Real vs predicted frames"], ""),
+    ("Compare: how much comes from the flow?", ["What the flow adds", "What a mixture head"], ""),
+)
+
+
+def lesson_steps() -> tuple:
+    """app.LESSON, read from the source (importing app.py would run the app)."""
+    import ast
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "LESSON"
+    ]
+    return ast.literal_eval(value)
+
+
+def test_the_lesson_walk_opens_every_step_in_the_state_it_describes(
+    chromium: Path, server: str
+) -> None:
+    LESSON = lesson_steps()
+    assert len(LESSON) == len(LESSON_VIEWS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(chromium) as (page, js_errors):
+        for number, (step, (title, headings, query)) in enumerate(
+            zip(LESSON, LESSON_VIEWS, strict=True), start=1
+        ):
+            page.goto(f"{server}/")
+            settle(page)
+            page.get_by_text(f"{number}. {step[3]}", exact=True).click()
+            page.get_by_role("heading", name=title).wait_for()
+            settle(page)
+            for heading in headings:
+                page.get_by_role("heading", name=heading).first.wait_for()
+            assert query in page.url, (number, page.url)
+            for name, value in step[2].items():
+                assert f"{name}={value}" in page.url, (number, page.url)
+            assert not errors_on(page) and not js_errors, (number, errors_on(page), js_errors)
+            page.get_by_role("heading", name=headings[0]).first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / f"lesson_{number}.png"))
+            if "**Train both**" in step[4] and "record" not in step[4]:  # the step trains
+                assert page.get_by_text("the panel says").count() == 1  # K=1 over K=3
+                started = time.monotonic()
+                page.get_by_role("button", name="Train both").click()
+                page.get_by_text("Training finished").first.wait_for()
+                print(f"lesson step {number}: Train both took {time.monotonic() - started:.0f} s")
+                settle(page)
+                assert page.get_by_text("the panel says").count() == 0  # the pair on screen
+                page.get_by_role("heading", name=headings[0]).first.scroll_into_view_if_needed()
+                page.screenshot(path=str(SCREENSHOTS / f"lesson_{number}_trained.png"))
