@@ -11,7 +11,9 @@ in the same test run, so they hold on slow or busy machines:
 * eight sessions: the last within 8 x compute / cores x 1.25 + 30 s;
 * the server (streamlit and all its child processes) peaks under 4 GiB resident.
 
-The figures are printed; ``FRMDN_WRITE_RESULTS=1`` also writes them to
+Its goals are timings, so like the benchmarks it runs by hand, not in the default test run:
+``.venv/bin/python -m pytest -m load tests/test_load.py``. The figures are printed;
+``FRMDN_WRITE_RESULTS=1`` also writes them to
 ``bench/results/load_test.json`` and the screenshot of a queued session to
 ``docs/screenshots/queued.png`` (default: both under ``artifacts/``, which git ignores).
 """
@@ -46,7 +48,7 @@ from test_browser import (  # the browser tests' fixtures and helpers
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.load]
 
 SESSIONS = 8
 STEPS = 100  # one of the toy page's step options

@@ -1,0 +1,200 @@
+"""World Models rollouts: deterministic from their seeds, cached by content, collected in
+worker processes, and a one-line error when the environments are not installed."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frmdn.data import worlds
+from frmdn.data.recordings import read_recording
+from frmdn.data.video import FrameDataError
+from frmdn.data.worlds import WORLDS, WorldsMissing, collect_rollout, collect_rollouts
+
+LENGTH = 6
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FRMDN_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_a_seed_gives_the_same_rollout_and_another_seed_another(world: str) -> None:
+    frames, actions, done = collect_rollout(world, 3, LENGTH)
+    assert frames.shape == (LENGTH, 64, 64, 3) and frames.dtype == np.uint8
+    assert actions.shape == (LENGTH, WORLDS[world].action_dim) and actions.dtype == np.float32
+    assert done.shape == (LENGTH,) and done.dtype == bool
+    again = collect_rollout(world, 3, LENGTH)
+    assert np.array_equal(frames, again[0]) and np.array_equal(actions, again[1])
+    other = collect_rollout(world, 4, LENGTH)
+    assert not np.array_equal(actions, other[1])
+    assert frames.std() > 5  # a scene, not a blank screen
+
+
+def test_the_car_policy_stays_in_range_and_keeps_moving() -> None:
+    rng = np.random.default_rng(0)
+    action = np.array([0.0, 0.5, 0.0], np.float32)
+    taken = []
+    for _ in range(2000):
+        action = worlds._car_policy(rng, action)
+        taken.append(action)
+    taken = np.array(taken)
+    assert taken.min(0).tolist() >= [-1, 0, 0] and taken.max(0).tolist() <= [1, 1, 1]
+    assert taken[:, 1].mean() > taken[:, 2].mean()  # more gas than brake
+
+
+def test_doom_actions_are_left_stay_or_right_held_for_a_few_frames() -> None:
+    _, actions, _ = collect_rollout("doom-take-cover", 0, 60)
+    moves = actions[:, 0]
+    assert set(np.unique(moves)) <= {-1.0, 0.0, 1.0}
+    runs = np.diff(np.flatnonzero(np.diff(moves) != 0))
+    assert len(runs) and runs.max() <= 2 * worlds.DOOM_HOLD[1]  # held, then changed
+
+
+def test_collecting_in_workers_gives_what_one_process_gives_and_is_cached(cache: Path) -> None:
+    seen = []
+    parallel = collect_rollouts(
+        "doom-take-cover", [5, 6, 7], LENGTH, workers=2, progress=lambda d, n: seen.append((d, n))
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    path = worlds.cache_path("doom-take-cover", [5, 6, 7], LENGTH)
+    assert path.is_file() and path.parent.parent == cache
+    for i, seed in enumerate((5, 6, 7)):
+        frames, actions, _ = collect_rollout("doom-take-cover", seed, LENGTH)
+        assert np.array_equal(parallel.frames[i], frames)
+        assert np.array_equal(parallel.actions[i], actions)
+    cached = collect_rollouts("doom-take-cover", [5, 6, 7], LENGTH, progress=seen.append)
+    assert len(seen) == 3  # read from the cache: nothing collected
+    assert np.array_equal(cached.frames, parallel.frames)
+    assert list(cached.seeds) == [5, 6, 7]
+
+
+def test_without_the_extra_collecting_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_import = builtins.__import__
+
+    def no_gymnasium(name, *args, **kwargs):  # noqa: ANN001, ANN202
+        if name.split(".")[0] in ("gymnasium", "Box2D", "vizdoom"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gymnasium)
+    for world in WORLDS:
+        with pytest.raises(WorldsMissing, match=r"pip install 'frmdn\[worlds\]'") as error:
+            collect_rollout(world, 0, LENGTH)
+        assert "\n" not in str(error.value) and WORLDS[world].package in str(error.value)
+
+
+def test_bad_requests_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown world"):
+        collect_rollout("pong", 0, LENGTH)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        collect_rollout("car-racing", 0, 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        collect_rollout("car-racing", -1, LENGTH)
+
+
+# ----------------------------------------------------------------------------- recordings
+def save(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_recording_with_actions_is_read_as_saved(tmp_path: Path) -> None:
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 16, 16, 3), dtype=np.uint8)
+    actions = np.arange(3 * 4 * 2, dtype=np.float64).reshape(3, 4, 2)
+    got_frames, got_actions = read_recording(
+        save(tmp_path / "r.npz", frames=frames, actions=actions)
+    )
+    assert np.array_equal(got_frames, frames)
+    assert got_actions.dtype == np.float32 and np.array_equal(got_actions, actions)
+    assert read_recording(save(tmp_path / "f.npz", frames=frames))[1] is None
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"pixels": np.zeros((3, 4, 16, 16, 3), np.uint8)}, "no 'frames' array"),
+        ({"frames": np.zeros((3, 4, 16, 16), np.uint8)}, r"uint8 \(N, T, H, W, 3\)"),
+        ({"frames": np.zeros((3, 4, 16, 16, 3), np.float32)}, r"uint8 \(N, T, H, W, 3\)"),
+        ({"frames": np.zeros((2, 4, 16, 16, 3), np.uint8)}, "at least 3 sequences"),
+        ({"frames": np.zeros((3, 1, 16, 16, 3), np.uint8)}, "at least 3 sequences"),
+        ({"frames": np.zeros((3, 2, 4, 16, 3), np.uint8)}, "pixels a side"),
+        (
+            {"frames": np.zeros((3, 4, 16, 16, 3), np.uint8), "actions": np.zeros((3, 5, 2))},
+            r"actions must be \(N, T, A\)",
+        ),
+        (
+            {
+                "frames": np.zeros((3, 4, 16, 16, 3), np.uint8),
+                "actions": np.full((3, 4, 1), np.nan),
+            },
+            "NaN",
+        ),
+        (
+            {"frames": np.zeros((3, 4, 16, 16, 3), np.uint8), "actions": np.zeros((3, 4, 0))},
+            "1 to 64 dimensions",
+        ),
+        (
+            {
+                "frames": np.zeros((3, 4, 16, 16, 3), np.uint8),
+                "actions": np.array([[["a"] * 4] * 3]),
+            },
+            r"actions must be \(N, T, A\)|numbers",
+        ),
+    ],
+)
+def test_bad_recordings_get_one_clear_line(tmp_path: Path, arrays: dict, message: str) -> None:
+    with pytest.raises(FrameDataError, match=message) as error:
+        read_recording(save(tmp_path / "bad.npz", **arrays))
+    assert "\n" not in str(error.value)
+
+
+def test_a_huge_recording_is_refused_from_its_header(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("frmdn.data.recordings._read", lambda *a: pytest.fail("allocated"))
+    monkeypatch.setattr("frmdn.data.recordings.MAX_RECORDING_BYTES", 1000)
+    path = save(tmp_path / "big.npz", frames=np.zeros((3, 4, 16, 16, 3), np.uint8))
+    with pytest.raises(FrameDataError, match="GiB"):
+        read_recording(path)
+
+
+def test_objects_and_non_archives_are_refused(tmp_path: Path) -> None:
+    objects = np.empty((3, 4, 16, 16, 3), dtype=object)
+    np.savez(tmp_path / "objects.npz", frames=objects)
+    with pytest.raises(FrameDataError, match="never unpickled|uint8"):
+        read_recording(tmp_path / "objects.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(FrameDataError, match="not a readable .npz"):
+        read_recording(tmp_path / "text.npz")
+
+
+def test_train_valid_and_test_seeds_never_meet() -> None:
+    seeds = worlds.split_seeds(7, 40)
+    assert len(seeds["train"]) == 40 and len(seeds["valid"]) == len(seeds["test"]) == 5
+    parts = [set(s) for s in seeds.values()]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    top = worlds.split_seeds(worlds.SPLIT_OFFSETS["valid"] - 10, 10)
+    assert max(top["train"]) < min(top["valid"]) and max(top["valid"]) < min(top["test"])
+    with pytest.raises(ValueError, match="within"):
+        worlds.split_seeds(worlds.SPLIT_OFFSETS["valid"] - 5, 10)
+    assert worlds.split_seeds(0, 1)["test"] == [worlds.SPLIT_OFFSETS["test"]]
+
+
+def test_the_car_policy_leans_toward_the_road_ahead() -> None:
+    grass = np.zeros((96, 96, 3), np.uint8)
+    grass[...] = (102, 204, 102)
+    assert worlds._road_offset(grass) is None
+    left = grass.copy()
+    left[:, 10:22] = 105  # grey road well left of the car (column 48)
+    assert worlds._road_offset(left) < -0.5
+    rng = np.random.default_rng(0)
+    steer = np.mean(
+        [worlds._car_policy(rng, worlds.CAR_REST.astype(np.float32), left)[0] for _ in range(500)]
+    )
+    assert steer < -0.1  # toward the road, on average
