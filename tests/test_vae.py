@@ -273,3 +273,46 @@ def test_bundled_vaes_load_and_reconstruct(scene: str) -> None:
     blank = frames.astype(float).mean(axis=(-2, -1))  # the error of an all-black guess
     assert (error < 0.8 * blank).all()  # every frame, all along the sequences
     assert error.mean() < 0.5 * blank.mean()
+
+
+# ----------------------------------------------------------------------------- colour frames
+RGB = VAEConfig(size=16, latent_dim=4, channels=(4, 8), colors=3)
+
+
+def test_an_rgb_vae_codes_and_decodes_frames_with_their_colours() -> None:
+    torch.manual_seed(0)
+    vae = FrameVAE(RGB)
+    frames = torch.rand(2, 3, 16, 16, 3)
+    mean, logvar = vae.encode(frames)
+    assert mean.shape == logvar.shape == (2, 3, 4)
+    assert vae.decode(mean).shape == (2, 3, 16, 16, 3)
+    swapped = frames[..., [2, 1, 0]]  # the same pixels, red and blue exchanged
+    assert not torch.allclose(vae.encode(swapped)[0], mean)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 16, 16, 3\)"):
+        vae.encode(torch.rand(2, 16, 16))
+    assert RGB.frame_shape == (16, 16, 3) and VAEConfig().frame_shape == (48, 48)
+
+
+def test_an_rgb_vae_learns_which_colour_a_frame_has() -> None:
+    """Frames of one pure colour each: after training, each decodes to its own colour."""
+    colours = np.array([[230, 20, 20], [20, 230, 20], [20, 20, 230]], np.uint8)
+    frames = np.broadcast_to(colours[:, None, None, :], (3, 16, 16, 3)).copy()
+    vae, losses = train_vae(frames, RGB, steps=600, batch_size=6, lr=1e-2, seed=0, device="cpu")
+    assert np.mean(losses[-20:]) < np.mean(losses[:20])
+    decoded = decode_latents(vae, encode_frames(vae, frames[None]))[0]  # (3, 16, 16, 3)
+    assert decoded.shape == (3, 16, 16, 3) and decoded.dtype == np.uint8
+    assert list(decoded.mean(axis=(1, 2)).argmax(-1)) == [0, 1, 2]
+
+
+def test_an_rgb_vae_round_trips_and_older_configs_read_as_greyscale(tmp_path: Path) -> None:
+    vae = FrameVAE(RGB)
+    loaded = load_vae(vae.save(tmp_path / "rgb"))
+    assert loaded.config == RGB
+    for a, b in zip(vae.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    older = VAEConfig(size=16, latent_dim=4, channels=(4, 8)).to_dict()
+    del older["colors"]
+    assert VAEConfig.from_dict(older).colors == 1
+    for bad in (2, 0, True):
+        with pytest.raises(ValueError, match="colors"):
+            VAEConfig(colors=bad)

@@ -1,4 +1,4 @@
-r"""A small convolutional VAE that turns greyscale frames into latent vectors, world-model style.
+r"""A small convolutional VAE that turns frames into latent vectors, world-model style.
 
 World Models (Ha and Schmidhuber) compress each frame :math:`x_t` into a latent code
 :math:`z_t` with a variational auto-encoder and model the sequence :math:`z_{1:T}` with an
@@ -12,7 +12,9 @@ prior and a transposed-convolution decoder giving per-pixel Bernoulli logits
           + (1 - x_i) \log (1 - \sigma(\ell_i))\Big]
           + \beta\, \mathrm{KL}\big(q(z \mid x) \,\|\, \mathcal{N}(0, I)\big)
 
-nats per frame (one reparameterised sample estimates the expectation). The Bernoulli
+nats per frame (one reparameterised sample estimates the expectation). Frames are greyscale
+(..., H, W) or, with ``VAEConfig(colors=3)``, RGB (..., H, W, 3) as World Models' CarRacing
+and Doom frames; each colour value is then one more Bernoulli "pixel". The Bernoulli
 cross-entropy on grey levels is the usual choice for MNIST-like frames: sharp, fast, and the
 decoded mean :math:`\sigma(\ell)` is the reconstruction. Being a cross-entropy rather than a
 normalised density of continuous grey levels, it is a training loss, not a code length.
@@ -83,12 +85,14 @@ class VAEConfig:
             mirrors them); each halves the frame side. The defaults give 0.3 M parameters
             (1.2 MB) and about 25 ms per step of 32 frames on one CPU core.
         beta: Weight of the KL term (1 = the ELBO; beta-VAE otherwise).
+        colors: 1 for greyscale frames (..., H, W), 3 for RGB frames (..., H, W, 3).
     """
 
     size: int = 48
     latent_dim: int = 32
     channels: tuple[int, ...] = (16, 32, 64)
     beta: float = 1.0
+    colors: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -109,6 +113,13 @@ class VAEConfig:
             )
         if not (isinstance(self.beta, int | float) and 0 < self.beta < math.inf):
             raise ValueError(f"beta must be a positive number, got {self.beta}")
+        if self.colors not in (1, 3) or isinstance(self.colors, bool):
+            raise ValueError(f"colors must be 1 (greyscale) or 3 (RGB), got {self.colors!r}")
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame's shape: (size, size) greyscale, (size, size, 3) RGB."""
+        return (self.size, self.size) if self.colors == 1 else (self.size, self.size, 3)
 
     @property
     def bottleneck(self) -> int:
@@ -135,12 +146,12 @@ class VAEConfig:
 
 
 class FrameVAE(nn.Module):
-    """A convolutional VAE for square greyscale frames with values in [0, 1].
+    """A convolutional VAE for square greyscale or RGB frames with values in [0, 1].
 
     Encoder: ``len(channels)`` blocks of a 4×4 stride-2 convolution and SiLU, then a linear
     map to the posterior mean and log-variance. Decoder: a linear map back to the smallest
     feature map, then mirrored 4×4 stride-2 transposed convolutions ending in one channel of
-    Bernoulli logits.
+    Bernoulli logits per colour.
 
     Arguments:
         config: The :class:`VAEConfig`.
@@ -149,7 +160,7 @@ class FrameVAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or VAEConfig()
-        s, widths = config.bottleneck, (1, *config.channels)
+        s, widths = config.bottleneck, (config.colors, *config.channels)
         encoder: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
@@ -162,52 +173,57 @@ class FrameVAE(nn.Module):
         self.decoder = nn.Sequential(*decoder)
 
     def _check_frames(self, frames: Tensor) -> None:
-        size = self.config.size
-        if frames.dim() < 2 or frames.shape[-2:] != (size, size):
-            raise ValueError(
-                f"frames must have shape (..., {size}, {size}), got {tuple(frames.shape)}"
-            )
+        shape = self.config.frame_shape
+        if frames.dim() < len(shape) or tuple(frames.shape[-len(shape) :]) != shape:
+            wanted = ", ".join(map(str, shape))
+            raise ValueError(f"frames must have shape (..., {wanted}), got {tuple(frames.shape)}")
         if not frames.is_floating_point():
             raise ValueError(f"frames must be floats in [0, 1], got {frames.dtype}")
 
     def encode(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """Posterior mean and log-variance, each (..., latent_dim), of frames (..., H, W)."""
+        """Posterior mean and log-variance, each (..., latent_dim), of frames (..., H, W) or
+        (..., H, W, 3)."""
         self._check_frames(frames)
-        batch = frames.shape[:-2]
-        x = frames.reshape(-1, 1, *frames.shape[-2:])  # (B, 1, H, W)
+        shape = self.config.frame_shape
+        batch = frames.shape[: -len(shape)]
+        x = frames.reshape(-1, *shape)
+        x = x.unsqueeze(1) if self.config.colors == 1 else x.permute(0, 3, 1, 2)  # (B, C, H, W)
         mean, logvar = self.posterior(self.encoder(x)).chunk(2, dim=-1)  # (B, L) each
         logvar = logvar.clamp(*_LOGVAR_RANGE)
         return mean.reshape(*batch, -1), logvar.reshape(*batch, -1)
 
     def decode_logits(self, z: Tensor) -> Tensor:
-        """Bernoulli logits (..., H, W) of the pixels given latents z (..., latent_dim)."""
+        """Bernoulli logits (..., H, W) or (..., H, W, 3) of the pixels given latents z
+        (..., latent_dim)."""
         if z.dim() < 1 or z.shape[-1] != self.config.latent_dim:
             raise ValueError(
                 f"latents must have shape (..., {self.config.latent_dim}), got {tuple(z.shape)}"
             )
-        logits = self.decoder(self.expand(z.reshape(-1, z.shape[-1])))  # (B, 1, H, W)
-        return logits.reshape(*z.shape[:-1], *logits.shape[-2:])
+        logits = self.decoder(self.expand(z.reshape(-1, z.shape[-1])))  # (B, C, H, W)
+        if self.config.colors == 3:
+            logits = logits.permute(0, 2, 3, 1)  # (B, H, W, 3)
+        return logits.reshape(*z.shape[:-1], *self.config.frame_shape)
 
     def decode(self, z: Tensor) -> Tensor:
-        """The decoded frames (..., H, W) in [0, 1]: the pixel means σ(ℓ(z))."""
+        """The decoded frames (..., H, W) or (..., H, W, 3) in [0, 1]: the means σ(ℓ(z))."""
         return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, frames: Tensor) -> Tensor:
-        """Reconstructions (..., H, W) in [0, 1] of frames from their posterior means."""
+        """Reconstructions in [0, 1] of frames from their posterior means."""
         return self.decode(self.encode(frames)[0])
 
     def loss(self, frames: Tensor) -> Tensor:
-        """The negative ELBO in nats per frame, averaged over frames (..., H, W) in [0, 1].
+        """The negative ELBO in nats per frame, averaged over frames in [0, 1].
 
         Uses one reparameterised sample :math:`z = \\mu + \\sigma \\varepsilon` per frame and
         the closed-form KL divergence to the standard normal prior.
         """
         mean, logvar = self.encode(frames)  # (..., L)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        logits = self.decode_logits(z)  # (..., H, W)
+        logits = self.decode_logits(z)  # (..., H, W[, 3])
         target = frames.to(logits.dtype)
         recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        recon = recon.flatten(-2).sum(-1)  # (...)
+        recon = recon.flatten(-len(self.config.frame_shape)).sum(-1)  # (...)
         kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).sum(-1)  # (...)
         return (recon + self.config.beta * kl).mean()
 
@@ -270,16 +286,20 @@ def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> Fra
 
 
 # --------------------------------------------------------------------------------- training
-def _flat_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 frames (N, H, W) or (N, T, H, W) as (M, H, W), checked against ``size``."""
+def _flat_frames(frames: np.ndarray, config: VAEConfig) -> np.ndarray:
+    """uint8 frames (N, *frame) or (N, T, *frame) as (M, *frame), checked against the VAE's
+    frame shape (``config.frame_shape``)."""
     frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim not in (3, 4):
+    shape = config.frame_shape
+    if frames.dtype != np.uint8 or frames.ndim - len(shape) not in (1, 2):
         raise ValueError(
-            f"frames must be uint8 (N, H, W) or (N, T, H, W), got {frames.dtype} {frames.shape}"
+            f"frames must be uint8 (N, {', '.join(map(str, shape))}) or (N, T, ...), got "
+            f"{frames.dtype} {frames.shape}"
         )
-    if frames.shape[-2:] != (size, size):
-        raise ValueError(f"frames are {frames.shape[-2:]} but the VAE expects {size}×{size}")
-    flat = frames.reshape(-1, size, size)
+    if frames.shape[-len(shape) :] != shape:
+        wanted = "×".join(map(str, shape))
+        raise ValueError(f"frames are {frames.shape[-len(shape) :]} but the VAE expects {wanted}")
+    flat = frames.reshape(-1, *shape)
     if len(flat) == 0:
         raise ValueError("there are no frames to train on")
     return flat
@@ -304,7 +324,8 @@ def train_vae(
     reconstructions of the 48-pixel moving digits in about 80 s on one CPU core.
 
     Arguments:
-        frames: uint8 frames (N, H, W) or sequences (N, T, H, W), 0 = black, 255 = white.
+        frames: uint8 frames (N, *frame) or sequences (N, T, *frame), 0 = black, 255 = white;
+            a frame is (H, W), or (H, W, 3) for an RGB VAE.
         config: The VAE settings (``size`` must match the frames).
         steps: Adam steps.
         batch_size: Frames per step.
@@ -321,7 +342,7 @@ def train_vae(
     config = config or VAEConfig()
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ValueError("need steps >= 1, batch_size >= 1 and lr > 0")
-    flat = torch.from_numpy(_flat_frames(frames, config.size).copy())  # (M, H, W) uint8
+    flat = torch.from_numpy(_flat_frames(frames, config).copy())  # (M, *frame) uint8
     device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(seed)
     vae = FrameVAE(config).to(device).train()
@@ -333,7 +354,7 @@ def train_vae(
         if should_stop is not None and should_stop():
             break
         index = torch.randint(len(flat), (min(batch_size, len(flat)),), generator=generator)
-        batch = flat[index].to(device, torch.float32) / 255.0  # (B, H, W)
+        batch = flat[index].to(device, torch.float32) / 255.0  # (B, *frame)
         optimizer.zero_grad(set_to_none=True)
         loss = vae.loss(batch)
         if not torch.isfinite(loss):
@@ -351,17 +372,17 @@ def train_vae(
 # --------------------------------------------------------------------------------- coding
 @torch.no_grad()
 def encode_frames(vae: FrameVAE, frames: np.ndarray, *, batch_size: int = 512) -> Tensor:
-    """Posterior means of uint8 frame sequences (N, T, H, W): float32 (N, T, latent_dim).
+    """Posterior means of uint8 frame sequences (N, T, *frame): float32 (N, T, latent_dim).
 
     Runs in eval mode without gradients, ``batch_size`` frames at a time, on the VAE's
     device; the result is on the CPU.
     """
     frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4:
+    if frames.dtype != np.uint8 or frames.ndim != 2 + len(vae.config.frame_shape):
         raise ValueError(
-            f"frames must be uint8 sequences (N, T, H, W), got {frames.dtype} {frames.shape}"
+            f"frames must be uint8 sequences (N, T, *frame), got {frames.dtype} {frames.shape}"
         )
-    flat = _flat_frames(frames, vae.config.size) if frames.size else frames
+    flat = _flat_frames(frames, vae.config) if frames.size else frames
     was_training = vae.training
     vae.eval()
     device = next(vae.parameters()).device
@@ -376,7 +397,7 @@ def encode_frames(vae: FrameVAE, frames: np.ndarray, *, batch_size: int = 512) -
 
 @torch.no_grad()
 def decode_latents(vae: FrameVAE, z: Tensor, *, batch_size: int = 512) -> np.ndarray:
-    """Frames decoded from latent sequences z (N, T, latent_dim): uint8 (N, T, H, W).
+    """Frames decoded from latent sequences z (N, T, latent_dim): uint8 (N, T, *frame).
 
     Each frame is the decoder's pixel mean, scaled to 0..255 and rounded.
     """
@@ -390,7 +411,7 @@ def decode_latents(vae: FrameVAE, z: Tensor, *, batch_size: int = 512) -> np.nda
     flat = z.reshape(-1, z.shape[-1]).to(device, torch.float32)  # (N·T, L)
     pixels = [vae.decode(flat[i : i + batch_size]) for i in range(0, len(flat), batch_size)]
     vae.train(was_training)
-    size = vae.config.size
-    out = torch.cat(pixels) if pixels else torch.empty(0, size, size)
+    shape = vae.config.frame_shape
+    out = torch.cat(pixels) if pixels else torch.empty(0, *shape)
     out = (out * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-    return out.reshape(*z.shape[:2], size, size)
+    return out.reshape(*z.shape[:2], *shape)
