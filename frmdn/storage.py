@@ -59,6 +59,7 @@ FORMAT = "frmdn-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+HALF = "float16"  # meta["weights_dtype"] of a checkpoint saved in half precision
 PREVIOUS_WEIGHTS = ".model-{}.safetensors"  # committed weights kept aside during a save
 LEFTOVERS = (PREVIOUS_WEIGHTS.format("*"), f".{WEIGHTS_FILE}.*.tmp", f".{CONFIG_FILE}.*.tmp")
 SHA256 = re.compile("[0-9a-f]{64}")
@@ -157,18 +158,30 @@ def _commit(directory: Path, new_weights: Path, text: str) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def write_checkpoint(path: str | os.PathLike, module: torch.nn.Module, meta: dict) -> Path:
+def write_checkpoint(
+    path: str | os.PathLike, module: torch.nn.Module, meta: dict, *, half: bool = False
+) -> Path:
     """Write ``module``'s weights and ``meta`` (+ library version and weights hash) to ``path``.
 
-    Shared by every kind of checkpoint (sequence models, VAEs). Non-finite weights are refused,
+    Shared by every kind of checkpoint (sequence models, VAEs). With ``half`` the parameters
+    (not the buffers) are stored in float16 (half the file; ``meta["weights_dtype"]`` says so and
+    :func:`read_weights` reads them back as the module's dtype). Non-finite weights, or ones
+    beyond float16's range when ``half``, are refused,
     ``meta`` must be JSON-serialisable (non-finite metric floats become null) and is checked
     before anything is written, so a failed save leaves an existing checkpoint intact; a save
     killed at any point leaves the old or the new checkpoint (see the module docstring).
     """
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if half:  # parameters only: buffers (e.g. the data's shift and scale) stay exact
+        parameters = {name for name, _ in module.named_parameters()}
+        state = {k: v.half() if k in parameters else v for k, v in state.items()}
+        meta = meta | {"weights_dtype": HALF}
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"refusing to save non-finite weights ({', '.join(bad[:3])})")
+        beyond = " (beyond float16's range)" if half else ""
+        raise CheckpointError(
+            f"refusing to save non-finite weights{beyond} ({', '.join(bad[:3])})"
+        )
     meta = _json_safe(meta | {"library_version": __version__})
     try:  # fail before touching an existing checkpoint
         json.dumps(meta, allow_nan=False)
@@ -193,6 +206,7 @@ def save(
     *,
     metrics: dict | None = None,
     data: dict | None = None,
+    half: bool = False,
 ) -> Path:
     """Save ``model`` to the directory ``path`` (created if needed) and return it.
 
@@ -201,6 +215,7 @@ def save(
         path: Target directory.
         metrics: JSON-serialisable training metrics (e.g. ``FitResult.to_dict()``).
         data: JSON-serialisable description of the training data (spec, split sizes, ...).
+        half: Store the parameters in float16 (see :func:`write_checkpoint`).
     """
     meta = {
         "format": FORMAT,
@@ -214,7 +229,7 @@ def save(
         "metrics": metrics or {},
         "data": data or {},
     }
-    return write_checkpoint(path, model, meta)
+    return write_checkpoint(path, model, meta, half=half)
 
 
 def _json_safe(value: object) -> object:
@@ -284,7 +299,10 @@ def _checked_state(
     expected: dict[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
     """The tensors ``read`` parses from ``source`` (SHA-256 ``digest``), checked against the
-    config's hash and against ``expected`` (names, shapes, dtypes); all must be finite."""
+    config's hash and against ``expected`` (names, shapes, dtypes; float16 for any floating
+    weight of a checkpoint saved in half precision); all must be finite. Returned in the
+    expected dtypes."""
+    stored_half = meta.get("weights_dtype") == HALF
     if digest != meta.get("weights_sha256"):
         raise CheckpointError(f"{source} does not match its config (corrupt or replaced)")
     try:
@@ -299,14 +317,19 @@ def _checked_state(
         )
     for name, tensor in state.items():
         want = expected[name]
-        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+        dtypes = (
+            {want.dtype, torch.float16}
+            if stored_half and want.is_floating_point()
+            else {want.dtype}
+        )
+        if tensor.shape != want.shape or tensor.dtype not in dtypes:
             raise CheckpointError(
                 f"weight {name} is {tensor.dtype} {tuple(tensor.shape)}, "
-                f"expected {want.dtype} {tuple(want.shape)}"
+                f"expected {' or '.join(map(str, sorted(dtypes, key=str)))} {tuple(want.shape)}"
             )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"weight {name} contains NaN or infinite values")
-    return state
+    return {name: tensor.to(expected[name].dtype) for name, tensor in state.items()}
 
 
 def read_weights(

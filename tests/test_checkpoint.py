@@ -492,3 +492,20 @@ def test_absurd_combined_size_is_refused_before_building(
     _edit_config(checkpoint, _set_config(dim=65_536, n_components=1024, rank=256))
     with pytest.raises(CheckpointError):
         load(checkpoint)
+
+
+def test_a_model_saved_in_half_precision_keeps_its_buffers_exact(tmp_path) -> None:
+    import frmdn
+
+    torch.manual_seed(0)
+    model = frmdn.FRMDN(3, 2, 1, 8, flow_layers=2, flow_hidden=8)
+    model.standardize_on(torch.randn(4, 5, 3) * 7 + 2)
+    loaded = frmdn.load(model.save(tmp_path / "half", half=True))
+    parameters = dict(model.named_parameters())
+    for name, weight in model.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == weight.dtype
+        expected = weight.half().to(weight.dtype) if name in parameters else weight
+        assert torch.equal(got, expected), name
+    y = torch.randn(2, 5, 3)
+    assert torch.allclose(loaded.log_prob(y), model.log_prob(y), atol=0.05, rtol=1e-3)

@@ -316,3 +316,23 @@ def test_an_rgb_vae_round_trips_and_older_configs_read_as_greyscale(tmp_path: Pa
     for bad in (2, 0, True):
         with pytest.raises(ValueError, match="colors"):
             VAEConfig(colors=bad)
+
+
+def test_a_vae_saved_in_half_precision_reads_back_as_float32_of_the_rounded_weights(
+    tmp_path: Path,
+) -> None:
+    vae = FrameVAE(RGB)
+    full = vae.save(tmp_path / "full")
+    half = vae.save(tmp_path / "half", half=True)
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (
+        full / "model.safetensors"
+    ).stat().st_size
+    loaded = load_vae(half)
+    for name, weight in vae.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == torch.float32
+        assert torch.equal(got, weight.half().float())
+    with torch.no_grad():
+        next(vae.parameters()).fill_(1e6)  # beyond float16's range
+    with pytest.raises(CheckpointError, match="float16"):
+        vae.save(tmp_path / "huge", half=True)

@@ -147,8 +147,9 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _build(args: argparse.Namespace, dim: int) -> SequenceDensityModel:
+def _build(args: argparse.Namespace, dim: int, cond_dim: int = 0) -> SequenceDensityModel:
     common = dict(
+        cond_dim=cond_dim,
         n_components=args.components,
         rank=args.rank,
         hidden_size=args.hidden,
@@ -195,7 +196,7 @@ def _train(args: argparse.Namespace) -> None:
         split = load_data(args.data, seed=args.seed)
         torch.manual_seed(args.seed)
         spec, out, state = args.data, args.out, None
-        model, config = _build(args, split.dim), _config(args)
+        model, config = _build(args, split.dim, split.cond_dim), _config(args)
         what = f"training {type(model).__name__} on {spec}"
     if not args.quiet and main_process():
         print(args.threads_note, file=sys.stderr)
@@ -242,7 +243,11 @@ def _eval(args: argparse.Namespace) -> None:
     split = load_data(spec, seed=seed)
     if split.dim != model.config.dim:
         raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
-    nll = evaluate_nll(model, getattr(split, args.split))
+    if split.cond_dim != model.config.cond_dim:
+        raise UsageError(
+            f"data has {split.cond_dim} conditioning inputs, the model {model.config.cond_dim}"
+        )
+    nll = evaluate_nll(model, split.part(args.split))
     result = {
         "data": spec,
         "split": args.split,

@@ -12,7 +12,9 @@ __all__ = ["SequenceSplit", "dequantize"]
 
 @dataclass(frozen=True)
 class SequenceSplit:
-    """Train/valid/test sequences of one data set, as float32 tensors (N, T, d).
+    """Train/valid/test sequences of one data set, as float32 tensors (N, T, d), with
+    optional conditioning inputs x (N, T, c) per part, e.g. the actions of World Models
+    rollouts (x_t is known when y_t is predicted).
 
     Arguments:
         train: Training sequences, shape (N_train, T, d).
@@ -20,6 +22,9 @@ class SequenceSplit:
         test: Test sequences, shape (N_test, T, d).
         name: Short name of the data set, e.g. ``"ring"``.
         info: Free-form description, e.g. ``{"kind": "toy", "clustered": False}``.
+        train_x: Conditioning inputs of the training sequences (N_train, T, c), or None.
+        valid_x: Those of the validation sequences, or None.
+        test_x: Those of the test sequences, or None.
     """
 
     train: Tensor
@@ -27,6 +32,9 @@ class SequenceSplit:
     test: Tensor
     name: str
     info: dict
+    train_x: Tensor | None = None
+    valid_x: Tensor | None = None
+    test_x: Tensor | None = None
 
     def __post_init__(self) -> None:
         parts = {"train": self.train, "valid": self.valid, "test": self.test}
@@ -37,11 +45,35 @@ class SequenceSplit:
                 raise ValueError(
                     f"{part} has dimension {x.shape[-1]} but train has {self.train.shape[-1]}"
                 )
+        inputs = {"train": self.train_x, "valid": self.valid_x, "test": self.test_x}
+        if any(x is None for x in inputs.values()) != all(x is None for x in inputs.values()):
+            raise ValueError("conditioning inputs must be given for all three parts or none")
+        for part, x in inputs.items():
+            if x is None:
+                continue
+            if x.dim() != 3 or x.shape[:2] != parts[part].shape[:2]:
+                raise ValueError(
+                    f"{part}_x must have shape (N, T, c) with {part}'s (N, T) = "
+                    f"{tuple(parts[part].shape[:2])}, got {tuple(x.shape)}"
+                )
+            if x.shape[-1] != inputs["train"].shape[-1]:
+                raise ValueError(f"{part}_x has {x.shape[-1]} inputs but train_x has others")
 
     @property
     def dim(self) -> int:
         """The dimension d of one observation."""
         return self.train.shape[-1]
+
+    @property
+    def cond_dim(self) -> int:
+        """The number c of conditioning inputs per step (0 without any)."""
+        return 0 if self.train_x is None else self.train_x.shape[-1]
+
+    def part(self, name: str) -> Tensor | tuple[Tensor, Tensor]:
+        """The sequences of part ``name`` (``"train"``, ``"valid"`` or ``"test"``) as the
+        trainer takes them: y (N, T, d), or (y, x) when the data has conditioning inputs."""
+        y, x = getattr(self, name), getattr(self, f"{name}_x")
+        return y if x is None else (y, x)
 
 
 def dequantize(values: Tensor, levels: int, generator: torch.Generator | None = None) -> Tensor:

@@ -235,7 +235,7 @@ def _scores(model: object, split: SequenceSplit) -> tuple[float, float, str]:
             split_bits_per_dim(model, split.test, split.info),
             "bits/dim",
         )
-    valid, test = evaluate_nll(model, split.valid), evaluate_nll(model, split.test)
+    valid, test = evaluate_nll(model, split.part("valid")), evaluate_nll(model, split.part("test"))
     if kind == "audio":
         return valid / split.dim, test / split.dim, "nats/dim"
     return valid, test, "nats/step"
@@ -307,7 +307,7 @@ def run_cell(
         import torch
 
         torch.manual_seed(cell.seed)
-        model = build_model(ModelConfig(split.dim, **cell.settings))
+        model = build_model(ModelConfig(split.dim, cond_dim=split.cond_dim, **cell.settings))
     row = train_on_split(
         model,
         split,

@@ -45,11 +45,14 @@ def build_pair(
     pitch_max_lag: int = ModelConfig.pitch_max_lag,
     dropout: float = ModelConfig.dropout,
     input_noise: float = ModelConfig.input_noise,
+    cond_dim: int = 0,
     seed: int = 0,
 ) -> dict[str, SequenceDensityModel]:
-    """An RMDN and an FRMDN with the same LSTM, mixture, regularisation and pitch predictor
-    (``pitch_max_lag`` > 0, audio only), the same seed for both."""
+    """An RMDN and an FRMDN with the same LSTM, mixture, regularisation, pitch predictor
+    (``pitch_max_lag`` > 0, audio only) and conditioning inputs (``cond_dim``, e.g. actions),
+    the same seed for both."""
     common = dict(
+        cond_dim=cond_dim,
         n_components=n_components,
         rank=rank,
         hidden_size=hidden_size,
@@ -107,8 +110,8 @@ def train_on_split(
     start = time.perf_counter()
     result = fit(
         model,
-        split.train,
-        split.valid,
+        split.part("train"),
+        split.part("valid"),
         config,
         callback=callback,
         should_stop=should_stop,
@@ -121,7 +124,7 @@ def train_on_split(
     seconds = time.perf_counter() - start
     if not result.history:
         raise RuntimeError(f"training {type(model).__name__} failed: {result.stop_reason}")
-    test_nll = evaluate_nll(model, split.test)
+    test_nll = evaluate_nll(model, split.part("test"))
     row = ComparisonRow(
         spec,
         type(model).__name__,
@@ -161,7 +164,8 @@ def compare(
     rows = []
     for spec in specs:
         split = load_data(spec, seed=config.seed)
-        for name, model in build_pair(split.dim, seed=config.seed, **model_options).items():
+        pair = build_pair(split.dim, cond_dim=split.cond_dim, seed=config.seed, **model_options)
+        for name, model in pair.items():
             slug = f"{spec.partition('?')[0].replace(':', '-')}-{name.lower()}"
             out = None if out_dir is None else out_dir / slug
             rows.append(train_on_split(model, split, config, spec, out, progress_bar))

@@ -368,10 +368,16 @@ class SequenceDensityModel(nn.Module):
         return x, (torch.stack(new_hidden), torch.stack(new_cell))
 
     def save(
-        self, path: str | os.PathLike, *, metrics: dict | None = None, data: dict | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        metrics: dict | None = None,
+        data: dict | None = None,
+        half: bool = False,
     ) -> Path:
-        """Save to a checkpoint directory (see :func:`frmdn.storage.save`)."""
-        return save_checkpoint(self, path, metrics=metrics, data=data)
+        """Save to a checkpoint directory (see :func:`frmdn.storage.save`); ``half`` stores
+        the parameters in float16."""
+        return save_checkpoint(self, path, metrics=metrics, data=data, half=half)
 
     def num_parameters(self) -> dict[str, int]:
         """Parameter counts: recurrent part, mixture head, flow, pitch predictor and total."""

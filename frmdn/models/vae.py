@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from frmdn.device import default_device
 from frmdn.errors import CheckpointError
 from frmdn.storage import (
+    HALF,
     committed_weights,
     read_config,
     read_weights,
@@ -228,12 +229,18 @@ class FrameVAE(nn.Module):
         return (recon + self.config.beta * kl).mean()
 
     def save(
-        self, path: str | os.PathLike, *, metrics: dict | None = None, data: dict | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        metrics: dict | None = None,
+        data: dict | None = None,
+        half: bool = False,
     ) -> Path:
         """Save to the directory ``path`` (safetensors + ``config.json``, written atomically).
 
         Arguments:
             path: Target directory, created if needed.
+            half: Store the weights in float16 (half the file; read back as float32).
             metrics: JSON-serialisable training metrics.
             data: JSON-serialisable description of the training frames.
         """
@@ -245,7 +252,7 @@ class FrameVAE(nn.Module):
             "metrics": metrics or {},
             "data": data or {},
         }
-        return write_checkpoint(path, self, meta)
+        return write_checkpoint(path, self, meta, half=half)
 
 
 def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> FrameVAE:
@@ -275,7 +282,9 @@ def load_vae(path: str | os.PathLike, device: torch.device | str = "cpu") -> Fra
     weights = committed_weights(directory, meta)
     if (
         weights.is_file()
-        and 4 * sum(v.numel() for v in expected.values()) > weights.stat().st_size
+        and (2 if meta.get("weights_dtype") == HALF else 4)
+        * sum(v.numel() for v in expected.values())
+        > weights.stat().st_size
     ):
         raise CheckpointError("VAE settings describe more weights than the file holds")
     state = read_weights(directory, meta, expected)

@@ -1,0 +1,102 @@
+"""Rebuild the bundled World Models VAEs ``assets/pretrained/vae-{car-racing,doom-take-cover}``.
+
+Each RGB VAE (:class:`frmdn.models.vae.FrameVAE`, 64 × 64 × 3 frames, the World Models shape
+of four stride-2 convolutions, narrower with ``--narrow``) trains on the frames of rollouts
+collected (:mod:`frmdn.data.worlds`) from seeds ``VAE_SEEDS`` onward, a range disjoint from
+every train, valid and test seed of the ``frames:`` data specs, so it never sees a held-out
+track or episode. Its reconstruction error is measured on the test rollouts of seed 0 (the
+data spec's default) and recorded in the VAE's metrics. From the repository root::
+
+    .venv/bin/python assets/make_worlds.py car-racing doom-take-cover --narrow
+    .venv/bin/python assets/make_worlds.py car-racing --out /tmp/vaes   # the full-width one
+
+Weights are stored in half precision; the error is measured both ways and recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frmdn.data.worlds import SPLIT_OFFSETS, WORLDS, collect_rollouts, split_seeds
+from frmdn.models.vae import FrameVAE, VAEConfig, decode_latents, encode_frames, train_vae
+
+ROOT = Path(__file__).resolve().parent
+PRETRAINED = ROOT / "pretrained"
+VAE_SEEDS = 3 * SPLIT_OFFSETS["valid"]  # beyond train (0+), valid (1e6+) and test (2e6+)
+ROLLOUTS, LENGTH = 100, 200  # frames the VAE trains on: 20,000 per world
+LATENT = {"car-racing": 32, "doom-take-cover": 64}  # as in World Models
+WIDE, NARROW = (32, 64, 128, 256), (16, 32, 64, 128)
+STEPS, BATCH_SIZE, LR = 4000, 32, 2e-3
+TEST_ROLLOUTS, TEST_LENGTH = 8, 100  # the held-out frames the error is measured on
+
+
+def reconstruction_error(vae: FrameVAE, frames: np.ndarray) -> float:
+    """Mean squared error per colour value, on the 0..1 scale, of the VAE's reconstructions
+    (decoded posterior means) of uint8 frame sequences (N, T, 64, 64, 3)."""
+    decoded = decode_latents(vae, encode_frames(vae, frames))
+    difference = decoded.astype(np.float64) - frames.astype(np.float64)
+    return float(np.mean(np.square(difference / 255.0)))
+
+
+def halved(vae: FrameVAE) -> FrameVAE:
+    """The same VAE with its weights rounded through float16 (as the bundled file stores them)."""
+    copy = FrameVAE(vae.config)
+    copy.load_state_dict({k: v.half().float() for k, v in vae.state_dict().items()})
+    return copy.eval()
+
+
+def make(world: str, channels: tuple[int, ...], out: Path, workers: int) -> None:
+    config = VAEConfig(size=64, latent_dim=LATENT[world], channels=channels, colors=3)
+    seeds = range(VAE_SEEDS, VAE_SEEDS + ROLLOUTS)
+    start = time.perf_counter()
+    frames = collect_rollouts(world, list(seeds), LENGTH, workers=workers).frames
+    collected = time.perf_counter() - start
+    test_seeds = split_seeds(0, TEST_ROLLOUTS * 8)["test"][:TEST_ROLLOUTS]
+    test = collect_rollouts(world, test_seeds, TEST_LENGTH, workers=workers).frames
+    start = time.perf_counter()
+    vae, losses = train_vae(
+        frames, config, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=0, device="cpu"
+    )
+    seconds = time.perf_counter() - start
+    error, error_half = reconstruction_error(vae, test), reconstruction_error(halved(vae), test)
+    print(
+        f"{world} {channels}: {len(seeds) * LENGTH} frames collected in {collected:.0f} s; "
+        f"{STEPS} steps in {seconds:.0f} s; held-out MSE per value {error:.5f} "
+        f"(half precision {error_half:.5f}); {sum(p.numel() for p in vae.parameters()):,} "
+        "parameters",
+        flush=True,
+    )
+    metrics = {
+        "steps": STEPS,
+        "batch_size": BATCH_SIZE,
+        "lr": LR,
+        "seconds": seconds,
+        "final_loss": float(np.mean(losses[-100:])),
+        "losses": losses[::50],
+        "test_mse": error,
+        "test_mse_half": error_half,
+        "test_frames": int(test.shape[0] * test.shape[1]),
+    }
+    data = {"world": world, "seeds": [seeds.start, seeds.stop], "length": LENGTH}
+    vae.save(out / f"vae-{world}", metrics=metrics, data=data, half=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("worlds", nargs="+", choices=list(WORLDS))
+    parser.add_argument("--narrow", action="store_true", help=f"channels {NARROW}, not {WIDE}")
+    parser.add_argument("--out", type=Path, default=PRETRAINED)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for world in args.worlds:
+        make(world, NARROW if args.narrow else WIDE, args.out, args.workers)
+
+
+if __name__ == "__main__":
+    main()
