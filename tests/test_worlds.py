@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from frmdn.data import worlds
 from frmdn.data.recordings import read_recording
@@ -198,3 +199,69 @@ def test_the_car_policy_leans_toward_the_road_ahead() -> None:
         [worlds._car_policy(rng, worlds.CAR_REST.astype(np.float32), left)[0] for _ in range(500)]
     )
     assert steer < -0.1  # toward the road, on average
+
+
+# ----------------------------------------------------------------------------- latents
+@pytest.fixture
+def tiny_vae(tmp_path: Path) -> Path:
+    from frmdn.models.vae import FrameVAE, VAEConfig
+
+    torch.manual_seed(0)
+    config = VAEConfig(size=64, latent_dim=4, channels=(4, 8, 16), colors=3)
+    return FrameVAE(config).save(tmp_path / "vae")
+
+
+def test_a_world_spec_gives_latents_with_the_previous_actions_as_inputs(tiny_vae: Path) -> None:
+    from frmdn.data import load_data
+
+    split = load_data(f"frames:doom-take-cover?rollouts=2&length=5&vae={tiny_vae}&workers=1")
+    assert tuple(split.train.shape) == (2, 5, 4) and tuple(split.test.shape) == (1, 5, 4)
+    assert split.cond_dim == 1 and tuple(split.valid_x.shape) == (1, 5, 1)
+    seeds = worlds.split_seeds(0, 2)
+    rollouts = collect_rollouts("doom-take-cover", seeds["train"], 5)
+    assert torch.equal(split.train_x[:, 0], torch.zeros(2, 1))
+    assert torch.equal(split.train_x[:, 1:], torch.from_numpy(rollouts.actions[:, :-1]))
+    assert split.info["world"] == "doom-take-cover" and split.info["actions"] == ["move"]
+    y, x = split.part("test")
+    assert y is split.test and x is split.test_x
+    with pytest.raises(ValueError, match="unknown option"):
+        load_data(f"frames:car-racing?n_train=3&vae={tiny_vae}")
+
+
+def test_a_recording_spec_trains_and_scores_action_conditioned_models(
+    tiny_vae: Path, tmp_path: Path
+) -> None:
+    from frmdn.data import load_data
+    from frmdn.experiments.pair import build_pair
+    from frmdn.training.trainer import TrainConfig, evaluate_nll, fit
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (10, 6, 32, 32, 3), dtype=np.uint8)  # resized to 64
+    actions = rng.normal(size=(10, 6, 2))
+    path = tmp_path / "mine.npz"
+    np.savez(path, frames=frames, actions=actions)
+    split = load_data(f"frames:{path}?vae={tiny_vae}")
+    assert [len(split.train), len(split.valid), len(split.test)] == [8, 1, 1]
+    assert split.cond_dim == 2
+    pair = build_pair(split.dim, cond_dim=split.cond_dim, hidden_size=8, flow_layers=2)
+    for model in pair.values():
+        model.standardize_on(split.train)
+        fit(model, split.part("train"), split.part("valid"), TrainConfig(steps=3, batch_size=4))
+        assert np.isfinite(evaluate_nll(model, split.part("test")))
+    np.savez(path, frames=frames)  # no actions: an unconditioned split
+    assert load_data(f"frames:{path}?vae={tiny_vae}").cond_dim == 0
+
+
+def test_a_conditioned_model_dreams_differently_under_other_actions() -> None:
+    import frmdn
+
+    torch.manual_seed(0)
+    model = frmdn.FRMDN(4, 2, 1, 16, cond_dim=1, flow_layers=2, flow_hidden=8)
+    left, right = -torch.ones(1, 6, 1), torch.ones(1, 6, 1)
+    torch.manual_seed(1)
+    one = model.sample(1, 6, x=left)
+    torch.manual_seed(1)
+    same = model.sample(1, 6, x=left)
+    torch.manual_seed(1)
+    other = model.sample(1, 6, x=right)
+    assert torch.equal(one, same) and not torch.allclose(one, other)

@@ -29,9 +29,9 @@ def _audio_loader() -> Callable[..., SequenceSplit]:
 
 
 def _frames_loader() -> Callable[..., SequenceSplit]:
-    from frmdn.data.latents import load_frame_latents  # torch VAE code: only when asked
+    from frmdn.data.world_latents import load_frame_spec  # torch VAE code: only when asked
 
-    return load_frame_latents
+    return load_frame_spec
 
 
 SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
@@ -44,7 +44,9 @@ SCHEMES: dict[str, tuple[Callable[[], Callable[..., SequenceSplit]], str]] = {
     ),
     "frames": (
         _frames_loader,
-        "frames:moving-digits, frames:bouncing-balls or frames:PATH to a video",
+        "frames:moving-digits, frames:bouncing-balls, frames:PATH to a video, "
+        "frames:car-racing or frames:doom-take-cover (World Models rollouts with their "
+        "actions; options seed, rollouts, length) or frames:PATH.npz (your recording)",
     ),
     "video": (_frames_loader, "video:PATH to a video clip (the same as frames:PATH)"),
 }

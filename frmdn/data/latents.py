@@ -112,11 +112,11 @@ def _video_vae(
             return str(directory), vae
         except CheckpointError:
             pass  # a damaged cache entry: train again and overwrite it
-    config = VAEConfig(size=key["size"], **VIDEO_VAE)
+    config = VAEConfig(size=key["size"], colors=key.get("colors", 1), **VIDEO_VAE)
     start = time.perf_counter()
     vae, losses = train_vae(frames, config, steps=VIDEO_VAE_STEPS, seed=key["seed"])
     seconds = time.perf_counter() - start
-    count = math.prod(frames.shape[:-2])  # (N, T, H, W) windows or (N, H, W) frames
+    count = frames.size // math.prod(config.frame_shape)  # frames in the windows
     note = (
         f"no vae=PATH given: trained a small VAE on the {count} training frames "
         f"({VIDEO_VAE_STEPS} steps, {seconds:.0f} s, final loss {losses[-1]:.1f} nats/frame)"
