@@ -265,3 +265,45 @@ def test_a_conditioned_model_dreams_differently_under_other_actions() -> None:
     torch.manual_seed(1)
     other = model.sample(1, 6, x=right)
     assert torch.equal(one, same) and not torch.allclose(one, other)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_the_command_line_trains_scores_and_dreams_under_given_actions(
+    tiny_vae: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from frmdn import load
+    from frmdn.cli.main import main
+
+    spec = f"frames:doom-take-cover?rollouts=2&length=5&vae={tiny_vae}&workers=1"
+    out = tmp_path / "frmdn"
+    tiny = ["--hidden", "8", "--components", "2", "--flow-layers", "2", "--flow-hidden", "8"]
+    argv = ["train", "--data", spec, "--out", out, *tiny, "--steps", "4", "--batch-size", "2"]
+    assert main([str(a) for a in [*argv, "--eval-every", "2", "--quiet"]]) == 0
+    assert load(out).config.cond_dim == 1
+    capsys.readouterr()
+    assert (
+        main(
+            ["eval", "--checkpoint", str(out), "--data", spec.replace("rollouts=2", "rollouts=3")]
+        )
+        == 0
+    )
+    assert np.isfinite(json.loads(capsys.readouterr().out)["nll"])
+    actions = tmp_path / "left.npy"
+    np.save(actions, -np.ones((6, 1)))
+    dream = tmp_path / "dream.npz"
+    argv = ["sample", "--checkpoint", out, "--actions", actions, "--out", dream, "-n", "1"]
+    assert main([str(a) for a in argv]) == 0
+    with np.load(dream) as saved:
+        assert saved["latents"].shape == (1, 7, 4)
+        assert saved["frames"].shape == (1, 7, 64, 64, 3) and saved["frames"].dtype == np.uint8
+        assert np.array_equal(saved["actions"][0], -np.ones((6, 1)))
+    gif = tmp_path / "dream.gif"
+    assert main(["sample", "--checkpoint", str(out), "--out", str(gif), "--steps", "3"]) == 0
+    assert gif.read_bytes()[:6] == b"GIF89a"
+    np.save(actions, np.ones((6, 2)))  # two actions for a one-action model
+    capsys.readouterr()
+    argv = ["sample", "--checkpoint", out, "--actions", actions, "--out", dream]
+    assert main([str(a) for a in argv]) == 2
+    assert "--actions must be (T, 1)" in capsys.readouterr().err

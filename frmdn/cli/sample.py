@@ -28,7 +28,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     sample.add_argument("--checkpoint", required=True, type=Path)
     sample.add_argument(
-        "--out", required=True, type=Path, help=".npy or .csv file (or .wav for audio)"
+        "--out",
+        required=True,
+        type=Path,
+        help=".npy or .csv file (.wav for audio; .png or .gif for frames; .npz for the "
+        "latents, frames and actions of action-conditioned dreams)",
     )
     sample.add_argument("-n", "--num", type=positive, default=8, help="number of sequences")
     sample.add_argument("--steps", type=positive, default=32, help="generated time steps")
@@ -38,6 +42,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=0.0,
         help="audio only: continue the first S seconds of the checkpoint's test audio, "
         "which start every output sequence (default 0: no prime)",
+    )
+    sample.add_argument(
+        "--actions",
+        type=Path,
+        help="action-conditioned checkpoints (World Models): a .npy of (T, A) floats, one "
+        "action per dreamed step; every dream starts from a held-out start frame. Without it "
+        "the dreams replay the collection policy's actions of the held-out rollouts",
     )
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
@@ -74,6 +85,12 @@ def run(args: argparse.Namespace) -> None:
     from frmdn.data.audio import from_frames, full_scale, wav_bytes
 
     model = load(args.checkpoint)
+    if model.config.cond_dim:
+        return _dream(args, model)
+    if args.actions is not None:
+        raise UsageError(
+            "--actions needs an action-conditioned checkpoint (frames:car-racing ...)"
+        )
     audio = audio_info(recorded_info(args.checkpoint))
     info = recorded_info(args.checkpoint)
     suffix = args.out.suffix.lower()
@@ -157,3 +174,67 @@ def _write_pictures(out: Path, samples: np.ndarray, info: dict) -> list[int]:
     grey = np.nan_to_num(picture, nan=0.0).clip(0, 255).astype(np.uint8)
     Image.fromarray(grey).save(out)
     return list(grey.shape)
+
+
+def _actions(args: argparse.Namespace, cond_dim: int) -> np.ndarray:
+    """The ``--actions`` file: (T, A) finite floats with A the checkpoint's inputs."""
+    try:
+        actions = np.load(args.actions, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read --actions {args.actions}: {error}") from None
+    if actions.ndim != 2 or actions.shape[1] != cond_dim or len(actions) < 1:
+        raise UsageError(f"--actions must be (T, {cond_dim}) floats, got {actions.shape}")
+    if not np.issubdtype(actions.dtype, np.number) or not np.isfinite(actions).all():
+        raise UsageError("--actions must hold finite numbers")
+    return actions.astype(np.float32)
+
+
+def _dream(args: argparse.Namespace, model: SequenceDensityModel) -> None:
+    """Dreams of an action-conditioned checkpoint: from the first latents of the held-out
+    sequences, the model imagines ``T`` steps under the given (or the recorded) actions."""
+    suffix = args.out.suffix.lower()
+    if suffix not in (".npz", ".npy", ".gif"):
+        raise UsageError(f"--out must end in .npz, .npy or .gif for dreams, got {args.out.name!r}")
+    spec, seed, _ = checkpoint_data(args.checkpoint)
+    split = load_data(spec, seed=seed)
+    if split.cond_dim != model.config.cond_dim or split.dim != model.config.dim:
+        raise UsageError("the checkpoint's data no longer matches the model")
+    n = min(args.num, len(split.test))
+    start_x = split.test_x[:n, :1]  # (n, 1, A): no action before the start frame
+    if args.actions is not None:
+        actions = torch.from_numpy(_actions(args, model.config.cond_dim))
+        actions = actions.expand(n, -1, -1)
+        source = str(args.actions)
+    else:  # x_t = a_{t-1}: the recorded actions after the start frame
+        actions = split.test_x[:n, 1 : args.steps + 1]
+        source = "the collection policy's actions of the held-out rollouts"
+    torch.manual_seed(args.seed)
+    dreamed = model.sample(
+        n,
+        actions.shape[1],
+        prime=split.test[:n, :1],
+        x=torch.cat([start_x, actions], dim=1),
+        temperature=args.temperature,
+    )
+    latents = torch.cat([split.test[:n, :1], dreamed.to(split.test)], dim=1).numpy()
+    result: dict[str, object] = {"out": str(args.out), "shape": list(latents.shape)}
+    result["actions"] = source
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(args.out, latents)
+    else:
+        from frmdn.data.latents import resolve_vae_path
+        from frmdn.models.vae import decode_latents, load_vae
+
+        info = recorded_info(args.checkpoint)
+        vae = load_vae(resolve_vae_path(info["vae"]))
+        frames = decode_latents(vae, torch.from_numpy(latents))  # (n, 1 + T, H, W, 3)
+        if suffix == ".npz":
+            np.savez(args.out, latents=latents, frames=frames, actions=actions.numpy())
+        else:
+            from frmdn.plots import frames_gif
+
+            strip = np.concatenate(list(frames), axis=2)  # (1 + T, H, n W, 3)
+            args.out.write_bytes(frames_gif(strip, scale=2))
+        result["frames"] = list(frames.shape)
+    print(json.dumps(result))

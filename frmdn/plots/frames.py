@@ -24,7 +24,8 @@ __all__ = ["filmstrip_figure", "frames_gif"]
 def frames_gif(
     frames: np.ndarray, duration: int = 150, scale: int = 3, step_labels: bool = False
 ) -> bytes:
-    """An endlessly looping animated GIF of greyscale frames (T, H, W) uint8, as bytes.
+    """An endlessly looping animated GIF of greyscale (T, H, W) or RGB (T, H, W, 3) uint8
+    frames, as bytes.
 
     Each frame is enlarged ``scale`` times (nearest neighbour, so pixels stay sharp) and shown
     for ``duration`` milliseconds; ``st.image(gif_bytes)`` plays it in a browser.
@@ -34,13 +35,16 @@ def frames_gif(
     from PIL import Image
 
     frames = np.asarray(frames)
-    if frames.ndim != 3 or len(frames) == 0:
-        raise ValueError(f"frames must have shape (T, H, W) with T >= 1, got {frames.shape}")
+    rgb = frames.ndim == 4 and frames.shape[-1] == 3
+    if not (frames.ndim == 3 or rgb) or len(frames) == 0:
+        raise ValueError(
+            f"frames must have shape (T, H, W) or (T, H, W, 3) with T >= 1, got {frames.shape}"
+        )
     frames = np.clip(frames, 0, 255).astype(np.uint8)
     size = (frames.shape[2] * scale, frames.shape[1] * scale)
-    images = [
-        Image.fromarray(f).resize(size, Image.Resampling.NEAREST).convert("P") for f in frames
-    ]
+    enlarged = [Image.fromarray(f).resize(size, Image.Resampling.NEAREST) for f in frames]
+    # colour frames get a palette of their own colours, not the web palette's dithering
+    images = [f.quantize(256) if rgb else f.convert("P") for f in enlarged]
     buffer = io.BytesIO()
     images[0].save(
         buffer,
