@@ -9,6 +9,13 @@ data spec's default) and recorded in the VAE's metrics. From the repository root
 
     .venv/bin/python assets/make_worlds.py car-racing doom-take-cover --narrow
     .venv/bin/python assets/make_worlds.py car-racing --out /tmp/vaes   # the full-width one
+    .venv/bin/python assets/make_worlds.py car-racing doom-take-cover --only-models
+
+``--models`` (or ``--only-models``, VAEs kept) then trains an action-conditioned RMDN and FRMDN
+with the same K, rank, LSTM width and budget on each world's latent sequences
+(``frmdn.experiments.pair.compare`` on ``MODEL_SPEC``), checks that half precision leaves their
+test NLL unchanged, saves them in half precision as ``assets/pretrained/frames-<world>-{rmdn,
+frmdn}`` and prints the NLL table.
 
 Weights are stored in half precision; the error is measured both ways and recorded.
 """
@@ -33,6 +40,9 @@ LATENT = {"car-racing": 32, "doom-take-cover": 64}  # as in World Models
 WIDE, NARROW = (32, 64, 128, 256), (16, 32, 64, 128)
 STEPS, BATCH_SIZE, LR = 4000, 32, 2e-3
 TEST_ROLLOUTS, TEST_LENGTH = 8, 100  # the held-out frames the error is measured on
+MODEL_SPEC = "frames:{world}?rollouts=256&length=64"
+MODEL_OPTIONS = dict(n_components=5, rank=2, hidden_size=256, flow_layers=4, flow_hidden=64)
+TRAIN = dict(steps=3000, batch_size=32, lr=1e-3, eval_every=100, patience=8, seed=0)
 
 
 def reconstruction_error(vae: FrameVAE, frames: np.ndarray) -> float:
@@ -86,16 +96,53 @@ def make(world: str, channels: tuple[int, ...], out: Path, workers: int) -> None
     vae.save(out / f"vae-{world}", metrics=metrics, data=data, half=True)
 
 
+def make_models(world: str, out: Path) -> None:
+    """Train the world's RMDN and FRMDN, store them in half precision, print their NLLs."""
+    from frmdn.checkpoints.load import load
+    from frmdn.data import load_data
+    from frmdn.experiments.pair import compare, markdown_table
+    from frmdn.training.trainer import TrainConfig, evaluate_nll
+
+    spec = MODEL_SPEC.format(world=world)
+    rows = compare([spec], TrainConfig(**TRAIN), out_dir=out, **MODEL_OPTIONS)
+    print(markdown_table(rows), flush=True)
+    test = load_data(spec).part("test")
+    for name in ("rmdn", "frmdn"):
+        directory = out / f"frames-{world}-{name}"
+        model = load(directory)
+        full = evaluate_nll(model, test)
+        copy = load(directory)
+        copy.load_state_dict(
+            {
+                k: v.half().to(v.dtype) if v.is_floating_point() else v
+                for k, v in model.state_dict().items()
+            }
+        )
+        half = evaluate_nll(copy, test)
+        print(f"{directory.name}: test NLL {full:.4f} (float32), {half:.4f} (half)", flush=True)
+        model.save(
+            directory,
+            metrics=model.metadata["metrics"] | {"test_nll_half": half},
+            data=model.metadata["data"],
+            half=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("worlds", nargs="+", choices=list(WORLDS))
     parser.add_argument("--narrow", action="store_true", help=f"channels {NARROW}, not {WIDE}")
     parser.add_argument("--out", type=Path, default=PRETRAINED)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models", action="store_true", help="then the RMDN and FRMDN")
+    parser.add_argument("--only-models", action="store_true", help="the models, VAEs kept")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for world in args.worlds:
-        make(world, NARROW if args.narrow else WIDE, args.out, args.workers)
+        if not args.only_models:
+            make(world, NARROW if args.narrow else WIDE, args.out, args.workers)
+        if args.models or args.only_models:
+            make_models(world, args.out)
 
 
 if __name__ == "__main__":

@@ -131,3 +131,18 @@ def test_a_finished_cell_is_read_back_from_its_row_not_scored_again(tmp_path, mo
     saved.write_text("{not json")  # a damaged row is scored again and rewritten
     assert run_grid([cell], tmp_path)[0]["test_nll"] == pytest.approx(first["test_nll"])
     assert json.loads(saved.read_text())["test_nll"] == pytest.approx(first["test_nll"])
+
+
+def test_world_models_rollouts_are_a_family_of_their_own() -> None:
+    from frmdn.data.worlds import WORLDS
+    from frmdn.experiments import grid
+
+    assert set(grid.WORLD_NAMES) == set(WORLDS)
+    cells = grid.plan(
+        "quick", ["frames:car-racing?rollouts=8"], {"frames:car-racing?rollouts=8": 32}
+    )
+    budget = grid.FAMILY_BUDGETS["worlds"]
+    assert {(c.K, c.hidden, c.steps) for c in cells} == {
+        (budget["K"], budget["hidden"], budget["steps"])
+    }
+    assert grid._family("frames:moving-digits") == "frames"

@@ -81,7 +81,10 @@ FAMILY_BUDGETS: dict[str, dict] = {  # the same budget for every kind of a famil
     "images": {"K": 5, "rank": 2, "hidden": 64, "steps": 300, "batch_size": 32},
     "frames": {"K": 5, "rank": 2, "hidden": 64, "steps": 300, "batch_size": 32},
     "audio": {"K": 5, "rank": 2, "hidden": 64, "steps": 200, "batch_size": 16},
+    # World Models rollouts, action-conditioned (frames:car-racing, frames:doom-take-cover)
+    "worlds": {"K": 5, "rank": 2, "hidden": 128, "steps": 600, "batch_size": 32},
 }
+WORLD_NAMES = ("car-racing", "doom-take-cover")  # frmdn.data.worlds.WORLDS, without its import
 SWEEP_K = (1, 2, 3, 5, 8)
 SWEEP_RANK = (0, 1, 2, 4, 8)
 RANK_SWEEP_MIN_DIM = 28  # the rank sweep runs on the first data set at least this wide
@@ -151,7 +154,9 @@ class GridProgress:
 
 
 def _family(spec: str) -> str:
-    return spec.partition(":")[0]
+    """The budget family of a spec: its scheme, or ``worlds`` for World Models rollouts."""
+    scheme, _, rest = spec.partition(":")
+    return "worlds" if scheme == "frames" and rest.partition("?")[0] in WORLD_NAMES else scheme
 
 
 def _fits(kind: str, dim: int) -> bool:
