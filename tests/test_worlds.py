@@ -307,3 +307,21 @@ def test_the_command_line_trains_scores_and_dreams_under_given_actions(
     argv = ["sample", "--checkpoint", out, "--actions", actions, "--out", dream]
     assert main([str(a) for a in argv]) == 2
     assert "--actions must be (T, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_the_bundled_vae_of_each_world_reconstructs_held_out_frames(world: str) -> None:
+    import json
+
+    from frmdn.data.world_latents import world_vae
+    from frmdn.models.vae import decode_latents, encode_frames, load_vae
+
+    directory = Path(__file__).resolve().parents[1] / world_vae(world)
+    meta = json.loads((directory / "config.json").read_text())
+    assert meta["weights_dtype"] == "float16"
+    vae = load_vae(directory)
+    assert vae.config.frame_shape == (64, 64, 3)
+    frames = collect_rollouts(world, worlds.split_seeds(0, 8)["test"], 12).frames
+    decoded = decode_latents(vae, encode_frames(vae, frames))
+    error = np.mean(np.square((decoded.astype(float) - frames) / 255))
+    assert error < 2 * meta["metrics"]["test_mse"]  # as good as measured when it was made
