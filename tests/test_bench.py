@@ -15,6 +15,7 @@ EXPECTED = {
     "bench_distributed": {"machine", "run", "throughput"},
     "bench_mixture": {"machine", "config", "log_prob_vs_reference", "flop_rate", "rank_table"},
     "bench_training": {"machine", "run", "training", "generation", "targets"},
+    "bench_worlds": {"machine", "run", "collection", "dream"},
     "lowrank_diagnosis": {"machine", "run", "runs"},
     "mixture_fit": {"machine", "run", "fits"},
     "voicing": {"machine", "run", "real", "speech-frmdn T=1"},

@@ -33,6 +33,7 @@ MINUS = "\u2212"  # the README's typographic minus; the toy table and assets/REA
 
 TOY_SETS = ("ring", "spiral", "moons", "checkerboard", "clusters")
 FRAME_SCENES = ("moving-digits", "bouncing-balls")
+WORLDS = ("car-racing", "doom-take-cover")
 DISTRIBUTED_LABELS = {
     "toy": "toy (d = 2, H = 64, B = 64)",
     "audio-like": "audio-like (d = 80, H = 256, B = 32, pitch predictor)",
@@ -246,6 +247,28 @@ def frames_nll() -> str:
     return block(lines)
 
 
+def worlds_nll() -> str:
+    """README: the World Models pairs' test NLL and their VAEs' reconstruction error."""
+    lines = [
+        "| data | latent d | VAE held-out MSE | RMDN test NLL | FRMDN test NLL | gain | "
+        "gain per dim |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for world in WORLDS:
+        vae = checkpoint(f"vae-{world}")
+        rmdn = checkpoint(f"frames-{world}-rmdn")
+        base = rmdn["metrics"]["test_nll"]
+        frmdn = checkpoint(f"frames-{world}-frmdn")["metrics"]["test_nll"]
+        r, f = num(base, ".3f"), num(frmdn, ".3f")
+        r, f = (r, f"**{f}**") if frmdn < base else (f"**{r}**", f)
+        d = rmdn["config"]["dim"]
+        lines.append(
+            f"| frames:{world} | {d} | {vae['metrics']['test_mse']:.5f} | {r} | {f} | "
+            f"{num(base - frmdn, '+.3f')} | {num((base - frmdn) / d, '+.3f')} |"
+        )
+    return block(lines)
+
+
 def mixture_speed() -> str:
     """README: LowRankPrecisionGMM vs torch.distributions (bench/results/bench_mixture.json)."""
     b = load("bench/results/bench_mixture.json")
@@ -409,6 +432,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "voicing-real": voicing_real,
     "voicing-clipping": voicing_clipping,
     "frames-nll": frames_nll,
+    "worlds-nll": worlds_nll,
     "mixture-speed": mixture_speed,
     "training-speed": training_speed,
     "generation-speed": generation_speed,
