@@ -325,3 +325,16 @@ def test_the_bundled_vae_of_each_world_reconstructs_held_out_frames(world: str) 
     decoded = decode_latents(vae, encode_frames(vae, frames))
     error = np.mean(np.square((decoded.astype(float) - frames) / 255))
     assert error < 2 * meta["metrics"]["test_mse"]  # as good as measured when it was made
+
+
+def test_eval_on_fresh_rollouts_uses_the_checkpoints_own_vae() -> None:
+    from frmdn.cli.common import with_recorded_vae
+
+    info = {"vae": "/models/vae-car"}
+    assert with_recorded_vae("frames:car-racing?seed=5", info) == (
+        "frames:car-racing?seed=5&vae=/models/vae-car"
+    )
+    assert with_recorded_vae("frames:car-racing", info) == "frames:car-racing?vae=/models/vae-car"
+    assert with_recorded_vae("frames:car-racing?vae=/x", info) == "frames:car-racing?vae=/x"
+    assert with_recorded_vae("toy:ring", info) == "toy:ring"
+    assert with_recorded_vae("frames:car-racing", {}) == "frames:car-racing"

@@ -36,6 +36,18 @@ def checkpoint_data(checkpoint: Path, override: str | None = None) -> tuple[str,
     return spec, seed, recorded_info(checkpoint)
 
 
+def with_recorded_vae(spec: str, info: dict) -> str:
+    """A ``frames:`` spec given without ``vae=`` encoded by the checkpoint's own VAE (the one
+    its training latents came from), so fresh frames are scored in the model's latent space."""
+    from frmdn.data import parse_spec
+
+    scheme, _, options = parse_spec(spec)
+    vae = info.get("vae")
+    if scheme != "frames" or "vae" in options or not isinstance(vae, str) or not vae:
+        return spec
+    return f"{spec}{'&' if '?' in spec else '?'}vae={vae}"
+
+
 def recorded_info(checkpoint: Path) -> dict:
     """The data info a checkpoint records ({} if none)."""
     data = read_metadata(checkpoint).get("data")

@@ -21,7 +21,13 @@ import torch
 from frmdn.checkpoints.load import load
 from frmdn.cli import experiments as cli_experiments
 from frmdn.cli import sample as cli_sample
-from frmdn.cli.common import UsageError, audio_info, checkpoint_data, positive
+from frmdn.cli.common import (
+    UsageError,
+    audio_info,
+    checkpoint_data,
+    positive,
+    with_recorded_vae,
+)
 from frmdn.data import SCHEMES, load_data
 from frmdn.device import idle_cores, set_threads
 from frmdn.errors import CheckpointError
@@ -239,7 +245,8 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
-    spec, seed, _ = checkpoint_data(args.checkpoint, args.data)
+    spec, seed, info = checkpoint_data(args.checkpoint, args.data)
+    spec = with_recorded_vae(spec, info)
     split = load_data(spec, seed=seed)
     if split.dim != model.config.dim:
         raise UsageError(f"data has dimension {split.dim}, the model {model.config.dim}")
