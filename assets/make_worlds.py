@@ -23,6 +23,7 @@ Weights are stored in half precision; the error is measured both ways and record
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from frmdn.models.vae import FrameVAE, VAEConfig, decode_latents, encode_frames,
 
 ROOT = Path(__file__).resolve().parent
 PRETRAINED = ROOT / "pretrained"
+RECORD = ROOT.parent / "bench" / "results" / "world_vaes.json"  # every VAE made, by width
 VAE_SEEDS = 3 * SPLIT_OFFSETS["valid"]  # beyond train (0+), valid (1e6+) and test (2e6+)
 ROLLOUTS, LENGTH = 100, 200  # frames the VAE trains on: 20,000 per world
 LATENT = {"car-racing": 32, "doom-take-cover": 64}  # as in World Models
@@ -51,6 +53,19 @@ def reconstruction_error(vae: FrameVAE, frames: np.ndarray) -> float:
     decoded = decode_latents(vae, encode_frames(vae, frames))
     difference = decoded.astype(np.float64) - frames.astype(np.float64)
     return float(np.mean(np.square(difference / 255.0)))
+
+
+def record(world: str, vae: FrameVAE, metrics: dict) -> None:
+    """Keep a VAE's held-out error and size in ``RECORD`` (the README's width comparison)."""
+    results = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
+    results[f"{world} {'/'.join(map(str, vae.config.channels))}"] = {
+        "test_mse": metrics["test_mse"],
+        "test_mse_half": metrics["test_mse_half"],
+        "parameters": sum(p.numel() for p in vae.parameters()),
+        "seconds": metrics["seconds"],
+        "steps": metrics["steps"],
+    }
+    RECORD.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def halved(vae: FrameVAE) -> FrameVAE:
@@ -94,6 +109,7 @@ def make(world: str, channels: tuple[int, ...], out: Path, workers: int) -> None
     }
     data = {"world": world, "seeds": [seeds.start, seeds.stop], "length": LENGTH}
     vae.save(out / f"vae-{world}", metrics=metrics, data=data, half=True)
+    record(world, vae, metrics)
 
 
 def make_models(world: str, out: Path) -> None:

@@ -338,3 +338,20 @@ def test_eval_on_fresh_rollouts_uses_the_checkpoints_own_vae() -> None:
     assert with_recorded_vae("frames:car-racing?vae=/x", info) == "frames:car-racing?vae=/x"
     assert with_recorded_vae("toy:ring", info) == "toy:ring"
     assert with_recorded_vae("frames:car-racing", {}) == "frames:car-racing"
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_the_bundled_pair_of_each_world_reads_its_actions(world: str) -> None:
+    import json
+
+    from frmdn import load
+
+    root = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
+    pair = {name: load(root / f"frames-{world}-{name}") for name in ("rmdn", "frmdn")}
+    for name, model in pair.items():
+        meta = json.loads((root / f"frames-{world}-{name}" / "config.json").read_text())
+        assert meta["weights_dtype"] == "float16"
+        assert model.config.cond_dim == WORLDS[world].action_dim
+        assert model.metadata["data"]["info"]["vae"] == f"assets/pretrained/vae-{world}"
+        assert np.isfinite(model.metadata["metrics"]["test_nll"])
+    assert pair["rmdn"].config.flow_layers == 0 and pair["frmdn"].config.flow_layers > 0

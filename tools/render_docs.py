@@ -269,6 +269,17 @@ def worlds_nll() -> str:
     return block(lines)
 
 
+def world_vae_width() -> str:
+    """README prose: the World Models width against the bundled narrower car VAE."""
+    vaes = load("bench/results/world_vaes.json")
+    wide, narrow = vaes["car-racing 32/64/128/256"], vaes["car-racing 16/32/64/128"]
+    ratio = wide["parameters"] / narrow["parameters"]
+    return (
+        f"{wide['test_mse']:.5f} against {narrow['test_mse']:.5f} squared error per colour "
+        f"value, with {ratio:.1f} times the parameters"
+    )
+
+
 def mixture_speed() -> str:
     """README: LowRankPrecisionGMM vs torch.distributions (bench/results/bench_mixture.json)."""
     b = load("bench/results/bench_mixture.json")
@@ -433,6 +444,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "voicing-clipping": voicing_clipping,
     "frames-nll": frames_nll,
     "worlds-nll": worlds_nll,
+    "world-vae-width": world_vae_width,
     "mixture-speed": mixture_speed,
     "training-speed": training_speed,
     "generation-speed": generation_speed,
