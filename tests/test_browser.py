@@ -163,30 +163,6 @@ def page_slug(url: str) -> str:
     return path.replace("/", "_") or "home"
 
 
-def test_every_page_renders_without_errors(chromium: Path, server: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
-    with browser_page(chromium) as (page, js_errors):
-        page.goto(f"{server}/")
-        page.wait_for_selector(APP_IDLE)
-        hrefs = page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
-        urls = list(dict.fromkeys([f"{server}/", *hrefs]))  # home first, no duplicates
-
-        for url in urls:
-            slug = page_slug(url)
-            js_errors.clear()
-            page.goto(url)
-            page.wait_for_selector(APP_IDLE)
-            page.wait_for_timeout(SETTLE_MS)
-            page.wait_for_selector(APP_IDLE)  # a settle-time rerun must also have finished
-            for selector in ERROR_SELECTORS:
-                for text in page.locator(selector).all_inner_texts():
-                    problems.append(f"{slug}: {selector}: {text.strip()[:500]}")
-            problems += [f"{slug}: JavaScript error: {e}" for e in js_errors]
-            screenshot_full_page(page, SCREENSHOTS / f"{slug}.png")
-    assert not problems, "\n".join(problems)
-
-
 def screenshot_full_page(page: Page, path: Path) -> None:
     """Save the whole page, not only the viewport.
 
@@ -640,11 +616,19 @@ def lesson_steps() -> tuple:
 def test_the_lesson_walk_opens_every_step_in_the_state_it_describes(
     chromium: Path, server: str
 ) -> None:
+    """The home page and every page of the sidebar render without an error (each page's
+    first lesson link opens its default view: a full-page screenshot of it, named after the
+    page), and each lesson step opens in the state it describes."""
     LESSON = lesson_steps()
     assert len(LESSON) == len(LESSON_VIEWS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with browser_page(chromium) as (page, js_errors):
         page.goto(f"{server}/")  # one session, as a class would walk it
+        settle(page)
+        assert not errors_on(page) and not js_errors, (errors_on(page), js_errors)
+        screenshot_full_page(page, SCREENSHOTS / "home.png")
+        hrefs = page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
+        unvisited = {page_slug(href) for href in hrefs} - {"home"}
         for number, (step, (title, headings, query)) in enumerate(
             zip(LESSON, LESSON_VIEWS, strict=True), start=1
         ):
@@ -653,6 +637,9 @@ def test_the_lesson_walk_opens_every_step_in_the_state_it_describes(
             page.get_by_text(f"{number}. {step[3]}", exact=True).click()
             page.get_by_role("heading", name=title).wait_for()
             settle(page)
+            if page_slug(page.url) in unvisited:  # the page's first visit: its default view
+                unvisited.remove(page_slug(page.url))
+                screenshot_full_page(page, SCREENSHOTS / f"{page_slug(page.url)}.png")
             for heading in headings:
                 page.get_by_role("heading", name=heading).first.wait_for()
             assert query in page.url, (number, page.url)
@@ -671,3 +658,4 @@ def test_the_lesson_walk_opens_every_step_in_the_state_it_describes(
                 assert page.get_by_text("the panel says").count() == 0  # the pair on screen
                 page.get_by_role("heading", name=headings[0]).first.scroll_into_view_if_needed()
                 page.screenshot(path=str(SCREENSHOTS / f"lesson_{number}_trained.png"))
+        assert not unvisited, f"the lesson never opens {unvisited}"
