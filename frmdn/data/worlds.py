@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -197,6 +198,8 @@ def _doom_game(seed: int):  # noqa: ANN202 - vizdoom's DoomGame, imported lazily
     import vizdoom
 
     game = vizdoom.DoomGame()
+    # ViZDoom writes its settings file into the working directory unless told where
+    game.set_doom_config_path(os.path.join(tempfile.gettempdir(), "frmdn-vizdoom.ini"))
     game.load_config(os.path.join(vizdoom.scenarios_path, "take_cover.cfg"))
     game.set_window_visible(False)
     game.set_sound_enabled(False)
