@@ -269,6 +269,20 @@ def worlds_nll() -> str:
     return block(lines)
 
 
+def worlds_speed() -> str:
+    """README prose: World Models collection and dream speed (bench/results/bench_worlds.json)."""
+    results = load("bench/results/bench_worlds.json")
+    car = results["collection"]["car-racing"]["frames_per_second"]
+    doom = results["collection"]["doom-take-cover"]["frames_per_second"]
+    dream = {w: 1000 * results["dream"][w]["median_s"] for w in WORLDS}
+    return (
+        f"collection {car:,.0f} CarRacing and {doom:,.0f} Doom frames per second in 2 worker "
+        f"processes ({100_000 / car / 60:.1f} min for 100,000 car frames); one dreamed step of "
+        f"both models plus decoding both frames {dream['car-racing']:.1f} ms (car) and "
+        f"{dream['doom-take-cover']:.1f} ms (Doom) on one thread"
+    )
+
+
 def world_vae_width() -> str:
     """README prose: the World Models width against the bundled narrower car VAE."""
     vaes = load("bench/results/world_vaes.json")
@@ -445,6 +459,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "frames-nll": frames_nll,
     "worlds-nll": worlds_nll,
     "world-vae-width": world_vae_width,
+    "worlds-speed": worlds_speed,
     "mixture-speed": mixture_speed,
     "training-speed": training_speed,
     "generation-speed": generation_speed,
