@@ -74,3 +74,22 @@ def assert_trained_to_the_end(at: AppTest, steps: int) -> None:
         assert progress.history[-1].valid_nll < progress.history[0].valid_nll
     assert button(at, "Step").disabled and button(at, "Play").disabled
     assert any("Training finished" in p.proto.text for p in at.get("progress"))
+
+
+def checked_fit_verdict(at: AppTest, chart_key: str) -> tuple[dict[str, float], str]:
+    """The KS numbers of the page's Q-Q chart (key ending in ``chart_key``) and its verdict
+    caption, checked to name the model those numbers favour."""
+    import json
+    import re
+
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(chart_key)]
+    titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+    ks = {t.split(" · ")[0]: float(re.search(r"KS ([\d.]+)", t).group(1)) for t in titles[:2]}
+    (caption,) = [
+        c.value for c in at.caption if "fit more closely" in c.value or "equally" in c.value
+    ]
+    if abs(ks["RMDN"] - ks["FRMDN"]) < 0.005:
+        assert "both fit about equally well" in caption
+    else:
+        assert f"Here the {min(ks, key=ks.get)}'s Gaussians fit more closely" in caption
+    return ks, caption

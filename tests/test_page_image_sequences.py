@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from apptest_pages import assert_trained_to_the_end, button, open_page, settle
+from apptest_pages import assert_trained_to_the_end, button, checked_fit_verdict, open_page, settle
 from test_browser import chromium, server  # noqa: F401 (the browser tests' fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,21 +185,10 @@ def test_browser_corrupt_upload_shows_an_error_and_carries_on(
 
 @pytest.mark.parametrize("label", ["Moving digits", "Bouncing balls"])
 def test_the_fit_sentence_agrees_with_the_numbers_on_both_scenes(label: str) -> None:
-    import re
-
     scene = label.lower().replace(" ", "-")
     if not has_pretrained(scene):
         pytest.skip(f"no bundled pair for {scene}")
     at = settle(open_page(PAGE, {"frames": label}))
-    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("seq_qq")]
-    titles = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
-    ks = {t.split(" · ")[0]: float(re.search(r"KS ([\d.]+)", t).group(1)) for t in titles[:2]}
-    (caption,) = [
-        c.value for c in at.caption if "fit more closely" in c.value or "equally" in c.value
-    ]
-    if abs(ks["RMDN"] - ks["FRMDN"]) < 0.005:
-        assert "both fit about equally well" in caption
-    else:
-        assert f"Here the {min(ks, key=ks.get)}'s Gaussians fit more closely" in caption
+    checked_fit_verdict(at, "seq_qq")
     other = "bouncing" if scene == "moving-digits" else "moving digits"
     assert other not in " ".join(c.value for c in [*at.caption, *at.markdown]).lower()

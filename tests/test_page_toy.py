@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
-from apptest_pages import button, live_run, open_page, pause_early, settle
+from apptest_pages import button, checked_fit_verdict, live_run, open_page, pause_early, settle
 from streamlit.testing.v1 import AppTest
 
 from frmdn.data.toy import GENERATORS, TOY_NAMES
@@ -187,17 +186,7 @@ def test_a_link_with_other_settings_sets_them_again_but_a_plain_visit_keeps_them
 @pytest.mark.parametrize("name", TOY_NAMES)
 def test_the_fit_sentences_agree_with_the_numbers_on_every_toy_data_set(name: str) -> None:
     at = open_toy({"data": name})
-    (qq_chart,) = [c for c in at.get("plotly_chart") if "toy_qq" in c.proto.id]
-    titles = [a["text"] for a in json.loads(qq_chart.proto.spec)["layout"]["annotations"]]
-    ks = {t.split(" · ")[0]: float(re.search(r"KS ([\d.]+)", t).group(1)) for t in titles[:2]}
-    (caption,) = [
-        c.value for c in at.caption if "fit more closely" in c.value or "equally" in c.value
-    ]
-    if abs(ks["RMDN"] - ks["FRMDN"]) < 0.005:
-        assert "both fit about equally well" in caption
-    else:
-        better = min(ks, key=ks.get)
-        assert f"Here the {better}'s Gaussians fit more closely" in caption
+    ks, caption = checked_fit_verdict(at, "toy_qq")
     if GENERATORS[name].clustered:
         assert "On this control" in caption and "curve" not in caption
     else:
