@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,13 @@ def record(world: str, vae: FrameVAE, metrics: dict) -> None:
     RECORD.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def halved(vae: FrameVAE) -> FrameVAE:
-    """The same VAE with its weights rounded through float16 (as the bundled file stores them)."""
-    copy = FrameVAE(vae.config)
-    copy.load_state_dict({k: v.half().float() for k, v in vae.state_dict().items()})
+def halved(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` whose parameters are rounded through float16, as a checkpoint saved
+    with ``half=True`` stores them (buffers stay exact)."""
+    copy = deepcopy(module)
+    with torch.no_grad():
+        for parameter in copy.parameters():
+            parameter.copy_(parameter.half())
     return copy.eval()
 
 
@@ -127,14 +131,7 @@ def make_models(world: str, out: Path) -> None:
         directory = out / f"frames-{world}-{name}"
         model = load(directory)
         full = evaluate_nll(model, test)
-        copy = load(directory)
-        copy.load_state_dict(
-            {
-                k: v.half().to(v.dtype) if v.is_floating_point() else v
-                for k, v in model.state_dict().items()
-            }
-        )
-        half = evaluate_nll(copy, test)
+        half = evaluate_nll(halved(model), test)
         print(f"{directory.name}: test NLL {full:.4f} (float32), {half:.4f} (half)", flush=True)
         model.save(
             directory,

@@ -27,7 +27,7 @@ import torch
 from frmdn.data.latents import _video_vae, load_frame_latents, resolve_vae_path
 from frmdn.data.splits import SequenceSplit
 from frmdn.data.video import FrameDataError
-from frmdn.data.worlds import FRAME_SIZE, WORLDS, collect_rollouts, split_seeds
+from frmdn.data.worlds import FRAME_SIZE, WORLDS, collect_rollouts, resize_frame, split_seeds
 from frmdn.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -134,19 +134,12 @@ def load_world_latents(
 
 
 def _resized(frames: np.ndarray) -> np.ndarray:
-    """Frames (N, T, H, W, 3) uint8 area-resized to 64 × 64 (unchanged when they are)."""
+    """Frames (N, T, H, W, 3) uint8 resized to 64 × 64 as collected frames are (unchanged
+    when they are)."""
     if frames.shape[2:4] == (FRAME_SIZE, FRAME_SIZE):
         return frames
-    from PIL import Image
-
-    flat = frames.reshape(-1, *frames.shape[2:])
-    out = np.stack(
-        [
-            np.asarray(Image.fromarray(f).resize((FRAME_SIZE, FRAME_SIZE), Image.Resampling.BOX))
-            for f in flat
-        ]
-    )
-    return out.reshape(*frames.shape[:2], FRAME_SIZE, FRAME_SIZE, 3)
+    flat = np.stack([resize_frame(f) for f in frames.reshape(-1, *frames.shape[2:])])
+    return flat.reshape(*frames.shape[:2], FRAME_SIZE, FRAME_SIZE, 3)
 
 
 def load_recording_latents(

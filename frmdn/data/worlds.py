@@ -55,6 +55,7 @@ __all__ = [
     "WorldsMissing",
     "collect_rollout",
     "collect_rollouts",
+    "resize_frame",
     "split_seeds",
 ]
 
@@ -138,7 +139,7 @@ class WorldRollouts:
 
 
 # ----------------------------------------------------------------------------- one rollout
-def _resize(frame: np.ndarray) -> np.ndarray:
+def resize_frame(frame: np.ndarray) -> np.ndarray:
     """An RGB frame (H, W, 3) uint8 area-averaged to (64, 64, 3)."""
     from PIL import Image
 
@@ -184,7 +185,7 @@ def _car_racing(seed: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         for step in range(CAR_ZOOM_STEPS + length):
             action = _car_policy(rng, action, observation)
             if step >= CAR_ZOOM_STEPS:
-                frames.append(_resize(observation[:-CAR_DASHBOARD_ROWS]))
+                frames.append(resize_frame(observation[:-CAR_DASHBOARD_ROWS]))
                 actions.append(action)
             observation, _, terminated, truncated, _ = env.step(action)
             if (terminated or truncated) and step + 1 < CAR_ZOOM_STEPS + length:
@@ -228,7 +229,7 @@ def _doom_take_cover(seed: int, length: int) -> tuple[np.ndarray, np.ndarray, np
                     int(rng.integers(DOOM_HOLD[0], DOOM_HOLD[1] + 1)),
                 )
             hold -= 1
-            frames.append(_resize(game.get_state().screen_buffer))
+            frames.append(resize_frame(game.get_state().screen_buffer))
             actions.append(np.array([move], np.float32))
             done.append(False)
             game.make_action([float(move == -1), float(move == 1)])
