@@ -287,6 +287,7 @@ PAGES = [
     st.Page("pages/audio.py", title="Audio: RMDN vs FRMDN", icon=":material/graphic_eq:"),
     st.Page("pages/single_images.py", title="Single images", icon=":material/grid_on:"),
     st.Page("pages/image_sequences.py", title="Image sequences", icon=":material/movie:"),
+    st.Page("pages/worlds.py", title="World Models", icon=":material/sports_esports:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
 ]
 

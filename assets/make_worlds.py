@@ -17,6 +17,12 @@ with the same K, rank, LSTM width and budget on each world's latent sequences
 test NLL unchanged, saves them in half precision as ``assets/pretrained/frames-<world>-{rmdn,
 frmdn}`` and prints the NLL table.
 
+``--episodes`` writes the page's held-out episodes ``assets/worlds/<world>-episodes.npz``: the
+first ``EPISODES`` test rollouts of ``MODEL_SPEC`` (no bundled model trained on them).
+``--episode-end`` fits Doom's episode-end head (:mod:`frmdn.models.episode_end`, an extension)
+on the VAE's training rollouts, scores it on ``END_TEST_ROLLOUTS`` held-out ones, saves it as
+``assets/pretrained/episode-end-doom-take-cover`` and records its scores in ``END_RECORD``.
+
 Weights are stored in half precision; the error is measured both ways and recorded.
 """
 
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frmdn.data.world_episodes import episodes_path, save_episodes
 from frmdn.data.worlds import SPLIT_OFFSETS, WORLDS, collect_rollouts, split_seeds
 from frmdn.models.vae import FrameVAE, VAEConfig, decode_latents, encode_frames, train_vae
 
@@ -46,6 +53,10 @@ TEST_ROLLOUTS, TEST_LENGTH = 8, 100  # the held-out frames the error is measured
 MODEL_SPEC = "frames:{world}?rollouts=256&length=64"
 MODEL_OPTIONS = dict(n_components=5, rank=2, hidden_size=256, flow_layers=4, flow_hidden=64)
 TRAIN = dict(steps=3000, batch_size=32, lr=1e-3, eval_every=100, patience=8, seed=0)
+EPISODES = 8  # held-out episodes bundled for the page, per world
+END_WORLD, END_HORIZON, END_DECAY = "doom-take-cover", 4, 1e-2  # "ends within 4 frames"
+END_TEST_ROLLOUTS = 100  # held-out rollouts of LENGTH frames the head is scored on
+END_RECORD = ROOT.parent / "bench" / "results" / "episode_end.json"
 
 
 def reconstruction_error(vae: FrameVAE, frames: np.ndarray) -> float:
@@ -141,6 +152,35 @@ def make_models(world: str, out: Path) -> None:
         )
 
 
+def make_episodes(world: str, workers: int) -> None:
+    """The page's held-out episodes: the first EPISODES test rollouts of MODEL_SPEC."""
+    rollouts, length = 256, 64
+    assert MODEL_SPEC.format(world=world).endswith(f"rollouts={rollouts}&length={length}")
+    seeds = split_seeds(0, rollouts)["test"][:EPISODES]
+    path = episodes_path(world)
+    save_episodes(collect_rollouts(world, seeds, length, workers=workers), path)
+    print(f"{path}: {EPISODES} episodes of {length} frames, {path.stat().st_size:,} bytes")
+
+
+def make_episode_end(out: Path, workers: int) -> None:
+    """Doom's episode-end head on the VAE's training rollouts, scored on held-out ones."""
+    from frmdn.models.episode_end import episode_end_scores, fit_episode_end
+    from frmdn.models.vae import load_vae
+
+    vae = load_vae(out / f"vae-{END_WORLD}")
+    train = collect_rollouts(END_WORLD, list(range(VAE_SEEDS, VAE_SEEDS + ROLLOUTS)), LENGTH)
+    test_seeds = split_seeds(0, 8 * END_TEST_ROLLOUTS)["test"][:END_TEST_ROLLOUTS]
+    test = collect_rollouts(END_WORLD, test_seeds, LENGTH, workers=workers)
+    head = fit_episode_end(
+        encode_frames(vae, train.frames), train.done, horizon=END_HORIZON, weight_decay=END_DECAY
+    )
+    scores = episode_end_scores(head, encode_frames(vae, test.frames), test.done)
+    scores |= {"horizon": END_HORIZON, "train_episode_ends": int(train.done.sum())}
+    head.save(out / f"episode-end-{END_WORLD}", metrics=scores)
+    END_RECORD.write_text(json.dumps({END_WORLD: scores}, indent=2) + "\n")
+    print(f"episode-end head: {scores}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("worlds", nargs="+", choices=list(WORLDS))
@@ -149,8 +189,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models", action="store_true", help="then the RMDN and FRMDN")
     parser.add_argument("--only-models", action="store_true", help="the models, VAEs kept")
+    parser.add_argument("--episodes", action="store_true", help="only the page's episodes")
+    parser.add_argument("--episode-end", action="store_true", help="only Doom's end head")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.episodes or args.episode_end:
+        for world in args.worlds if args.episodes else []:
+            make_episodes(world, args.workers)
+        if args.episode_end:
+            make_episode_end(args.out, args.workers)
+        return
     for world in args.worlds:
         if not args.only_models:
             make(world, NARROW if args.narrow else WIDE, args.out, args.workers)

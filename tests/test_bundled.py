@@ -8,6 +8,7 @@ import torch
 
 import frmdn
 from frmdn.data import load_data
+from frmdn.models.episode_end import load_episode_end
 from frmdn.models.vae import load_vae
 from frmdn.resources import pretrained_dir
 
@@ -21,7 +22,7 @@ def _format(name: str) -> str:
 
 def test_the_bundle_holds_every_family():
     assert len(BUNDLED) >= 20
-    assert {_format(n) for n in BUNDLED} == {"frmdn-checkpoint", "frmdn-vae"}
+    assert {_format(n) for n in BUNDLED} == {"frmdn-checkpoint", "frmdn-vae", "frmdn-episode-end"}
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -29,6 +30,9 @@ def test_every_bundled_checkpoint_loads(name):
     if _format(name) == "frmdn-vae":
         vae = load_vae(PRETRAINED / name)
         assert sum(p.numel() for p in vae.parameters()) > 0
+        return
+    if _format(name) == "frmdn-episode-end":
+        assert load_episode_end(PRETRAINED / name).metadata["metrics"]["auc"] > 0.5
         return
     model = frmdn.load(PRETRAINED / name)
     assert type(model).__name__ == ("FRMDN" if name.endswith("-frmdn") else "RMDN")

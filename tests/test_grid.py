@@ -145,4 +145,5 @@ def test_world_models_rollouts_are_a_family_of_their_own() -> None:
     assert {(c.K, c.hidden, c.steps) for c in cells} == {
         (budget["K"], budget["hidden"], budget["steps"])
     }
+    assert {c.seed for c in cells} == {0, 1, 2}  # the flow's effect against seed noise
     assert grid._family("frames:moving-digits") == "frames"

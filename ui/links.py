@@ -17,7 +17,7 @@ and at its end calls :func:`tell` with the ``st.empty()`` where the one-line not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +137,27 @@ class Several:
         return ",".join(value)
 
 
-Link = Whole | Number | Choice | Flag | Several
+@dataclass(frozen=True)
+class Text:
+    """A text value kept in session state (not a widget), e.g. a dream's track of actions:
+    ``normal`` returns the value's normal form or raises ValueError for one it cannot read."""
+
+    name: str
+    key: str
+    normal: Callable[[str], str]
+
+    def read(self, text: str) -> tuple[str, bool]:
+        try:
+            value = self.normal(text)
+        except ValueError as error:
+            raise Unreadable(text) from error
+        return value, value == text
+
+    def write(self, value: Any) -> str:
+        return str(value)
+
+
+Link = Whole | Number | Choice | Flag | Several | Text
 
 
 def _written(page: str) -> dict[str, str]:

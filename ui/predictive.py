@@ -20,23 +20,25 @@ MODELS = ("RMDN", "FRMDN")
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def predictive_samples_of(
-    _models: dict, _sequence: torch.Tensor, step: int, key: str
+    _models: dict, _sequence: torch.Tensor, step: int, key: str, _x: torch.Tensor | None = None
 ) -> dict[str, views.PredictiveSamples]:
-    """Each model's PREDICTIVE_SAMPLES draws of the mixture predicting ``_sequence[step]``;
-    ``key`` names the weights and the sequence."""
+    """Each model's PREDICTIVE_SAMPLES draws of the mixture predicting ``_sequence[step]``
+    (with its conditioning inputs ``_x``, if any); ``key`` names the weights and the sequence."""
     return {
-        name: views.predictive_samples(model, _sequence, step, n=PREDICTIVE_SAMPLES)
+        name: views.predictive_samples(model, _sequence, step, n=PREDICTIVE_SAMPLES, x=_x)
         for name, model in _models.items()
     }
 
 
 @st.cache_data(show_spinner="Measuring how well each mixture's Gaussians fit ...", max_entries=16)
 def mahalanobis_fits_of(
-    _models: dict, _held_out: torch.Tensor, key: str
+    _models: dict, _held_out: torch.Tensor, key: str, _x: torch.Tensor | None = None
 ) -> dict[str, views.MahalanobisFit]:
-    """Each model's fit of its Gaussians to every step t >= 1 of ``_held_out`` (N, T, d);
-    ``key`` names the weights and the sequences."""
-    return {name: views.mahalanobis_fit(model, _held_out) for name, model in _models.items()}
+    """Each model's fit of its Gaussians to every step t >= 1 of ``_held_out`` (N, T, d) (with
+    their conditioning inputs ``_x``, if any); ``key`` names the weights and the sequences."""
+    return {
+        name: views.mahalanobis_fit(model, _held_out, x=_x) for name, model in _models.items()
+    }
 
 
 def heading() -> None:
@@ -54,6 +56,7 @@ def samples_view(
     what: str,
     rmdn_space: str = "standardised y",
     fits: dict[str, views.MahalanobisFit] | None = None,
+    x: torch.Tensor | None = None,
 ) -> dict[str, views.PredictiveSamples]:
     """The draws of both models' mixtures predicting ``sequence[step]`` (T, d), in each
     mixture's space and mapped back to data units (under :func:`heading`).
@@ -62,6 +65,7 @@ def samples_view(
         what: The next value in words, e.g. "point" or "frame's latent".
         rmdn_space: The space the RMDN's mixture lives in, as the figure names it.
         fits: Each model's fit from :func:`fit_view`'s helper, for the panel titles.
+        x: The sequence's conditioning inputs (T, c) when the models have them.
     """
     d = sequence.shape[-1]
     projection = (
@@ -80,7 +84,7 @@ def samples_view(
     if projection:
         with st.expander("How to read this: the planes of the panels"):
             st.caption(projection.strip() + " Crosses mark the component means.")
-    samples = predictive_samples_of(models, sequence, step, key)
+    samples = predictive_samples_of(models, sequence, step, key, x)
     figure = plots.predictive_samples_figure(
         samples["RMDN"], samples["FRMDN"], fits, spaces={"RMDN": rmdn_space}
     )

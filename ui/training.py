@@ -229,8 +229,9 @@ TRAIN_OPTIONS = ("batch_size", "weight_decay")  # TrainConfig's, when a page has
 
 
 def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str) -> None:
-    """Start ``run`` on a fresh RMDN and FRMDN of equal size, standardised on ``split.train``,
-    trained in CHUNK-step slices on the session's device.
+    """Start ``run`` on a fresh RMDN and FRMDN of equal size, standardised on ``split.train``
+    and reading its conditioning inputs (actions) if it has any, trained in CHUNK-step slices
+    on the session's device.
 
     ``settings`` are those :func:`model_settings` returns, plus any of :data:`PAIR_OPTIONS`
     and :data:`TRAIN_OPTIONS` a page offers (the library's defaults otherwise)."""
@@ -241,6 +242,7 @@ def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str)
         hidden_size=settings["hidden"],
         flow_layers=settings["flow_layers"],
         seed=settings["seed"],
+        cond_dim=split.cond_dim,
         **{name: settings[name] for name in PAIR_OPTIONS if name in settings},
     )
     for model in pair.values():
@@ -253,7 +255,7 @@ def start_pair_run(run: dict, settings: dict, split: SequenceSplit, source: str)
         device=session_device(),
         **{name: settings[name] for name in TRAIN_OPTIONS if name in settings},
     )
-    start_run(run, pair, split.train, split.valid, config, source)
+    start_run(run, pair, split.part("train"), split.part("valid"), config, source)
 
 
 def trained_here(run: dict) -> bool:

@@ -19,6 +19,7 @@ recording, or anything else (scenes, videos) to :func:`~frmdn.data.latents.load_
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -85,6 +86,13 @@ def _split(name: str, latents: dict, actions: dict, info: dict, vae: FrameVAE) -
     )
 
 
+def _shifted(
+    progress: Callable[[int, int], None], before: int, total: int
+) -> Callable[[int, int], None]:
+    """A part's ``progress(done, of)`` counted among all parts: ``before`` came earlier."""
+    return lambda done, _: progress(before + done, total)
+
+
 def load_world_latents(
     world: str,
     *,
@@ -94,6 +102,7 @@ def load_world_latents(
     vae: str | None = None,
     workers: int = 2,
     data_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SequenceSplit:
     """``frames:car-racing`` or ``frames:doom-take-cover``: latents (N, T, L) of freshly
     collected (or cached) rollouts with their previous actions as inputs (N, T, A).
@@ -106,15 +115,22 @@ def load_world_latents(
         vae: Directory of an RGB 64 × 64 VAE (default: the world's bundled one).
         workers: Processes collecting rollouts that are not cached yet.
         data_dir: The bundled-data folder (see :func:`frmdn.resources.data_dir`).
+        progress: Called as ``progress(done, total)`` after each rollout collected (cached
+            parts count at once).
     """
     from frmdn.models.vae import encode_frames
 
     vae_path = vae or world_vae(world)
     model = _load_rgb_vae(vae_path, data_dir)
-    parts = {
-        part: collect_rollouts(world, seeds, length, workers=workers)
-        for part, seeds in split_seeds(seed, rollouts).items()
-    }
+    seeds = split_seeds(seed, rollouts)
+    total, before = sum(map(len, seeds.values())), 0
+    parts = {}
+    for part, part_seeds in seeds.items():
+        report = None if progress is None else _shifted(progress, before, total)
+        parts[part] = collect_rollouts(world, part_seeds, length, workers=workers, progress=report)
+        before += len(part_seeds)
+        if progress is not None:
+            progress(before, total)
     latents = {part: encode_frames(model, r.frames) for part, r in parts.items()}
     info = {
         "kind": "frames",

@@ -84,6 +84,7 @@ FAMILY_BUDGETS: dict[str, dict] = {  # the same budget for every kind of a famil
     # World Models rollouts, action-conditioned (frames:car-racing, frames:doom-take-cover)
     "worlds": {"K": 5, "rank": 2, "hidden": 128, "steps": 600, "batch_size": 32},
 }
+QUICK_SEEDS = {"toy": 3, "worlds": 3}  # seeds of the quick suite per family (1 elsewhere)
 WORLD_NAMES = ("car-racing", "doom-take-cover")  # frmdn.data.worlds.WORLDS, without its import
 SWEEP_K = (1, 2, 3, 5, 8)
 SWEEP_RANK = (0, 1, 2, 4, 8)
@@ -171,7 +172,8 @@ def _fits(kind: str, dim: int) -> bool:
 def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
     """The cells of ``suite`` over ``specs`` (target size of each in ``dims``), in run order.
 
-    ``quick``: every kind, 3 seeds on toy sets and 1 elsewhere. ``full``: 5 seeds, plus a K
+    ``quick``: every kind, 3 seeds on toy sets and World Models rollouts (where the flow's effect
+    is small against seed noise), 1 elsewhere. ``full``: 5 seeds, plus a K
     sweep of the low-rank RMDN and FRMDN on the first data set and a rank sweep on the first
     with d >= :data:`RANK_SWEEP_MIN_DIM` (the first data set when none is; 3 seeds each).
     ``smoke``: every kind, one seed, :data:`SMOKE` steps and width.
@@ -184,7 +186,7 @@ def plan(suite: str, specs: Sequence[str], dims: dict[str, int]) -> list[Cell]:
         if family not in FAMILY_BUDGETS:
             raise ValueError(f"no budget for {spec!r}; families: {', '.join(FAMILY_BUDGETS)}")
         budget = FAMILY_BUDGETS[family]
-        seeds = {"full": range(5), "quick": range(3 if family == "toy" else 1)}.get(suite, [0])
+        seeds = {"full": range(5), "quick": range(QUICK_SEEDS.get(family, 1))}.get(suite, [0])
         for seed in seeds:
             for kind in KINDS:
                 if _fits(kind, dims[spec]):

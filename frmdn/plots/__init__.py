@@ -51,7 +51,7 @@ from frmdn.plots.compare import (
     seed_strip_figure,
 )
 from frmdn.plots.flow_layers import flow_layers_figure
-from frmdn.plots.frames import filmstrip_figure, frames_gif
+from frmdn.plots.frames import episode_end_figure, filmstrip_figure, frame_grid, frames_gif
 from frmdn.plots.images import digit_grid_figure, row_profile_figure, row_surprise_figure
 from frmdn.plots.predictive import (
     predictive_frames_figure,
@@ -72,7 +72,9 @@ __all__ = [
     "density_figure",
     "digit_grid_figure",
     "ellipse_xy",
+    "episode_end_figure",
     "filmstrip_figure",
+    "frame_grid",
     "flow_layers_figure",
     "frames_gif",
     "head_size_figure",

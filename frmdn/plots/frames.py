@@ -18,7 +18,10 @@ from frmdn.plots.common import (
     model_color,
 )
 
-__all__ = ["filmstrip_figure", "frames_gif"]
+__all__ = ["episode_end_figure", "filmstrip_figure", "frame_grid", "frames_gif"]
+
+LABEL_HEIGHT = 20  # pixels above each panel of a frame grid, for its label
+LABEL_SIZE = 14  # font size of those labels
 
 
 def frames_gif(
@@ -56,6 +59,82 @@ def frames_gif(
         disposal=1,
     )
     return buffer.getvalue()
+
+
+def frame_grid(
+    panels: Mapping[str, np.ndarray], columns: int, scale: int = 3, gap: int = 6
+) -> np.ndarray:
+    """Labelled RGB panels tiled ``columns`` to a row in ONE picture per time step, so an
+    animation of them stays in step (separate GIFs start and loop on their own).
+
+    Arguments:
+        panels: Per label, uint8 RGB frames (T, H, W, 3) (all the same shape), or one picture
+            (H, W, 3).
+        columns: Panels per row.
+        scale: Nearest-neighbour enlargement of every frame.
+        gap: White pixels between panels.
+
+    Returns:
+        uint8 (T, rows * (LABEL_HEIGHT + scale H + gap), columns * (scale W + gap), 3), or
+        without the leading T for pictures; each label is written in black above its panel.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    arrays = [np.asarray(p) for p in panels.values()]
+    single = arrays[0].ndim == 3
+    stacks = [a[None] if single else a for a in arrays]
+    if columns < 1 or any(s.shape != stacks[0].shape or s.shape[-1] != 3 for s in stacks):
+        raise ValueError("panels must share one (T, H, W, 3) or (H, W, 3) shape; columns >= 1")
+    steps, height, width = stacks[0].shape[:3]
+    cell_h, cell_w = LABEL_HEIGHT + scale * height + gap, scale * width + gap
+    rows = -(-len(stacks) // columns)
+    grid = np.full((steps, rows * cell_h, columns * cell_w - gap, 3), 255, np.uint8)
+    labels = Image.new("RGB", (grid.shape[2], grid.shape[1]), "white")
+    draw, font = ImageDraw.Draw(labels), ImageFont.load_default(size=LABEL_SIZE)
+    for i, (label, stack) in enumerate(zip(panels, stacks, strict=True)):
+        top, left = (i // columns) * cell_h, (i % columns) * cell_w
+        draw.text((left, top + 2), label, fill="black", font=font)
+        big = stack.repeat(scale, axis=1).repeat(scale, axis=2)
+        grid[
+            :,
+            top + LABEL_HEIGHT : top + LABEL_HEIGHT + scale * height,
+            left : left + scale * width,
+        ] = big
+    text = np.asarray(labels)
+    written = (text < 255).any(-1)  # label pixels: the rest of the grid stays as tiled
+    grid[:, written] = text[written]
+    return grid[0] if single else grid
+
+
+def episode_end_figure(
+    probabilities: Mapping[str, np.ndarray], first_step: int = 0, title: str | None = None
+) -> go.Figure:
+    """Each source's probability that the episode ends soon, per frame, as lines in the
+    models' colours on a 0-1 axis (e.g. the episode-end head on each model's dream).
+
+    Arguments:
+        probabilities: Per source (e.g. "RMDN dream"), the probability of each frame (S,).
+        first_step: The frame number of the first probability (the step after the start).
+    """
+    fig, highest = go.Figure(), 0.0
+    for name, values in probabilities.items():
+        values = np.asarray(values, dtype=float).reshape(-1)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(first_step, first_step + len(values)),
+                y=values,
+                mode="lines+markers",
+                name=name,
+                line={"color": model_color(name.split()[0])},
+                hovertemplate=f"{name}<br>frame %{{x}}: %{{y:.3f}}<extra></extra>",
+            )
+        )
+        highest = max(highest, float(np.nanmax(values, initial=0.0)))
+    _base_layout(fig, title, height=300)
+    # rare events have small probabilities: the axis reaches a little above the highest
+    fig.update_yaxes(range=[0, min(1.0, max(0.1, 1.15 * highest))], title="P(episode ends)")
+    fig.update_xaxes(title="frame")
+    return fig
 
 
 def filmstrip_figure(

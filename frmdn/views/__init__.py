@@ -15,6 +15,8 @@ Modules, one family of views each:
   images
 - :mod:`frmdn.views.weights`: mixture weights of each step along a sequence
 - :mod:`frmdn.views.predictive`: samples of one step's mixture, and how well its Gaussians fit
+- :mod:`frmdn.views.dreams`: World Models dreams under tracks of actions a user steers (used as
+  ``from frmdn.views import dreams``; its names are not re-exported)
 
 Every public name is re-exported here, so ``from frmdn import views; views.X`` and
 ``from frmdn.views import X`` work as before.

@@ -26,12 +26,16 @@ __all__ = [
 
 
 @torch.no_grad()
-def per_step_nll(model: SequenceDensityModel, sequence: Tensor) -> np.ndarray:
-    """:math:`-\\log p(y_t \\mid y_{<t})` in nats for every step of one sequence (T, d), (T,)."""
+def per_step_nll(
+    model: SequenceDensityModel, sequence: Tensor, x: Tensor | None = None
+) -> np.ndarray:
+    """:math:`-\\log p(y_t \\mid y_{<t}, x_{\\le t})` in nats for every step of one sequence
+    (T, d) with its conditioning inputs x (T, c) if the model has them, (T,)."""
     if sequence.dim() != 2 or sequence.shape[-1] != model.config.dim:
         raise ValueError(f"sequence must be (T, {model.config.dim}), got {tuple(sequence.shape)}")
     model.eval()
-    return -model.log_prob(sequence.unsqueeze(0))[0].double().cpu().numpy()
+    inputs = None if x is None else x.unsqueeze(0)
+    return -model.log_prob(sequence.unsqueeze(0), inputs)[0].double().cpu().numpy()
 
 
 def overfitting_gaps(
@@ -62,10 +66,14 @@ def _pandas(user: str) -> ModuleType:
 
 
 def scoreboard_table(
-    models: dict[str, SequenceDensityModel], test: Tensor, seconds: dict[str, float]
+    models: dict[str, SequenceDensityModel],
+    test: Tensor,
+    seconds: dict[str, float],
+    test_x: Tensor | None = None,
 ) -> pd.DataFrame:
-    """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d), parameter counts and
-    training time (NaN where unknown), indexed by model name (pandas: the ``app`` extra)."""
+    """One row per model: held-out NLL (nats/step) on ``test`` (N, T, d) (with its conditioning
+    inputs ``test_x`` (N, T, c) if any), parameter counts and training time (NaN where
+    unknown), indexed by model name (pandas: the ``app`` extra)."""
     pd = _pandas("scoreboard_table")
     rows = []
     for name, model in models.items():
@@ -73,7 +81,9 @@ def scoreboard_table(
         rows.append(
             {
                 "model": name,
-                "held-out NLL (nats/step)": evaluate_nll(model, test),
+                "held-out NLL (nats/step)": evaluate_nll(
+                    model, test if test_x is None else (test, test_x)
+                ),
                 "parameters": counts["total"],
                 "flow parameters": counts["flow"],
                 "training time (s)": seconds.get(name, float("nan")),

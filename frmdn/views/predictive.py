@@ -98,7 +98,12 @@ def _check_sequence(model: SequenceDensityModel, sequence: Tensor, step: int) ->
 
 @torch.no_grad()
 def predictive_samples(
-    model: SequenceDensityModel, sequence: Tensor, step: int, n: int = 2000, seed: int = 0
+    model: SequenceDensityModel,
+    sequence: Tensor,
+    step: int,
+    n: int = 2000,
+    seed: int = 0,
+    x: Tensor | None = None,
 ) -> PredictiveSamples:
     """``n`` draws from the mixture predicting ``sequence[step]`` from ``sequence[:step]``.
 
@@ -112,6 +117,7 @@ def predictive_samples(
     Arguments:
         sequence: One held-out sequence (T, d), on any device.
         step: The step t >= 1 whose predictive mixture is drawn.
+        x: The sequence's conditioning inputs (T, c) when the model has them.
     """
     _check_sequence(model, sequence, step)
     if n < 1:
@@ -120,7 +126,8 @@ def predictive_samples(
     model.eval()
     try:
         history = model._here(sequence[: step + 1]).unsqueeze(0)  # (1, t + 1, d)
-        gmm, _, residual, context = model._residuals(history, None)  # one pass of the LSTM
+        inputs = None if x is None else model._here(x[: step + 1]).unsqueeze(0)
+        gmm, _, residual, context = model._residuals(history, inputs)  # one pass of the LSTM
         z_true, _ = model.flow(residual, context)  # as model.mixture computes it
         gmm = gmm.at((0, step))  # only this step's d x d covariances are formed
         weights = gmm.log_weights.double().exp().cpu()  # (K,)
@@ -137,7 +144,7 @@ def predictive_samples(
         u = model.flow.inverse(zs, step_context)  # u - o
         if model.pitch is not None:  # put the pitch predictor's guess back, as sampling does
             standardized = model.normalize(history)
-            hidden, _ = model.lstm(model._inputs(standardized, None), model._initial_state(1))
+            hidden, _ = model.lstm(model._inputs(standardized, inputs), model._initial_state(1))
             past = model._pitch_windows(standardized)[0, step, : model.pitch.context]
             u = model.pitch.synthesize(
                 past.expand(n, -1), u, hidden[0, step].expand(n, -1).contiguous()
@@ -173,7 +180,10 @@ def ks_distance(values: np.ndarray | Tensor) -> float:
 
 @torch.no_grad()
 def mahalanobis_fit(
-    model: SequenceDensityModel, sequences: Tensor, batch_size: int = 64
+    model: SequenceDensityModel,
+    sequences: Tensor,
+    batch_size: int = 64,
+    x: Tensor | None = None,
 ) -> MahalanobisFit:
     r"""How well the Gaussians of each step's predictive mixture fit the true next values.
 
@@ -192,7 +202,8 @@ def mahalanobis_fit(
     the point lies closest to, so where components overlap :math:`m^2` comes out a little
     below its :math:`\chi^2_d` expectation.
 
-    The model runs in eval mode; its training mode is restored afterwards.
+    ``x`` (N, T, c) are the sequences' conditioning inputs when the model has them. The model
+    runs in eval mode; its training mode is restored afterwards.
     """
     d = model.config.dim
     if sequences.dim() != 3 or sequences.shape[-1] != d or sequences.shape[1] < 2:
@@ -202,7 +213,8 @@ def mahalanobis_fit(
     whitened, m2, components = [], [], []
     try:
         for start in range(0, sequences.shape[0], batch_size):
-            gmm, z = model.mixture(sequences[start : start + batch_size])
+            part_x = None if x is None else x[start : start + batch_size]
+            gmm, z = model.mixture(sequences[start : start + batch_size], part_x)
             picked = gmm.responsibilities(z)[:, 1:].argmax(-1)  # (B, T - 1)
             rows, steps = (
                 i.reshape(-1)

@@ -12,9 +12,12 @@ __all__ = ["mixture_weights"]
 
 
 @torch.no_grad()
-def mixture_weights(model: SequenceDensityModel, sequence: Tensor) -> np.ndarray:
+def mixture_weights(
+    model: SequenceDensityModel, sequence: Tensor, x: Tensor | None = None
+) -> np.ndarray:
     """The weights :math:`\\alpha_k(t)` of each step's predictive mixture
-    :math:`p(y_t \\mid y_{<t})` along one sequence (T, d), shape (T, K); each row sums to 1.
+    :math:`p(y_t \\mid y_{<t})` along one sequence (T, d) (with its conditioning inputs x
+    (T, c) if the model has them), shape (T, K); each row sums to 1.
 
     Step t's weights come from the LSTM after it has read the real :math:`y_{<t}`, so where a
     row's largest weight moves to another k, the model has switched which Gaussian predicts
@@ -31,7 +34,8 @@ def mixture_weights(model: SequenceDensityModel, sequence: Tensor) -> np.ndarray
     was_training = model.training
     model.eval()
     try:
-        gmm, _, _ = model.predictive(sequence.unsqueeze(0))  # batch shape (1, T)
+        inputs = None if x is None else x.unsqueeze(0)
+        gmm, _, _ = model.predictive(sequence.unsqueeze(0), inputs)  # batch shape (1, T)
         # softmax of the logits in float64 (= exp of gmm.log_weights): rows sum to 1 exactly
         weights = torch.softmax(gmm.logits[0].double(), dim=-1)  # (T, K)
     finally:
