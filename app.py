@@ -69,7 +69,7 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "When does a flow not help? (The Compare page measures it over seeds.)",
     ),
     (
-        4,
+        3,
         "pages/audio.py",
         {},
         "Audio: listen",
@@ -82,7 +82,7 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "open a gap between train and held-out NLL?",
     ),
     (
-        3,
+        2,
         "pages/single_images.py",
         {},
         "Single images: digits row by row",
@@ -102,6 +102,19 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
     ),
     (
         3,
+        "pages/worlds.py",
+        {"world": "CarRacing", "track": "LC6.RC6.LC6.RC6"},
+        "World Models: steer a dream",
+        "Watch the six panels of a held-out episode: the one-step predictions stay on the real "
+        "road, the free rollouts drift off it. Below, the link has steered both models through "
+        "a slalom from the same start frame: compare the two dreams, then steer a few steps "
+        "yourself (**Dream on**) or play another scripted track. Last, read the scoreboard.",
+        "Both models read the same actions and the same random numbers: why do their dreams "
+        "part ways? On these car frames the FRMDN scores worse than the RMDN: what does that "
+        "say about where a flow helps?",
+    ),
+    (
+        2,
         "pages/compare.py",
         {},
         "Compare: is it the flow, or the seed?",

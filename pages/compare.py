@@ -82,6 +82,18 @@ def read_file(path: Path, what: str) -> pd.DataFrame | None:
         return None
 
 
+def shipped_worlds() -> Path | None:
+    """The bundled World Models grid's table (3 seeds per world), shown with the shipped results
+    unless ``$FRMDN_RESULTS`` names a table of its own; None when absent."""
+    if os.environ.get(RESULTS_ENV):
+        return None
+    try:
+        path = data_dir() / "results" / "worlds" / "results.csv"
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
 def shipped_table() -> tuple[pd.DataFrame | None, str]:
     path = shipped_path()
     if path is None or not path.is_file():
@@ -94,7 +106,14 @@ def shipped_table() -> tuple[pd.DataFrame | None, str]:
             icon=":material/info:",
         )
         return None, ""
-    return read_file(path, f"the shipped results {path}"), f"the shipped results ({path.name})"
+    table = read_file(path, f"the shipped results {path}")
+    worlds = shipped_worlds()
+    if table is None or worlds is None:
+        return table, f"the shipped results ({path.parent.name}/{path.name})"
+    more = read_file(worlds, f"the shipped World Models results {worlds}")
+    if more is not None:
+        table = pd.concat([table, more], ignore_index=True)
+    return table, f"the shipped results ({path.parent.name} grid and the World Models grid)"
 
 
 def directory_table() -> tuple[pd.DataFrame | None, str]:

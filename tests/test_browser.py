@@ -492,6 +492,7 @@ TEACHING_VIEWS = {  # page -> the keys of its teaching views' charts, in page or
         "img_qq",
     ),
     "image_sequences": ("seq_weights", "seq_predictive", "seq_predictive_frames", "seq_qq"),
+    "worlds": ("worlds_weights", "worlds_predictive", "worlds_qq"),
 }
 
 
@@ -533,6 +534,10 @@ ROUND_TRIPS = {
     "audio": ("K=3&couplings=2&continuation=1&temperature=0.8", None),
     "single_images": ("K=2&temperature=0.5&row=20&digits=6", "Model settings for"),
     "image_sequences": ("K=2&sequence=3&prime=6&t=10", "Model settings for"),
+    "worlds": (
+        "world=Doom%3A+Take+Cover&K=2&episode=3&start=6&track=L4.R2&t=10",
+        "Model settings for",
+    ),
     "compare": ("K=8&extension=0&models=RMDN+diagonal%2CFRMDN+diagonal", None),
 }
 
@@ -596,6 +601,7 @@ LESSON_VIEWS = (
     (AUDIO_TITLE, ["Listen: the same start", "Where the mixture lives", "Train vs held-out"], ""),
     ("Single images: pixels as a sequence", ["Top-half completion", "Bits per dimension"], ""),
     ("Image sequences: world-model style", ["Real vs predicted frames"], ""),
+    ("World Models: CarRacing and Doom", ["The dream you steer", "A held-out episode"], ""),
     ("Compare: how much comes from the flow?", ["What the flow adds", "What a mixture head"], ""),
 )
 

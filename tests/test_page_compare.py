@@ -282,3 +282,17 @@ def test_a_real_smoke_grid_runs_in_the_page_and_its_table_is_shown(shipped: Path
     summary = at.dataframe[0].value
     assert list(summary["model"]) == list(KINDS) and set(summary["seeds"]) == {1}
     assert summary["mean"].notna().all()
+
+
+def test_the_bundled_results_show_the_world_models_grid_beside_the_full_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FRMDN_RESULTS", raising=False)
+    at = open_compare()
+    assert not at.error, [e.value for e in at.error]
+    assert any("full grid and the World Models grid" in c.value for c in at.caption)
+    summary = at.dataframe[0].value
+    for world in ("car-racing", "doom-take-cover"):
+        rows = summary[summary["data"] == f"frames:{world}?rollouts=256&length=64"]
+        assert len(rows) >= 5 and set(rows["seeds"]) == {3}, rows
+    assert "toy:ring" in set(summary["data"])

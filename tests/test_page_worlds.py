@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from apptest_pages import assert_trained_to_the_end, button, checked_fit_verdict, open_page, settle
+from test_browser import chromium, server  # noqa: F401 (the browser tests' fixtures)
 
 PAGE = "pages/worlds.py"
 CAR, DOOM = "CarRacing", "Doom: Take Cover"
@@ -111,3 +112,41 @@ def test_training_both_collects_rollouts_and_trains_through_the_job_runner(
     assert {m.config.cond_dim for m in models.values()} == {1}  # both read the action
     assert at.dataframe[-1].value["training time (s)"].gt(0).all()
     assert [s.value for s in at.subheader] == list(VIEWS)
+
+
+# ----------------------------------------------------------------------------- in a browser
+@pytest.mark.browser
+def test_steering_both_dreams_in_a_browser(chromium: Path, server: str) -> None:  # noqa: F811
+    """Click the controls as a user would: steer left, dream on, play a scripted slalom; on
+    Doom the episode-end chart draws. Screenshots of both dreams are saved."""
+    from test_browser import SCREENSHOTS, browser_page, errors_on, query_of, settle
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(chromium) as (page, js_errors):
+        page.goto(f"{server}/worlds?world=CarRacing&start=8")
+        settle(page)
+        page.locator(".st-key-worlds_car-racing_Steering").get_by_text("Left").click()
+        settle(page)
+        page.get_by_role("button", name="Dream on").click()
+        page.wait_for_url(lambda url: query_of(url).get("track") == "LC4")
+        settle(page)
+        page.get_by_text("Now: the last frame of each dream").wait_for()
+        assert page.get_by_text("RMDN, frame 11").count() == 0  # drawn into the picture
+        page.locator(".st-key-worlds_script_car-racing").click()
+        page.get_by_role("option", name="Slalom").click()
+        settle(page)
+        page.get_by_role("button", name="Play it (32 steps)").click()
+        page.wait_for_url(lambda url: query_of(url).get("track") == "LC6.RC6.LC6.RC6.LC6.RC2")
+        settle(page)
+        page.get_by_text("Left + Coast × 6, Right + Coast × 6").first.wait_for()
+        to_top = "e => e.scrollIntoView({block: 'start'})"
+        page.get_by_role("heading", name="The dream you steer").evaluate(to_top)
+        page.screenshot(path=str(SCREENSHOTS / "worlds_dream_car.png"))
+        assert not errors_on(page) and not js_errors, (errors_on(page), js_errors)
+        page.goto(f"{server}/worlds?world=Doom%3A+Take+Cover&track=L6.R6.L6.R6")
+        settle(page)
+        chart = page.locator(".st-key-worlds_end_figure")
+        chart.locator(".main-svg").first.wait_for()
+        page.get_by_role("heading", name="The dream you steer").evaluate(to_top)
+        page.screenshot(path=str(SCREENSHOTS / "worlds_dream_doom.png"))
+        assert not errors_on(page) and not js_errors, (errors_on(page), js_errors)

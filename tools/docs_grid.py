@@ -9,7 +9,7 @@ import json
 import statistics
 from pathlib import Path
 
-from frmdn.experiments.grid import KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
+from frmdn.experiments.grid import EXTENSION, KINDS, SWEEP_K, SWEEP_KINDS, SWEEP_RANK
 from frmdn.experiments.grid_stats import (
     PAIRS,
     RANK_PAIRS,
@@ -127,6 +127,25 @@ def grid_flow_full() -> str:
 def grid_run_full() -> str:
     """Prose: how the full suite was made."""
     return grid_run(FULL)
+
+
+WORLDS = RESULTS.parent / "worlds"
+
+
+def grid_nll_worlds() -> str:
+    """:func:`grid_nll` of the World Models grid (3 seeds per world)."""
+    return grid_nll(WORLDS)
+
+
+def grid_flow_worlds() -> str:
+    """:func:`grid_flow` of the World Models grid, with the extension's effect as well."""
+    extension = {"flow reading the LSTM state (extension)": (EXTENSION, "RMDN low-rank")}
+    return grid_flow(WORLDS, PAIRS | extension)
+
+
+def grid_run_worlds() -> str:
+    """Prose: how the World Models grid was made."""
+    return grid_run(WORLDS)
 
 
 def grid_rank_full() -> str:

@@ -294,6 +294,17 @@ def world_vae_width() -> str:
     )
 
 
+def episode_end() -> str:
+    """README prose: Doom's episode-end head (bench/results/episode_end.json)."""
+    head = load("bench/results/episode_end.json")["doom-take-cover"]
+    return (
+        f"ROC AUC {head['auc']:.2f} over {head['frames']:,} frames with "
+        f"{head['episode_ends']} episode ends, log loss {head['log_loss']:.4f} nats per frame "
+        f"against {head['base_rate_log_loss']:.4f} for always saying the base rate "
+        f"(trained on {head['train_episode_ends']} episode ends)"
+    )
+
+
 def mixture_speed() -> str:
     """README: LowRankPrecisionGMM vs torch.distributions (bench/results/bench_mixture.json)."""
     b = load("bench/results/bench_mixture.json")
@@ -437,6 +448,10 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-nll-full": docs_grid.grid_nll_full,
     "grid-flow-full": docs_grid.grid_flow_full,
     "grid-run-full": docs_grid.grid_run_full,
+    "grid-nll-worlds": docs_grid.grid_nll_worlds,
+    "episode-end": episode_end,
+    "grid-flow-worlds": docs_grid.grid_flow_worlds,
+    "grid-run-worlds": docs_grid.grid_run_worlds,
     "grid-sweep": docs_grid.grid_sweep,
     "grid-sweep-rank": docs_grid.grid_sweep_rank,
     "grid-rank-full": docs_grid.grid_rank_full,
