@@ -323,6 +323,7 @@ NAV_TITLES = [
     "Audio: RMDN vs FRMDN",
     "Single images",
     "Image sequences",
+    "World Models",
     "Compare",
 ]
 DEEP_LINKS = {

@@ -147,3 +147,14 @@ def test_world_models_rollouts_are_a_family_of_their_own() -> None:
     }
     assert {c.seed for c in cells} == {0, 1, 2}  # the flow's effect against seed noise
     assert grid._family("frames:moving-digits") == "frames"
+
+
+def test_a_corpus_of_voices_is_a_family_of_its_own_over_three_quick_seeds() -> None:
+    from frmdn.experiments import grid
+
+    assert grid._family("audio:assets/voices?emphasis=0.9") == "voices"
+    assert grid._family("audio:assets/speech") == "audio"  # one voice, no manifest
+    assert grid._family("audio:/no/such/folder") == "audio"
+    cells = grid.plan("quick", ["audio:assets/voices"], {"audio:assets/voices": 80})
+    assert {c.seed for c in cells} == {0, 1, 2}
+    assert {c.steps for c in cells} == {grid.FAMILY_BUDGETS["voices"]["steps"]}

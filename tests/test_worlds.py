@@ -355,3 +355,24 @@ def test_the_bundled_pair_of_each_world_reads_its_actions(world: str) -> None:
         assert model.metadata["data"]["info"]["vae"] == f"assets/pretrained/vae-{world}"
         assert np.isfinite(model.metadata["metrics"]["test_nll"])
     assert pair["rmdn"].config.flow_layers == 0 and pair["frmdn"].config.flow_layers > 0
+
+
+def test_culling_offscreen_polygons_draws_the_same_car_frames() -> None:
+    """The faster road renderer (frmdn.data.car_render) gives Gymnasium's own pixels."""
+    gymnasium = pytest.importorskip("gymnasium")
+    pytest.importorskip("Box2D")
+    from frmdn.data.car_render import cull_offscreen_polygons
+
+    def frames(cull: bool) -> np.ndarray:
+        env = gymnasium.make("CarRacing-v3")
+        if cull:
+            cull_offscreen_polygons(env.unwrapped)
+        rng = np.random.default_rng(3)
+        observations = [env.reset(seed=3)[0]]
+        for _ in range(80):  # steering hard: the road sweeps across the screen
+            action = np.array([rng.uniform(-1, 1), rng.uniform(0, 1), 0.0], np.float32)
+            observations.append(env.step(action)[0])
+        env.close()
+        return np.stack(observations)
+
+    assert np.array_equal(frames(cull=True), frames(cull=False))

@@ -148,6 +148,42 @@ def grid_run_worlds() -> str:
     return grid_run(WORLDS)
 
 
+VOICES = RESULTS.parent / "voices"
+
+
+def grid_voices() -> str:
+    """The voices grid per model kind: NLL on the training voices' held-out files (the valid
+    part) and on the unseen voices (the test part), mean ± std over seeds, and the flow's
+    paired effect on unseen voices with its verdict."""
+    table = rows(VOICES)
+    (data,) = _data_sets(table)
+    unit = table[0]["unit"]
+    lines = [
+        f"| model ({unit}, {data}) | training voices, held-out files | unseen voices | seeds |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind in KINDS:
+        cells = [r for r in table if r["model"] == kind]
+        if cells:
+            seen = _spread([r["valid_nll"] for r in cells], _digits(unit))
+            unseen = _spread([r["test_nll"] for r in cells], _digits(unit))
+            lines.append(f"| {kind} | {seen} | {unseen} | {len(cells)} |")
+    lines.append("")
+    lines.append("| the flow on unseen voices | FRMDN − RMDN | verdict |")
+    lines.append("|---|---:|---|")
+    for label, (model, baseline) in PAIRS.items():
+        ours = {r["seed"]: r["test_nll"] for r in table if r["model"] == model}
+        theirs = {r["seed"]: r["test_nll"] for r in table if r["model"] == baseline}
+        diffs = [ours[s] - theirs[s] for s in sorted(ours.keys() & theirs.keys())]
+        lines.append(f"| {label} | {_spread(diffs, _digits(unit))} | {noise_verdict(diffs)} |")
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def grid_run_voices() -> str:
+    """Prose: how the voices grid was made."""
+    return grid_run(VOICES)
+
+
 def grid_rank_full() -> str:
     """The low-rank precision's paired effect (low-rank − diagonal per seed) in the full suite,
     with the flow and without."""

@@ -452,6 +452,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "episode-end": episode_end,
     "grid-flow-worlds": docs_grid.grid_flow_worlds,
     "grid-run-worlds": docs_grid.grid_run_worlds,
+    "grid-voices": docs_grid.grid_voices,
+    "grid-run-voices": docs_grid.grid_run_voices,
     "grid-sweep": docs_grid.grid_sweep,
     "grid-sweep-rank": docs_grid.grid_sweep_rank,
     "grid-rank-full": docs_grid.grid_rank_full,

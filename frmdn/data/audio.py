@@ -42,6 +42,7 @@ from frmdn.data.audio_convert import (
 from frmdn.data.audio_plan import MIN_LENGTH, SPLITS, ClipPlan, _file_split, clip_plan
 from frmdn.data.audio_read import MAX_BYTES, MAX_SECONDS, AudioError, Clip, read_audio
 from frmdn.data.splits import SequenceSplit
+from frmdn.data.voices import MANIFEST, read_corpus
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -262,7 +263,10 @@ def load_audio_data(
     ``split.json`` (``{"train": [...], "valid": [...], "test": [...]}``), if present, fixes the
     split by file. A relative PATH that does not exist in the working directory is also looked
     up in the bundled-data folder (:func:`frmdn.resources.resolve`), so ``audio:assets/speech``
-    (the bundled speech) works from anywhere.
+    (the bundled speech) works from anywhere. A folder holding ``voices.json`` is a corpus of
+    voices (:func:`frmdn.data.voices.read_corpus`), read into memory: ``audio:assets/voices``
+    takes train and valid from the training voices and test from the held-out voices, and its
+    ``info["voices"]`` is ``{"train": [...], "held_out": [...]}``.
 
     Arguments:
         path: A sound file or a folder.
@@ -284,6 +288,19 @@ def load_audio_data(
     source = resources.resolve(path, data_dir)
     if not source.exists():
         raise AudioError(f"no such audio file or folder: {path}")
+    if (source / MANIFEST).is_file():  # a corpus of voices
+        corpus = read_corpus(source, AUDIO_SUFFIXES)
+        clips = [read_audio(file, sample_rate=rate, name=n) for n, file in corpus.files.items()]
+        result = audio_split(
+            clips,
+            frame_size=frame,
+            length=length,
+            split=corpus.split,
+            seed=seed,
+            emphasis=emphasis,
+        )
+        result.info.update(voices=corpus.voices, path=str(path))
+        return replace(result, name=source.name)
     split = None
     if source.is_dir():
         files = sorted(

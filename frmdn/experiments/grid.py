@@ -83,8 +83,10 @@ FAMILY_BUDGETS: dict[str, dict] = {  # the same budget for every kind of a famil
     "audio": {"K": 5, "rank": 2, "hidden": 64, "steps": 200, "batch_size": 16},
     # World Models rollouts, action-conditioned (frames:car-racing, frames:doom-take-cover)
     "worlds": {"K": 5, "rank": 2, "hidden": 128, "steps": 600, "batch_size": 32},
+    # a corpus of voices (audio:assets/voices): valid = training voices, test = unseen voices
+    "voices": {"K": 5, "rank": 2, "hidden": 64, "steps": 200, "batch_size": 16},
 }
-QUICK_SEEDS = {"toy": 3, "worlds": 3}  # seeds of the quick suite per family (1 elsewhere)
+QUICK_SEEDS = {"toy": 3, "worlds": 3, "voices": 3}  # the quick suite's seeds (1 elsewhere)
 WORLD_NAMES = ("car-racing", "doom-take-cover")  # frmdn.data.worlds.WORLDS, without its import
 SWEEP_K = (1, 2, 3, 5, 8)
 SWEEP_RANK = (0, 1, 2, 4, 8)
@@ -155,9 +157,25 @@ class GridProgress:
 
 
 def _family(spec: str) -> str:
-    """The budget family of a spec: its scheme, or ``worlds`` for World Models rollouts."""
+    """The budget family of a spec: its scheme, ``worlds`` for World Models rollouts, or
+    ``voices`` for a corpus of voices (a folder with ``voices.json``)."""
     scheme, _, rest = spec.partition(":")
-    return "worlds" if scheme == "frames" and rest.partition("?")[0] in WORLD_NAMES else scheme
+    name = rest.partition("?")[0]
+    if scheme == "frames" and name in WORLD_NAMES:
+        return "worlds"
+    if scheme == "audio" and _is_voice_corpus(name):
+        return "voices"
+    return scheme
+
+
+def _is_voice_corpus(path: str) -> bool:
+    from frmdn import resources
+    from frmdn.data.voices import MANIFEST
+
+    try:
+        return (resources.resolve(path) / MANIFEST).is_file()
+    except OSError:
+        return False
 
 
 def _fits(kind: str, dim: int) -> bool:

@@ -1,0 +1,122 @@
+"""How the bundled speech pair scores voices it never heard: per voice of ``assets/voices``.
+
+The bundled RMDN and FRMDN (``assets/pretrained/speech-{rmdn,frmdn}``) trained on one voice,
+Allison Smith's English prompts. Each voice of the corpus (``assets/voices/voices.json``) is
+scored as a user would score their own recording, ``eval --checkpoint ... --data
+audio:assets/voices/<voice>?emphasis=0.9`` (the checkpoint's own options): every frame of the
+voice's files (for the English voice, its test files only, as the others were trained on).
+Recorded per model: the mean NLL per frame (what ``eval`` prints), the median frame, the worst
+frame and the share of frames beyond 1,000 nats (the blow-ups of issue 22), and per voice the
+audio's peak level. From the repository root::
+
+    .venv/bin/python bench/unseen_voices.py            # writes bench/results/unseen_voices.json
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frmdn import load
+from frmdn.data import load_data
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "unseen_voices.json"
+CORPUS = ROOT / "assets" / "voices"
+BLOW_UP = 1000.0  # nats per frame: far beyond any frame of a voice the models fit
+
+
+@torch.no_grad()
+def frame_nll(model: torch.nn.Module, sequences: torch.Tensor) -> np.ndarray:
+    """-log p of every frame of sequences (N, T, d), flattened, float64."""
+    model.eval()
+    parts = [-model.log_prob(sequences[i : i + 64]).double() for i in range(0, len(sequences), 64)]
+    return torch.cat(parts).reshape(-1).numpy()
+
+
+@torch.no_grad()
+def anatomy(
+    model: torch.nn.Module, sequences: torch.Tensor, nll: np.ndarray, worst: int = 20
+) -> dict:
+    """Where the ``worst`` frames' NLL comes from, against the median frame's: the mixture's
+    term -log sum_k alpha_k N(z) and the flow's -log|det|, and the RMS of what the flow reads
+    (u - o: the standardised frame minus the pitch predictor's guess) and of z after each of
+    its layers."""
+    model.eval()
+    order = np.argsort(nll)
+    picks = {"worst": order[-worst:], "median": order[len(order) // 2 - 10 : len(order) // 2 + 10]}
+    flat = sequences.shape[1]
+    out = {}
+    for label, frames in picks.items():
+        rows = sorted({int(i) // flat for i in frames})
+        gmm, _, residual, context = model._residuals(sequences[rows], None)
+        keep = [(rows.index(int(i) // flat), int(i) % flat) for i in frames]
+        b, t = (torch.tensor(v) for v in zip(*keep, strict=True))
+        z, layers_rms, log_det = residual, [float(residual[b, t].square().mean().sqrt())], 0
+        for layer in model.flow.layers:
+            z, step = layer(z, context)
+            log_det = log_det + step
+            layers_rms.append(float(z[b, t].square().mean().sqrt()))
+        mixture = -gmm.log_prob(z)[b, t].double()
+        out[label] = {
+            "nll": float(np.mean(nll[frames])),
+            "mixture_term": float(mixture.mean()),
+            "minus_log_det": float(-log_det[b, t].double().mean()),
+            "rms_by_layer": layers_rms,
+        }
+    return out
+
+
+def peak_level(folder: Path) -> float:
+    """The largest absolute sample of a voice's files, full scale = 1."""
+    import soundfile as sf
+
+    return max(float(np.abs(sf.read(f)[0]).max()) for f in sorted(folder.glob("*.flac")))
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    models = {
+        m.upper(): load(ROOT / "assets" / "pretrained" / f"speech-{m}") for m in ("rmdn", "frmdn")
+    }
+    spec = models["RMDN"].metadata["data"]["spec"]  # audio:assets/speech?emphasis=0.9
+    options = spec.partition("?")[2]
+    manifest = json.loads((CORPUS / "voices.json").read_text())
+    results = {"spec_options": options, "machine": platform.processor() or platform.machine()}
+    voices = {}
+    for voice in manifest["voices"]:
+        folder = (CORPUS / voice["folder"]).resolve()
+        split = load_data(f"audio:{folder}?{options}")
+        heard = folder == (ROOT / "assets" / "speech").resolve()
+        sequences = split.test if heard else torch.cat([split.train, split.valid, split.test])
+        name = folder.name if not heard else "en-allison (its test files)"
+        entry = {
+            "language": voice["language"],
+            "speaker": voice["speaker"],
+            "heard": heard,
+            "frames": int(sequences.shape[0] * sequences.shape[1]),
+            "peak": peak_level(folder),
+        }
+        for label, model in models.items():
+            nll = frame_nll(model, sequences)
+            entry[label] = {
+                "mean": float(nll.mean()),
+                "median": float(np.median(nll)),
+                "worst": float(nll.max()),
+                "blow_ups": float((nll > BLOW_UP).mean()),
+            }
+            if label == "FRMDN":
+                entry[label]["anatomy"] = anatomy(model, sequences, nll)
+        voices[name] = entry
+        print(name, {m: round(entry[m]["mean"], 1) for m in models}, flush=True)
+    results["voices"] = voices
+    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
