@@ -305,6 +305,62 @@ def episode_end() -> str:
     )
 
 
+def voices_corpus() -> str:
+    """README: the voices of assets/voices (assets/voices/voices.json)."""
+    manifest = load("assets/voices/voices.json")
+    lines = [
+        "| voice | language | speaker | sex | role | minutes | licence |",
+        "|---|---|---|---|---|---:|---|",
+    ]
+    for voice in manifest["voices"]:
+        name = (
+            "en-allison (`assets/speech`)" if voice["folder"] == "../speech" else voice["folder"]
+        )
+        lines.append(
+            f"| {name} | {voice['language']} | {voice['speaker']} | "
+            f"{voice.get('sex', 'not stated')} | {voice['role']} | "
+            f"{voice['seconds'] / 60:.1f} | {voice['licence']} |"
+        )
+    return block(lines)
+
+
+def unseen_voices() -> str:
+    """README: the bundled speech pair on every voice (bench/results/unseen_voices.json)."""
+    voices = load("bench/results/unseen_voices.json")["voices"]
+    lines = [
+        "| voice | frames | peak | RMDN mean | FRMDN mean | RMDN median | FRMDN median "
+        "| RMDN worst | FRMDN worst | FRMDN frames > 1,000 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in voices.items():
+        r, f = v["RMDN"], v["FRMDN"]
+        cells = [num(x, ",.1f") for x in (r["mean"], f["mean"], r["median"], f["median"])]
+        cells += [num(x, ",.0f") for x in (r["worst"], f["worst"])]
+        lines.append(
+            f"| {name} | {v['frames']:,} | {v['peak']:.3f} | "
+            + " | ".join(cells)
+            + f" | {100 * f['blow_ups']:.2f} % |"
+        )
+    return block(lines)
+
+
+def unseen_anatomy() -> str:
+    """README: where the FRMDN's worst frames on each voice get their NLL, against its median
+    frames (bench/results/unseen_voices.json)."""
+    voices = load("bench/results/unseen_voices.json")["voices"]
+    lines = [
+        "| voice | frames | NLL | mixture term | −log det | RMS of the flow's input, then "
+        "after each layer |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for name, v in voices.items():
+        for label, part in v["FRMDN"]["anatomy"].items():
+            rms = " → ".join(f"{x:.1f}" for x in part["rms_by_layer"])
+            values = [num(part[k], ",.0f") for k in ("nll", "mixture_term", "minus_log_det")]
+            lines.append(f"| {name} | {label} 20 | " + " | ".join(values) + f" | {rms} |")
+    return block(lines)
+
+
 def mixture_speed() -> str:
     """README: LowRankPrecisionGMM vs torch.distributions (bench/results/bench_mixture.json)."""
     b = load("bench/results/bench_mixture.json")
@@ -449,6 +505,9 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-flow-full": docs_grid.grid_flow_full,
     "grid-run-full": docs_grid.grid_run_full,
     "grid-nll-worlds": docs_grid.grid_nll_worlds,
+    "voices-corpus": voices_corpus,
+    "unseen-voices": unseen_voices,
+    "unseen-anatomy": unseen_anatomy,
     "episode-end": episode_end,
     "grid-flow-worlds": docs_grid.grid_flow_worlds,
     "grid-run-worlds": docs_grid.grid_run_worlds,
