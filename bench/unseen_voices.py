@@ -9,23 +9,26 @@ Recorded per model: the mean NLL per frame (what ``eval`` prints), the median fr
 frame and the share of frames beyond 1,000 nats (the blow-ups of issue 22), and per voice the
 audio's peak level. From the repository root::
 
-    .venv/bin/python bench/unseen_voices.py            # writes bench/results/unseen_voices.json
+    .venv/bin/python bench/unseen_voices.py [--quick] [--threads N] [--out PATH]
+
+writes ``bench/results/unseen_voices.json``; ``--quick`` scores two voices' first sequences.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import machine_info, write_results
 
 from frmdn import load
 from frmdn.data import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "results" / "unseen_voices.json"
+QUICK_VOICES, QUICK_SEQUENCES = 2, 8
 CORPUS = ROOT / "assets" / "voices"
 BLOW_UP = 1000.0  # nats per frame: far beyond any frame of a voice the models fit
 
@@ -78,21 +81,33 @@ def peak_level(folder: Path) -> float:
     return max(float(np.abs(sf.read(f)[0]).max()) for f in sorted(folder.glob("*.flac")))
 
 
-def main() -> None:
-    torch.set_num_threads(1)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two voices, a few sequences")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     models = {
         m.upper(): load(ROOT / "assets" / "pretrained" / f"speech-{m}") for m in ("rmdn", "frmdn")
     }
     spec = models["RMDN"].metadata["data"]["spec"]  # audio:assets/speech?emphasis=0.9
     options = spec.partition("?")[2]
-    manifest = json.loads((CORPUS / "voices.json").read_text())
-    results = {"spec_options": options, "machine": platform.processor() or platform.machine()}
+    manifest = json.loads((CORPUS / "voices.json").read_text())["voices"]
+    if args.quick:
+        manifest = manifest[:QUICK_VOICES]
+    results = {
+        "machine": machine_info(),
+        "run": {"quick": args.quick, "spec_options": options, "blow_up": BLOW_UP},
+    }
     voices = {}
-    for voice in manifest["voices"]:
+    for voice in manifest:
         folder = (CORPUS / voice["folder"]).resolve()
         split = load_data(f"audio:{folder}?{options}")
         heard = folder == (ROOT / "assets" / "speech").resolve()
         sequences = split.test if heard else torch.cat([split.train, split.valid, split.test])
+        if args.quick:
+            sequences = sequences[:QUICK_SEQUENCES]
         name = folder.name if not heard else "en-allison (its test files)"
         entry = {
             "language": voice["language"],
@@ -114,9 +129,9 @@ def main() -> None:
         voices[name] = entry
         print(name, {m: round(entry[m]["mean"], 1) for m in models}, flush=True)
     results["voices"] = voices
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    write_results("unseen_voices", results, args.out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,6 +18,8 @@ EXPECTED = {
     "bench_worlds": {"machine", "run", "collection", "dream"},
     "lowrank_diagnosis": {"machine", "run", "runs"},
     "mixture_fit": {"machine", "run", "fits"},
+    "unseen_voices": {"machine", "run", "voices"},
+    "voice_levers": {"machine", "run", "baseline", "levers"},
     "voicing": {"machine", "run", "real", "speech-frmdn T=1"},
 }
 

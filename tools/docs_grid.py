@@ -179,6 +179,27 @@ def grid_voices() -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
+def voice_levers() -> str:
+    """Each lever's paired effect against the grid's low-rank RMDN on unseen voices and on the
+    training voices' held-out files (bench/results/voice_levers.json)."""
+    results = json.loads((RESULTS.parents[2] / "bench/results/voice_levers.json").read_text())
+    lines = [
+        "| the FRMDN low-rank with | unseen voices: FRMDN − RMDN | verdict "
+        "| training voices: FRMDN − RMDN | verdict | unseen: the lever's own effect | verdict |",
+        "|---|---:|---|---:|---|---:|---|",
+    ]
+    for lever, r in results["levers"].items():
+        own = [a - b for a, b in zip(r["test"], r["grid_frmdn_test"], strict=True)]
+        effect = (
+            f"{_spread(own, 3)} | {noise_verdict(own)}" if any(own) else "— | (the grid's model)"
+        )
+        lines.append(
+            f"| {lever} | {_spread(r['unseen_minus_rmdn'], 3)} | {r['unseen_verdict']} | "
+            f"{_spread(r['seen_minus_rmdn'], 3)} | {r['seen_verdict']} | {effect} |"
+        )
+    return "\n" + "\n".join(lines) + "\n"
+
+
 def grid_run_voices() -> str:
     """Prose: how the voices grid was made."""
     return grid_run(VOICES)

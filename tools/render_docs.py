@@ -513,6 +513,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-run-worlds": docs_grid.grid_run_worlds,
     "grid-voices": docs_grid.grid_voices,
     "grid-run-voices": docs_grid.grid_run_voices,
+    "voice-levers": docs_grid.voice_levers,
     "grid-sweep": docs_grid.grid_sweep,
     "grid-sweep-rank": docs_grid.grid_sweep_rank,
     "grid-rank-full": docs_grid.grid_rank_full,
