@@ -11,9 +11,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from frmdn import plots, views
-from frmdn.data import SequenceSplit, speech
-from frmdn.data.audio import to_frames
+from frmdn import evaluate_nll, plots, views
+from frmdn.data import SequenceSplit, load_data, speech
+from frmdn.data.audio import AudioError, to_frames
 from frmdn.data.speech import TRAIN_SCORED
 from ui import links, predictive
 from ui.audio_listen import generation_bound, listen_view
@@ -47,6 +47,9 @@ MAX_VIEW_SECONDS = 30.0  # per-step NLL and predictive views use at most this mu
 WEIGHTS_SECONDS = 3.0  # the mixture weights view shows the first seconds of the clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
 CREDIT = "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0."
+VOICES = "audio:assets/voices"  # a corpus whose test part is voices no bundled model heard
+UNSEEN_SCORED = 64  # evenly spaced sequences of the unseen voices scored per model
+BLOW_UP = 1000.0  # nats per frame: a frame this costly lies far outside the training audio
 
 
 @st.cache_data(show_spinner="Scoring…", max_entries=32)
@@ -54,6 +57,23 @@ def split_scores(_models: dict, _split: SequenceSplit, token: str) -> dict[str, 
     """Per model: NLL (nats/step) of the training (at most TRAIN_SCORED, evenly spaced, so a
     large bundled set scores in a second or two) and held-out (test) sequences."""
     return views.split_nll(_models, speech.scored_train(_split.train, TRAIN_SCORED), _split.test)
+
+
+@st.cache_data(show_spinner="Scoring voices the models never heard…", max_entries=16)
+def unseen_scores(
+    _models: dict, frame: int, emphasis: float, token: str
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """The corpus's held-out voices, and per model {UNSEEN: NLL (nats/step)} of UNSEEN_SCORED
+    of their sequences, framed as the models were trained; ("", {}) without the corpus."""
+    try:
+        split = load_data(f"{VOICES}?frame={frame}&emphasis={emphasis:g}")
+    except (AudioError, OSError):
+        return "", {}
+    sequences = speech.scored_train(split.test, UNSEEN_SCORED)
+    scores = {
+        name: {views.UNSEEN: evaluate_nll(model, sequences)} for name, model in _models.items()
+    }
+    return ", ".join(split.info["voices"]["held_out"]), scores
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -88,9 +108,11 @@ def overfit_reason(run: dict, source: Source) -> str:
 def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.ndarray]) -> None:
     st.subheader("Train vs held-out NLL")
     split = run.get("split")
-    measured = split_scores(models, split, weights_token(run)) if split is not None else None
-    scores = views.nll_scores(clip_nll, measured)
+    measured = split_scores(models, split, weights_token(run)) if split is not None else {}
     frame = next(iter(models.values())).config.dim
+    voices, unseen = unseen_scores(models, frame, run.get("emphasis", 0.0), weights_token(run))
+    measured = {name: measured.get(name, {}) | unseen.get(name, {}) for name in models}
+    scores = views.nll_scores(clip_nll, measured)
     gaps = views.overfitting_gaps(scores, frame, held_out="held-out")
     table = views.nll_table(models, scores, run.get("seconds", {}))
     style = table.style.format("{:.4f}", na_rep="–")
@@ -108,6 +130,12 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
             f"Negative log-likelihood, lower is better. One step is a frame of {frame} samples "
             f"({1000 * frame / RATE:.0f} ms); nats per sample = nats per step / {frame}. "
             f"{parts} *Clip*: the clip shown below ({source.clip.name})."
+            + (
+                f" *Unseen voices*: {UNSEEN_SCORED} sequences of voices these models never "
+                f"heard ({voices}; `{VOICES}`, whose test part they are)."
+                if voices
+                else ""
+            )
             + negative_nll_note(table.loc[table.index.str.contains("step")].to_numpy().ravel())
         )
         over = {name: gap for name, gap in gaps.items() if gap > OVERFIT_GAP}
@@ -160,6 +188,22 @@ def clip_nll_view(
         width="stretch",
         key="audio_nll_along",
     )
+    far_out(nll)
+
+
+def far_out(nll: dict[str, np.ndarray]) -> None:
+    """Warn, with the numbers, when a model scores some frames of the clip beyond BLOW_UP: the
+    clip lies far outside the audio that model trained on."""
+    worst = {name: float(values.max()) for name, values in nll.items()}
+    for name, (beyond, top) in views.frames_beyond(nll, BLOW_UP).items():
+        others = ", ".join(f"the {o}'s worst {w:,.0f}" for o, w in worst.items() if o != name)
+        st.warning(
+            f"**Far outside the training audio:** {beyond} of {len(nll[name])} frames of this "
+            f"clip cost the {name} more than {BLOW_UP:,.0f} nats each (its worst {top:,.0f}; "
+            f"{others}). A voice or recording unlike the ones a model trained on can land in "
+            "its Gaussians' far tails; the README's *Speech across voices* measures where.",
+            icon=":material/warning:",
+        )
 
 
 def loudest_step(frames: torch.Tensor, seconds: float) -> int:

@@ -14,6 +14,7 @@ from apptest_pages import assert_trained_to_the_end, button, open_page, settle
 from streamlit.testing.v1 import AppTest
 
 import frmdn
+from frmdn.data import load_data, speech
 from frmdn.data.audio import AudioError, load_audio_data, read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,14 @@ def wav(seconds: float, rate: int = 16000, channels: int = 1) -> bytes:
 def open_audio() -> AppTest:
     """The audio page with its generated continuations ready (they are made in a worker)."""
     return settle(open_page(PAGE, timeout=120))
+
+
+def test_a_clip_far_outside_the_training_audio_is_flagged_with_its_numbers() -> None:
+    from frmdn import views
+
+    nll = {"RMDN": np.array([-200.0, 900.0]), "FRMDN": np.array([-250.0, 5000.0, 2000.0])}
+    assert views.frames_beyond(nll, 1000.0) == {"FRMDN": (2, 5000.0)}
+    assert views.frames_beyond({"RMDN": np.array([-1.0])}, 1000.0) == {}
 
 
 def captions(at: AppTest) -> str:
@@ -98,6 +107,15 @@ def test_page_renders_the_bundled_speech() -> None:
         model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")
         train_nll = frmdn.evaluate_nll(model, split.train[::6])
         assert table.loc["train NLL (nats/step)", "FRMDN"] == pytest.approx(train_nll, rel=1e-5)
+        # voices the models never heard: 64 evenly spaced sequences of the corpus's test part
+        voices = load_data("audio:assets/voices?frame=80&emphasis=0.9")
+        unseen = frmdn.evaluate_nll(model, speech.scored_train(voices.test, 64))
+        assert table.loc["unseen voices NLL (nats/step)", "FRMDN"] == pytest.approx(
+            unseen, rel=1e-5
+        )
+        assert table.loc["unseen voices NLL (nats/step)"].notna().all()
+        markdown = " ".join(m.value for m in at.markdown)
+        assert "voices these models never heard (it-carlo, es-co" in markdown
         assert "at most 256 evenly spaced sequences" in " ".join(m.value for m in at.markdown)
         # draws of one frame's mixture, as points and as waveforms, and the Gaussians' fit
         (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("audio_predictive")]

@@ -369,3 +369,15 @@ def test_row_latent_reach_is_the_largest_latent_of_each_row(image_split_and_mode
     rmdn.set_normalization(torch.zeros(5), torch.full((5,), 2.0))
     expected = (split.test / 2).abs().amax(-1).double().numpy()  # an RMDN's z is the standard row
     np.testing.assert_allclose(row_latent_reach(rmdn, split.test), expected, rtol=1e-6)
+
+
+def test_nll_table_shows_unseen_voices_only_where_a_model_has_that_score(models):
+    scores = {"RMDN": {"clip": -40.0, "train": -80.0, "held-out": -72.0, views.UNSEEN: -60.0}}
+    table = views.nll_table({"RMDN": models["RMDN"]}, scores, {})
+    assert table.loc["unseen voices NLL (nats/step)", "RMDN"] == -60.0
+    dim = models["RMDN"].config.dim
+    assert table.loc["unseen voices NLL (nats/sample)", "RMDN"] == pytest.approx(-60.0 / dim)
+    rows = list(table.index)
+    assert rows.index("held-out NLL (nats/step)") < rows.index("unseen voices NLL (nats/step)")
+    del scores["RMDN"][views.UNSEEN]
+    assert "unseen voices NLL (nats/step)" not in views.nll_table(models, scores, {}).index

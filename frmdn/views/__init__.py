@@ -24,6 +24,8 @@ Every public name is re-exported here, so ``from frmdn import views; views.X`` a
 
 from frmdn.views.audio import spectrogram_db
 from frmdn.views.common import (
+    UNSEEN,
+    frames_beyond,
     nll_scores,
     nll_table,
     overfitting_gaps,
@@ -61,6 +63,8 @@ from frmdn.views.toy import (
 from frmdn.views.weights import mixture_weights
 
 __all__ = [
+    "UNSEEN",
+    "frames_beyond",
     "Component",
     "FlowStage",
     "LatentPoints",

@@ -15,7 +15,12 @@ from frmdn.training.trainer import evaluate_nll
 if TYPE_CHECKING:
     import pandas as pd
 
+UNSEEN = "unseen voices"
+"""The score part of voices a model never heard (e.g. the held-out voices of a corpus)."""
+
 __all__ = [
+    "UNSEEN",
+    "frames_beyond",
     "nll_scores",
     "nll_table",
     "overfitting_gaps",
@@ -36,6 +41,21 @@ def per_step_nll(
     model.eval()
     inputs = None if x is None else x.unsqueeze(0)
     return -model.log_prob(sequence.unsqueeze(0), inputs)[0].double().cpu().numpy()
+
+
+def frames_beyond(nll: dict[str, np.ndarray], bound: float) -> dict[str, tuple[int, float]]:
+    """Per model whose per-step NLL (T,) exceeds ``bound`` anywhere: how many steps do, and the
+    worst step's NLL (a clip far outside the audio the model trained on).
+
+    Example:
+        >>> frames_beyond({"RMDN": np.array([1.0, 2.0]), "FRMDN": np.array([5.0, 9.0])}, 4.0)
+        {'FRMDN': (2, 9.0)}
+    """
+    return {
+        name: (int((values > bound).sum()), float(np.max(values)))
+        for name, values in nll.items()
+        if np.any(values > bound)
+    }
 
 
 def overfitting_gaps(
@@ -121,16 +141,19 @@ def nll_table(
     seconds: dict[str, float],
 ) -> pd.DataFrame:
     """One column per model of ``scores`` (see :func:`nll_scores`), index ``"metric"``: train,
-    held-out and clip NLL in nats/step and in nats/sample (nats/step / d, the frame size), the
+    held-out, unseen-voices (only where some model has that score, :data:`UNSEEN`) and clip NLL
+    in nats/step and in nats/sample (nats/step / d, the frame size), the
     held-out − train gap (nats/sample), parameter count and training time; NaN where unknown
     (pandas: the ``app`` extra)."""
     pd = _pandas("nll_table")
+    unseen = any(UNSEEN in parts for parts in scores.values())
+    shown = ["train", "held-out", *([UNSEEN] if unseen else []), "clip"]
     columns = {}
     for name, parts in scores.items():
         dim = models[name].config.dim
         column = {}
         for unit, scale in (("nats/step", 1), ("nats/sample", dim)):
-            for part in ("train", "held-out", "clip"):
+            for part in shown:
                 column[f"{part} NLL ({unit})"] = parts.get(part, float("nan")) / scale
         gaps = overfitting_gaps({name: parts}, dim, held_out="held-out")
         column["held-out − train (nats/sample)"] = gaps.get(name, float("nan"))
