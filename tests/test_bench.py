@@ -24,7 +24,13 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("script", sorted(EXPECTED))
+LONG = {"bench_distributed"}  # two processes and torch.distributed: half a minute
+
+
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(s, marks=pytest.mark.long) if s in LONG else s for s in sorted(EXPECTED)],
+)
 def test_bench_quick(script: str, tmp_path: Path) -> None:
     result_file = tmp_path / f"{script}.json"  # leave bench/results/ (full runs) alone
     # one thread: on a busy 2-core machine two OpenMP threads can make tiny ops 30x slower

@@ -288,6 +288,7 @@ def test_audio_page_reports_a_corrupt_upload_and_carries_on(chromium: Path, serv
         assert_models_and_audio(page)
 
 
+@pytest.mark.long
 def test_audio_page_records_from_a_fake_microphone(chromium: Path, server: str) -> None:
     """Chromium's fake capture device plays a beep into st.audio_input's recorder."""
     with browser_page(chromium, args=AUDIO_ARGS, permissions=["microphone"]) as (page, js_errors):
@@ -446,6 +447,7 @@ def test_compare_page_shows_the_results_table_and_figures(chromium: Path, server
         assert page.get_by_role("button", name="Run").count() == 1
 
 
+@pytest.mark.long
 def test_compare_page_without_results_says_so_and_runs_a_fresh_grid(
     chromium: Path, tmp_path: Path
 ) -> None:
@@ -497,6 +499,7 @@ TEACHING_VIEWS = {  # page -> the keys of its teaching views' charts, in page or
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("slug", list(TEACHING_VIEWS))
 def test_teaching_views_draw_on_every_family(chromium: Path, server: str, slug: str) -> None:
     """Each family's teaching views (the predictive draws, the Q-Q plot of the Gaussians' fit,
@@ -557,6 +560,7 @@ def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query))
 
 
+@pytest.mark.long
 def test_every_page_keeps_its_view_in_its_url_and_a_fresh_server_reopens_it(
     chromium: Path, server: str, tmp_path: Path
 ) -> None:
@@ -620,6 +624,7 @@ def lesson_steps() -> tuple:
     return ast.literal_eval(value)
 
 
+@pytest.mark.long
 def test_the_lesson_walk_opens_every_step_in_the_state_it_describes(
     chromium: Path, server: str
 ) -> None:

@@ -116,6 +116,7 @@ def test_training_both_collects_rollouts_and_trains_through_the_job_runner(
 
 # ----------------------------------------------------------------------------- in a browser
 @pytest.mark.browser
+@pytest.mark.long
 def test_steering_both_dreams_in_a_browser(chromium: Path, server: str) -> None:  # noqa: F811
     """Click the controls as a user would: steer left, dream on, play a scripted slalom; on
     Doom the episode-end chart draws. Screenshots of both dreams are saved."""

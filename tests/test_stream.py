@@ -117,6 +117,7 @@ def test_a_model_trains_and_scores_on_streamed_sequences(tmp_path: Path, cache: 
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_training_on_hours_of_audio_keeps_the_process_small(tmp_path: Path) -> None:
     """4.4 hours of 8 kHz audio (240 MB of WAV, 480 MB decoded as float32): the training
     process's peak memory grows by far less than the decoded size over a tiny folder's."""
@@ -253,6 +254,7 @@ def test_large_image_folders_stream_by_default(
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_training_on_a_large_image_folder_keeps_the_process_small(tmp_path: Path) -> None:
     """12,800 PNGs of 128 × 128 (200 MiB of pixels decoded, 800 MiB as an in-memory split's
     float32 tensors): the training process's peak memory grows by far less than the decoded
