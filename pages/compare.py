@@ -82,16 +82,20 @@ def read_file(path: Path, what: str) -> pd.DataFrame | None:
         return None
 
 
-def shipped_worlds() -> Path | None:
-    """The bundled World Models grid's table (3 seeds per world), shown with the shipped results
-    unless ``$FRMDN_RESULTS`` names a table of its own; None when absent."""
+EXTRA_GRIDS = {"worlds": "the World Models grid", "voices": "the voices grid"}
+
+
+def shipped_extras() -> dict[Path, str]:
+    """The bundled grids of single families (World Models, voices; 3 seeds each) shown with
+    the shipped results unless ``$FRMDN_RESULTS`` names a table of its own: path -> label."""
     if os.environ.get(RESULTS_ENV):
-        return None
+        return {}
     try:
-        path = data_dir() / "results" / "worlds" / "results.csv"
+        shipped = data_dir() / "results"
     except FileNotFoundError:
-        return None
-    return path if path.is_file() else None
+        return {}
+    paths = {shipped / name / "results.csv": label for name, label in EXTRA_GRIDS.items()}
+    return {path: label for path, label in paths.items() if path.is_file()}
 
 
 def shipped_table() -> tuple[pd.DataFrame | None, str]:
@@ -107,13 +111,14 @@ def shipped_table() -> tuple[pd.DataFrame | None, str]:
         )
         return None, ""
     table = read_file(path, f"the shipped results {path}")
-    worlds = shipped_worlds()
-    if table is None or worlds is None:
+    labels = [f"{path.parent.name} grid"]
+    for extra, label in shipped_extras().items():
+        more = read_file(extra, f"the shipped results {extra}") if table is not None else None
+        if more is not None:
+            table, labels = pd.concat([table, more], ignore_index=True), [*labels, label]
+    if len(labels) == 1:
         return table, f"the shipped results ({path.parent.name}/{path.name})"
-    more = read_file(worlds, f"the shipped World Models results {worlds}")
-    if more is not None:
-        table = pd.concat([table, more], ignore_index=True)
-    return table, f"the shipped results ({path.parent.name} grid and the World Models grid)"
+    return table, f"the shipped results ({', '.join(labels[:-1])} and {labels[-1]})"
 
 
 def directory_table() -> tuple[pd.DataFrame | None, str]:

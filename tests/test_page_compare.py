@@ -284,15 +284,18 @@ def test_a_real_smoke_grid_runs_in_the_page_and_its_table_is_shown(shipped: Path
     assert summary["mean"].notna().all()
 
 
-def test_the_bundled_results_show_the_world_models_grid_beside_the_full_one(
+def test_the_bundled_results_show_the_world_models_and_voices_grids_beside_the_full_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("FRMDN_RESULTS", raising=False)
     at = open_compare()
     assert not at.error, [e.value for e in at.error]
-    assert any("full grid and the World Models grid" in c.value for c in at.caption)
+    grids = "full grid, the World Models grid and the voices grid"
+    assert any(grids in c.value for c in at.caption), [c.value for c in at.caption]
     summary = at.dataframe[0].value
-    for world in ("car-racing", "doom-take-cover"):
-        rows = summary[summary["data"] == f"frames:{world}?rollouts=256&length=64"]
+    for data in ("frames:car-racing", "frames:doom-take-cover"):
+        rows = summary[summary["data"] == f"{data}?rollouts=256&length=64"]
         assert len(rows) >= 5 and set(rows["seeds"]) == {3}, rows
+    voices = summary[summary["data"] == "audio:assets/voices"]
+    assert len(voices) == 5 and set(voices["seeds"]) == {3}, voices
     assert "toy:ring" in set(summary["data"])
