@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from make_speech import read_transcripts  # the same transcript format in every language
 
 SOUNDS = "usr/share/asterisk/sounds"
 DOC = "usr/share/doc"
@@ -199,18 +200,6 @@ VOICES = (
         role="held-out",
     ),
 )
-
-
-def read_transcripts(path: Path) -> dict[str, str]:
-    """Prompt name -> text, from the ``name: text`` lines of core-sounds-<lang>.txt(.gz)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    texts = {}
-    with opener(path, "rt", encoding="utf-8", errors="replace") as file:
-        for line in file:
-            name, sep, text = line.partition(":")
-            if sep and not line.startswith(";") and " " not in name.strip():
-                texts[name.strip()] = " ".join(text.split())
-    return texts
 
 
 def package_version(root: Path, package: str) -> str:

@@ -27,7 +27,7 @@ from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note, number_style
 from ui.links import Choice, Number, Whole
 from ui.navigation import serve_pages_through_app
-from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
+from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair, use_pretrained
 from ui.training import (
     CHUNK,
     model_settings,
@@ -148,14 +148,7 @@ def load_pretrained(run: dict, scene: str) -> None:
     except (frmdn.CheckpointError, OSError) as error:
         run["missing"] = str(error).splitlines()[0]
         return
-    run.clear()
-    run["models"] = models
-    run["pretrained"] = True
-    run["source"] = f"pretrained on frames:{scene} (assets/pretrained)"
-    run["seconds"] = {
-        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
-        for m, model in models.items()
-    }
+    use_pretrained(run, models, f"frames:{scene}")
 
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit, name: str) -> None:

@@ -19,7 +19,7 @@ from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import number_style
 from ui.links import Number, Whole
 from ui.navigation import serve_pages_through_app
-from ui.pretrained import place_on_session_device, pretrained_pair
+from ui.pretrained import place_on_session_device, pretrained_pair, use_pretrained
 from ui.training import (
     CHUNK,
     model_settings,
@@ -100,16 +100,8 @@ def load_pretrained(run: dict) -> None:
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained models: {error}. Train them instead.")
         return
-    data = models["RMDN"].metadata.get("data", {})
-    run.clear()
-    run["models"] = models
-    run["data_seed"] = int(data.get("seed", 0))
-    run["pretrained"] = True
-    run["source"] = "pretrained on images:digits (assets/pretrained)"
-    run["seconds"] = {
-        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
-        for m, model in models.items()
-    }
+    use_pretrained(run, models, "images:digits")
+    run["data_seed"] = int(models["RMDN"].metadata.get("data", {}).get("seed", 0))
 
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:

@@ -17,7 +17,7 @@ from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note, number_style
 from ui.links import Choice, Number, Whole
 from ui.navigation import serve_pages_through_app
-from ui.pretrained import place_on_session_device, pretrained_pair
+from ui.pretrained import place_on_session_device, pretrained_pair, use_pretrained
 from ui.training import (
     session_run,
     session_seed,
@@ -130,13 +130,7 @@ def load_pretrained(run: dict, name: str) -> None:
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained models: {error}. Train them instead.")
         return
-    run.clear()
-    run["models"] = models
-    run["source"] = f"pretrained on toy:{name} (assets/pretrained)"
-    run["seconds"] = {
-        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
-        for m, model in models.items()
-    }
+    use_pretrained(run, models, f"toy:{name}")
 
 
 def start_training(run: dict, settings: dict, split: frmdn.data.SequenceSplit) -> None:

@@ -21,7 +21,7 @@ from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note, number_style
 from ui.links import Choice, Number, Whole
 from ui.navigation import serve_pages_through_app
-from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair
+from ui.pretrained import PRETRAINED, place_on_session_device, pretrained_pair, use_pretrained
 from ui.training import (
     model_settings,
     session_run,
@@ -113,13 +113,7 @@ def load_pretrained(run: dict, world: str) -> None:
     except (frmdn.CheckpointError, OSError) as error:
         run["missing"] = str(error).splitlines()[0]
         return
-    run.clear()
-    run["models"] = models
-    run["source"] = f"pretrained on frames:{world} (assets/pretrained)"
-    run["seconds"] = {
-        m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
-        for m, model in models.items()
-    }
+    use_pretrained(run, models, f"frames:{world}")
 
 
 def start_training(run: dict, settings: dict, world: str, rollouts: int) -> None:

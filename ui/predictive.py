@@ -36,9 +36,7 @@ def mahalanobis_fits_of(
 ) -> dict[str, views.MahalanobisFit]:
     """Each model's fit of its Gaussians to every step t >= 1 of ``_held_out`` (N, T, d) (with
     their conditioning inputs ``_x``, if any); ``key`` names the weights and the sequences."""
-    return {
-        name: views.mahalanobis_fit(model, _held_out, x=_x) for name, model in _models.items()
-    }
+    return {name: views.mahalanobis_fit(model, _held_out, x=_x) for name, model in _models.items()}
 
 
 def heading() -> None:

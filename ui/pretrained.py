@@ -10,7 +10,7 @@ import frmdn
 from frmdn.resources import pretrained_dir
 from ui.training import session_device, trained_here
 
-__all__ = ["PRETRAINED", "MODELS", "pretrained_pair", "place_on_session_device"]
+__all__ = ["PRETRAINED", "MODELS", "pretrained_pair", "place_on_session_device", "use_pretrained"]
 
 PRETRAINED = pretrained_dir()  # $FRMDN_DATA_DIR, else the installed or checkout assets
 MODELS = ("RMDN", "FRMDN")
@@ -29,6 +29,21 @@ def pretrained_pair(prefix: str) -> dict[str, frmdn.SequenceDensityModel]:
         frmdn.CheckpointError, OSError: a missing or broken checkpoint.
     """
     return _pair_on(prefix, session_device())
+
+
+def use_pretrained(run: dict, models: dict[str, frmdn.SequenceDensityModel], spec: str) -> None:
+    """Make ``run`` the bundled pair ``models`` (trained on ``spec``): its source and each
+    model's recorded training time."""
+    run.clear()
+    run.update(
+        models=models,
+        pretrained=True,
+        source=f"pretrained on {spec} (assets/pretrained)",
+        seconds={
+            m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
+            for m, model in models.items()
+        },
+    )
 
 
 def place_on_session_device(run: dict) -> None:
