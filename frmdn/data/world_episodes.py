@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from frmdn import resources
 from frmdn.data.errors import DataError
 from frmdn.data.worlds import WORLDS, WorldRollouts
@@ -30,13 +28,7 @@ def episodes_path(world: str, data_dir: str | os.PathLike | None = None) -> Path
 def save_episodes(rollouts: WorldRollouts, path: str | os.PathLike) -> None:
     """Write ``rollouts`` (frames, actions, done and seeds) to a compressed ``.npz``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        frames=rollouts.frames,
-        actions=rollouts.actions,
-        done=rollouts.done,
-        seeds=rollouts.seeds,
-    )
+    rollouts.save(path, compressed=True)
 
 
 def load_episodes(world: str, data_dir: str | os.PathLike | None = None) -> WorldRollouts:
@@ -49,8 +41,6 @@ def load_episodes(world: str, data_dir: str | os.PathLike | None = None) -> Worl
     if not path.is_file():
         raise DataError(f"{path.name} is missing: make it with assets/make_worlds.py --episodes")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            parts = {name: archive[name] for name in ("frames", "actions", "done", "seeds")}
-        return WorldRollouts(**parts, world=world)
+        return WorldRollouts.load(path, world)
     except (OSError, ValueError, KeyError) as error:
         raise DataError(f"cannot read {path.name}: {error}") from None

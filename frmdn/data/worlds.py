@@ -110,6 +110,9 @@ WORLDS = {
 """The worlds by name, as in the data spec ``frames:NAME``."""
 
 
+ROLLOUT_ARRAYS = ("frames", "actions", "done", "seeds")  # WorldRollouts' arrays, as saved
+
+
 @dataclass(frozen=True)
 class WorldRollouts:
     """Rollouts of one world.
@@ -136,6 +139,18 @@ class WorldRollouts:
             raise ValueError("actions and done must have the frames' (N, T)")
         if len(self.seeds) != n:
             raise ValueError("one seed per rollout")
+
+    def save(self, path: str | os.PathLike, *, compressed: bool = False) -> None:
+        """Write the arrays (not the world's name) to an ``.npz`` at ``path``."""
+        save = np.savez_compressed if compressed else np.savez
+        save(path, frames=self.frames, actions=self.actions, done=self.done, seeds=self.seeds)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, world: str) -> WorldRollouts:
+        """Rollouts of ``world`` saved by :meth:`save`, read without unpickling and checked
+        (raises OSError, ValueError or KeyError for a damaged file)."""
+        with np.load(path, allow_pickle=False) as archive:
+            return cls(**{name: archive[name] for name in ROLLOUT_ARRAYS}, world=world)
 
 
 # ----------------------------------------------------------------------------- one rollout
@@ -335,10 +350,7 @@ def collect_rollouts(
     _require(world)
     path = cache_path(world, seeds, length)
     if path.is_file():
-        with np.load(path) as cached:
-            return WorldRollouts(
-                cached["frames"], cached["actions"], cached["done"], cached["seeds"], world
-            )
+        return WorldRollouts.load(path, world)
     jobs = [(world, int(seed), length) for seed in seeds]
     results: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if workers <= 1 or len(jobs) == 1:
@@ -363,12 +375,6 @@ def collect_rollouts(
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(
-        partial,
-        frames=rollouts.frames,
-        actions=rollouts.actions,
-        done=rollouts.done,
-        seeds=rollouts.seeds,
-    )
+    rollouts.save(partial)
     partial.replace(path)  # atomic: a killed collection leaves no half-written cache
     return rollouts
