@@ -30,12 +30,13 @@ FACTORIES = {
     "sinharcsinh": SinhArcsinh,
     "coupling": lambda d: AffineCoupling(coupling_mask(d, 0), hidden=32),
     "realnvp": lambda d: realnvp(d, n_layers=N_LAYERS, hidden=32),
+    "realnvp-shift-bound": lambda d: realnvp(d, n_layers=N_LAYERS, hidden=32, shift_bound=0.5),
 }
 CASES = [
     pytest.param(name, d, id=f"{name}-{d}")
     for name in FACTORIES
     for d in DIMS
-    if not (name == "coupling" and d < 2)  # a coupling needs two parts
+    if not (name in ("coupling", "realnvp-shift-bound") and d < 2)  # couplings need two parts
 ]
 
 
@@ -206,6 +207,35 @@ def test_coupling_log_scale_is_bounded(d, scale_bound) -> None:
         assert log_scale.abs().max() <= scale_bound
         assert log_scale.abs().max() > 0.99 * scale_bound
         u = layer(u)[0]
+
+
+@pytest.mark.parametrize("shift_bound", [0.25, 3.0])
+@pytest.mark.parametrize("d", [2, 7, 200])
+def test_coupling_shift_is_bounded_and_matches_the_formula(d, shift_bound) -> None:
+    """z_B = y_B exp(c tanh(s/c)) + b tanh(t/b), written out from the conditioner's raw
+    output; with huge weights and inputs every shift saturates at, and never passes, b."""
+    torch.manual_seed(1)
+    coupling = AffineCoupling(coupling_mask(d, 1), hidden=16, shift_bound=shift_bound).double()
+    perturb(coupling)
+    y = torch.randn(32, d, dtype=torch.float64)
+    raw_shift, raw_scale = coupling.conditioner(y[:, coupling.index_a]).chunk(2, dim=-1)
+    log_scale = 2.0 * torch.tanh(raw_scale / 2.0)
+    expected = y.clone()
+    shift = shift_bound * torch.tanh(raw_shift / shift_bound)
+    expected[:, coupling.index_b] = y[:, coupling.index_b] * log_scale.exp() + shift
+    z, ladj = coupling(y)
+    torch.testing.assert_close(z, expected)
+    torch.testing.assert_close(ladj, log_scale.sum(-1))
+    with torch.no_grad():
+        for parameter in coupling.conditioner.parameters():
+            parameter.mul_(1e3)
+    huge = 1e4 * torch.randn(64, d, dtype=torch.float64)
+    shift, _ = coupling._shift_and_log_scale(huge[:, coupling.index_a])
+    assert shift.abs().max() <= shift_bound
+    assert shift.abs().max() > 0.99 * shift_bound
+    unbounded = AffineCoupling(coupling_mask(d, 1), hidden=16).double()
+    unbounded.load_state_dict(coupling.state_dict())
+    assert unbounded._shift_and_log_scale(huge[:, coupling.index_a])[0].abs().max() > 1e3
 
 
 @pytest.mark.parametrize("d", [2, 3, 7, 8, 200])

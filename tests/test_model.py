@@ -614,6 +614,8 @@ def test_frmdn_needs_flow_layers() -> None:
         {"dropout": -0.1},
         {"input_noise": -0.1},
         {"scale_bound": 0.0},
+        {"shift_bound": -0.5},
+        {"shift_bound": float("nan")},
         {"pitch_max_lag": -1},
         {"pitch_max_lag": 10, "pitch_min_lag": 0},
         {"pitch_max_lag": 10, "pitch_min_lag": 11},

@@ -91,6 +91,12 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-hidden", type=positive, default=model.flow_hidden)
     parser.add_argument("--flow-depth", type=positive, default=model.flow_depth)
     parser.add_argument(
+        "--shift-bound",
+        type=float,
+        default=model.shift_bound,
+        help="FRMDN: bound on each coupling's shift (default 0: unbounded, the paper's)",
+    )
+    parser.add_argument(
         "--pitch-max-lag",
         type=int,
         default=model.pitch_max_lag,
@@ -172,6 +178,7 @@ def _build(args: argparse.Namespace, dim: int, cond_dim: int = 0) -> SequenceDen
         flow_layers=args.flow_layers,
         flow_hidden=args.flow_hidden,
         flow_depth=args.flow_depth,
+        shift_bound=args.shift_bound,
     )
 
 
@@ -238,6 +245,7 @@ def _compare(args: argparse.Namespace) -> None:
         flow_layers=args.flow_layers,
         flow_hidden=args.flow_hidden,
         flow_depth=args.flow_depth,
+        shift_bound=args.shift_bound,
         pitch_max_lag=args.pitch_max_lag,
     )
     print(markdown_table(rows))

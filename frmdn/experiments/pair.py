@@ -42,6 +42,7 @@ def build_pair(
     flow_layers: int = FRMDN_FLOW_LAYERS,
     flow_hidden: int = ModelConfig.flow_hidden,
     flow_depth: int = ModelConfig.flow_depth,
+    shift_bound: float = ModelConfig.shift_bound,
     pitch_max_lag: int = ModelConfig.pitch_max_lag,
     dropout: float = ModelConfig.dropout,
     input_noise: float = ModelConfig.input_noise,
@@ -64,7 +65,12 @@ def build_pair(
     rmdn = RMDN(dim, **common)
     torch.manual_seed(seed)
     frmdn = FRMDN(
-        dim, **common, flow_layers=flow_layers, flow_hidden=flow_hidden, flow_depth=flow_depth
+        dim,
+        **common,
+        flow_layers=flow_layers,
+        flow_hidden=flow_hidden,
+        flow_depth=flow_depth,
+        shift_bound=shift_bound,
     )
     return {"RMDN": rmdn, "FRMDN": frmdn}
 

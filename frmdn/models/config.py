@@ -26,6 +26,8 @@ class ModelConfig:
         flow_hidden: Width of each coupling's conditioner.
         flow_depth: Hidden layers of each coupling's conditioner.
         scale_bound: Bound on each coupling's log-scale.
+        shift_bound: Bound on each coupling's shift (0 = unbounded, the paper's and every
+            checkpoint's before it existed).
         min_precision: Floor on the precision diagonal, so no direction has infinite variance.
         max_precision: Soft cap on the precision (diagonal and factor norm), so the likelihood
             cannot run off to infinity on a collapsing component.
@@ -56,6 +58,7 @@ class ModelConfig:
     flow_hidden: int = 64
     flow_depth: int = 1
     scale_bound: float = 2.0
+    shift_bound: float = 0.0
     min_precision: float = 1e-3
     max_precision: float = 1e4
     dropout: float = 0.0
@@ -78,6 +81,8 @@ class ModelConfig:
             raise ValueError("need 0 < min_precision < max_precision")
         if not 0 <= self.dropout < 1 or self.input_noise < 0 or self.scale_bound <= 0:
             raise ValueError("need 0 <= dropout < 1, input_noise >= 0 and scale_bound > 0")
+        if not self.shift_bound >= 0:
+            raise ValueError(f"shift_bound must be >= 0 (0 = unbounded), got {self.shift_bound}")
         if self.pitch_max_lag > 0 and not 1 <= self.pitch_min_lag <= self.pitch_max_lag:
             raise ValueError("need 1 <= pitch_min_lag <= pitch_max_lag")
         if self.covariance not in COVARIANCES:

@@ -117,8 +117,10 @@ class AffineCoupling(Flow):
     """RealNVP affine coupling: :math:`z_B = y_B e^{s(y_A)} + t(y_A)`, :math:`z_A = y_A`.
 
     The log-scale is bounded softly, :math:`s = c \\tanh(\\tilde s / c)`, so one layer can never
-    scale by more than :math:`e^{\\pm c}`; the conditioner's last layer starts at zero, so the
-    coupling starts as the identity.
+    scale by more than :math:`e^{\\pm c}`; with ``shift_bound`` :math:`b > 0` the shift is too,
+    :math:`t = b \\tanh(\\tilde t / b)`, so an input unlike the training data cannot be thrown
+    further than :math:`b` per layer (the blow-ups on unseen voices, issue 22, came from unbounded
+    shifts). The conditioner's last layer starts at zero, so the coupling starts as the identity.
 
     References:
         | Density estimation using Real NVP (Dinh et al., 2017)
@@ -130,6 +132,7 @@ class AffineCoupling(Flow):
         depth: Number of hidden layers of the conditioner.
         scale_bound: The bound :math:`c` on the log-scale.
         context_dim: Size of a context the conditioner also reads (0 = none).
+        shift_bound: The bound :math:`b` on the shift (0 = unbounded, the paper's).
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class AffineCoupling(Flow):
         depth: int = 2,
         scale_bound: float = 2.0,
         context_dim: int = 0,
+        shift_bound: float = 0.0,
     ) -> None:
         super().__init__(mask.numel())
         index_a = torch.nonzero(mask).flatten()
@@ -150,6 +154,7 @@ class AffineCoupling(Flow):
         self.register_buffer("index_b", index_b, persistent=False)
         self.register_buffer("unorder", torch.argsort(order), persistent=False)
         self.scale_bound = scale_bound
+        self.shift_bound = shift_bound
         self.context_dim = context_dim
         layers: list[nn.Module] = []
         width = len(index_a) + context_dim
@@ -170,6 +175,8 @@ class AffineCoupling(Flow):
             context = context.to(part_a.dtype).expand(*part_a.shape[:-1], self.context_dim)
             part_a = torch.cat([part_a, context], dim=-1)
         shift, raw_scale = self.conditioner(part_a).chunk(2, dim=-1)  # (*, |B|) each
+        if self.shift_bound:
+            shift = self.shift_bound * torch.tanh(shift / self.shift_bound)
         return shift, self.scale_bound * torch.tanh(raw_scale / self.scale_bound)
 
     @full_precision
@@ -228,11 +235,13 @@ def realnvp(
     depth: int = 2,
     scale_bound: float = 2.0,
     context_dim: int = 0,
+    shift_bound: float = 0.0,
 ) -> FlowStack:
     """A RealNVP-style flow that starts at the identity.
 
     For :math:`d \\geq 2`: an :class:`ElementwiseAffine` followed by ``n_layers`` affine couplings
-    with alternating masks, each reading a context of ``context_dim`` (0 = none). For
+    with alternating masks, each reading a context of ``context_dim`` (0 = none), their
+    shifts bounded by ``shift_bound`` (0 = unbounded). For
     :math:`d = 1`, where no split exists: ``n_layers`` pairs of :class:`ElementwiseAffine` and
     :class:`SinhArcsinh` (a monotone scalar flow, which cannot read a context).
 
@@ -252,7 +261,7 @@ def realnvp(
             layers += [ElementwiseAffine(1), SinhArcsinh(1)]
         return FlowStack(layers)
     couplings = [
-        AffineCoupling(coupling_mask(dim, i), hidden, depth, scale_bound, context_dim)
+        AffineCoupling(coupling_mask(dim, i), hidden, depth, scale_bound, context_dim, shift_bound)
         for i in range(n_layers)
     ]
     return FlowStack([ElementwiseAffine(dim), *couplings])

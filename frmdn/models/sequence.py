@@ -61,6 +61,7 @@ class SequenceDensityModel(nn.Module):
                 c.flow_depth,
                 c.scale_bound,
                 c.flow_context_dim,
+                c.shift_bound,
             )
             if c.flow_layers > 0
             else IdentityFlow(c.dim)
@@ -392,7 +393,7 @@ class SequenceDensityModel(nn.Module):
         return counts
 
 
-FLOW_SETTINGS = ("flow_layers", "flow_hidden", "flow_depth", "scale_bound")
+FLOW_SETTINGS = ("flow_layers", "flow_hidden", "flow_depth", "scale_bound", "shift_bound")
 FRMDN_FLOW_LAYERS = 4  # an FRMDN's default couplings (ModelConfig's 0 means an RMDN)
 POSITIONAL_SIZES = ("n_components", "rank", "hidden_size", "num_layers", "cond_dim")
 
