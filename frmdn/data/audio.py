@@ -41,6 +41,7 @@ from frmdn.data.audio_convert import (
 )
 from frmdn.data.audio_plan import MIN_LENGTH, SPLITS, ClipPlan, _file_split, clip_plan
 from frmdn.data.audio_read import MAX_BYTES, MAX_SECONDS, AudioError, Clip, read_audio
+from frmdn.data.augment import augmented_copy
 from frmdn.data.splits import SequenceSplit
 from frmdn.data.voices import MANIFEST, read_corpus
 
@@ -86,6 +87,7 @@ def audio_split(
     split: dict[str, list[str]] | None = None,
     seed: int = 0,
     emphasis: float = 0.0,
+    augment: int = 0,
 ) -> SequenceSplit:
     r"""Train/valid/test sequences of frames, shape (N, ``length``, ``frame_size``) each.
 
@@ -140,6 +142,7 @@ def audio_split(
     pieces: dict[str, list[np.ndarray]] = {part: [] for part in SPLITS}
     spans: dict[str, list[float]] = {}
     plan = None
+    raw_train: list[np.ndarray] = []  # the training audio as recorded, for augmentation
     if len(clips) == 1 and split is None:
         wave = noisy[names[0]]
         plan = clip_plan(
@@ -149,16 +152,28 @@ def audio_split(
         for part, (start, end) in plan.spans.items():
             pieces[part].append(wave[start * frame_size : end * frame_size])
             spans[part] = list(plan.seconds(part))
+        start, end = plan.spans["train"]
+        raw_train.append(clips[0].waveform[start * frame_size : end * frame_size])
         files = {part: [names[0]] for part in SPLITS}
         notes.append("split by time: first 80 % train, next 10 % valid, last 10 % test")
     else:
         files = _file_split(names, split)
         for part in SPLITS:
             pieces[part] = [noisy[name] for name in files[part]]
+        by_name = {clip.name: clip for clip in clips}
+        raw_train = [by_name[name].waveform for name in files["train"]]
         unused = sorted(set(names) - {n for part in SPLITS for n in files[part]})
         if unused:
             notes.append(f"{len(unused)} file(s) in no split, not used: {', '.join(unused[:5])}")
         notes.append("split by file")
+    if augment:
+        augmenter = np.random.default_rng([seed, 1])  # apart from the dequantisation noise
+        pieces["train"] += [
+            pre_emphasis(augmented_copy(wave, rate, augmenter), emphasis)
+            for _ in range(augment)
+            for wave in raw_train
+        ]
+        notes.append(f"training audio augmented: {augment} randomised copies added")
 
     window_seconds = frame_size * length / rate
     tensors: dict[str, torch.Tensor] = {}
@@ -176,6 +191,8 @@ def audio_split(
         tensors[part] = torch.from_numpy(stacked.astype(np.float32))
         seconds[part] = round(len(stacked) * window_seconds, 3)
     info = _split_info(rate, frame_size, length, emphasis, files, seconds, notes)
+    if augment:
+        info["augment"] = augment
     if plan is not None:
         info["spans"] = spans  # where each part lies in the clip, in seconds
         info["plan"] = plan.sentence
@@ -255,6 +272,7 @@ def load_audio_data(
     emphasis: float = 0.0,
     seed: int = 0,
     stream: int = -1,
+    augment: int = 0,
     data_dir: str | os.PathLike | None = None,
 ) -> SequenceSplit:
     """The data spec ``audio:PATH?rate=..&frame=..&length=..&emphasis=..``: a file or a folder.
@@ -278,6 +296,8 @@ def load_audio_data(
         stream: For a folder, 1 reads sequences from an on-disk cache of the decoded audio
             (:mod:`frmdn.data.stream`) instead of holding it in memory, 0 never does, and the
             default (-1) does for folders over :data:`STREAM_BYTES` of files.
+        augment: Randomised copies of the training audio added to the train part (level,
+            pitch, speed, noise; see :func:`audio_split`); not for streamed folders.
         data_dir: The bundled-data folder for a relative PATH (default: ``$FRMDN_DATA_DIR``,
             else the installed copy; see :func:`frmdn.resources.data_dir`).
 
@@ -298,6 +318,7 @@ def load_audio_data(
             split=corpus.split,
             seed=seed,
             emphasis=emphasis,
+            augment=augment,
         )
         result.info.update(voices=corpus.voices, path=str(path))
         return replace(result, name=source.name)
@@ -320,12 +341,20 @@ def load_audio_data(
         files = [source]
     big = sum(file.stat().st_size for file in files) > STREAM_BYTES
     if len(files) > 1 and (stream == 1 or (stream == -1 and big)):
+        if augment:
+            raise AudioError("augment needs the audio in memory: use stream=0 or fewer files")
         result = _streamed_split(files, split, rate, frame, length, emphasis, seed)
         result.info["path"] = str(path)
         return replace(result, name=source.name or str(path))
     clips = [read_audio(file, sample_rate=rate) for file in files]
     result = audio_split(
-        clips, frame_size=frame, length=length, split=split, seed=seed, emphasis=emphasis
+        clips,
+        frame_size=frame,
+        length=length,
+        split=split,
+        seed=seed,
+        emphasis=emphasis,
+        augment=augment,
     )
     result.info["path"] = str(path)
     return replace(result, name=source.name or str(path))
