@@ -19,7 +19,7 @@ EXPECTED = {
     "lowrank_diagnosis": {"machine", "run", "runs"},
     "mixture_fit": {"machine", "run", "fits"},
     "unseen_voices": {"machine", "run", "voices"},
-    "voice_levers": {"machine", "run", "baseline", "levers"},
+    "voice_levers": {"machine", "run", "rmdn", "rmdn_grid_check", "levers"},
     "voicing": {"machine", "run", "real", "speech-frmdn T=1"},
 }
 

@@ -144,3 +144,37 @@ def test_a_corpus_needs_a_training_and_a_held_out_voice(tmp_path: Path):
     (tmp_path / "voices.json").write_text(json.dumps({"voices": [voice]}))
     with pytest.raises(AudioError, match="no train voice"):
         load_data(f"audio:{tmp_path}")
+
+
+def test_listening_files_are_exactly_the_files_no_corpus_model_heard(corpus):
+    from frmdn.data.audio import AUDIO_SUFFIXES
+    from frmdn.data.voices import listening_files
+
+    files = listening_files(VOICES, AUDIO_SUFFIXES)
+    assert list(files) == [entry["folder"] for entry in MANIFEST]
+    heard = set(corpus.info["files"]["train"]) | set(corpus.info["files"]["valid"])
+    for folder, paths in files.items():
+        names = {f"{folder}/{p.name}" for p in paths}
+        assert paths and not names & heard, folder
+        if folder in HELD_OUT:
+            assert len(paths) == BY_FOLDER[folder]["files"]
+        else:  # a training voice's own test files
+            split = json.loads((VOICES / folder / "split.json").read_text())
+            assert [p.name for p in paths] == split["test"]
+
+
+def test_a_voice_scores_as_the_corpus_cuts_it(corpus):
+    from frmdn.data import speech
+
+    voices = {voice.label: voice for voice in speech.voices()}
+    assert voices["es-co"].title == "es-CO · " + BY_FOLDER["es-co"]["speaker"]
+    sequences = {
+        label: speech.voice_sequences(label, rate=8000, frame_size=80, length=50, emphasis=0.0)
+        for label in sorted(HELD_OUT)
+    }
+    # the held-out voices are the corpus's test part, cut alike (up to the dequantisation noise)
+    together = torch.cat([sequences[label] for label in corpus.info["voices"]["held_out"]])
+    assert together.shape == corpus.test.shape
+    assert (together - corpus.test).abs().max() < 2**-14
+    with pytest.raises(AudioError, match="no voice 'xx'"):
+        speech.voice_sequences("xx", rate=8000, frame_size=80, length=50, emphasis=0.0)

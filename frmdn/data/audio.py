@@ -55,6 +55,7 @@ __all__ = [
     "ClipPlan",
     "audio_split",
     "clip_plan",
+    "clip_sequences",
     "de_emphasis",
     "from_frames",
     "full_scale",
@@ -77,6 +78,36 @@ def _windows(waveform: np.ndarray, frame_size: int, length: int) -> np.ndarray:
     frames = to_frames(waveform, frame_size)
     count = len(frames) // length
     return frames[: count * length].reshape(count, length, frame_size)
+
+
+def _dequantised(
+    waveform: np.ndarray, generator: np.random.Generator, emphasis: float
+) -> np.ndarray:
+    """The waveform (n,) plus U(0, one 16-bit step) noise, then pre-emphasised, float64."""
+    noisy = waveform.astype(np.float64) + generator.uniform(0.0, LSB, size=waveform.shape)
+    return pre_emphasis(noisy, emphasis)
+
+
+def clip_sequences(
+    clips: Sequence[Clip],
+    *,
+    frame_size: int = 80,
+    length: int = 50,
+    emphasis: float = 0.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Every sequence of ``clips`` as :func:`audio_split` cuts a part: dequantised, pre-emphasised,
+    non-overlapping windows within each clip, shape (N, ``length``, ``frame_size``) float32.
+
+    For scoring a set of clips as a whole (a voice, say) rather than splitting it.
+    """
+    generator = np.random.default_rng(seed)
+    windows = [
+        _windows(_dequantised(clip.waveform, generator, emphasis), frame_size, length)
+        for clip in clips
+    ]
+    stacked = np.concatenate(windows) if windows else np.zeros((0, length, frame_size))
+    return torch.from_numpy(stacked.astype(np.float32))
 
 
 def audio_split(
@@ -130,14 +161,7 @@ def audio_split(
     if len(set(names)) != len(names):
         raise AudioError("clip names must be unique")
     generator = np.random.default_rng(seed)
-    noisy = {
-        clip.name: pre_emphasis(
-            clip.waveform.astype(np.float64)
-            + generator.uniform(0.0, LSB, size=clip.waveform.shape),
-            emphasis,
-        )
-        for clip in clips
-    }
+    noisy = {clip.name: _dequantised(clip.waveform, generator, emphasis) for clip in clips}
     notes = [f"{clip.name}: {note}" for clip in clips for note in clip.notes]
     pieces: dict[str, list[np.ndarray]] = {part: [] for part in SPLITS}
     spans: dict[str, list[float]] = {}

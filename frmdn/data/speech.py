@@ -10,10 +10,17 @@ from pathlib import Path
 import torch
 
 from frmdn import resources
-from frmdn.data.audio import audio_split, load_audio_data
+from frmdn.data.audio import (
+    AUDIO_SUFFIXES,
+    audio_split,
+    clip_sequences,
+    load_audio_data,
+    read_audio,
+)
 from frmdn.data.audio_convert import full_scale
 from frmdn.data.audio_read import AudioError, Clip
 from frmdn.data.splits import SequenceSplit
+from frmdn.data.voices import Voice, listening_files, read_manifest
 
 __all__ = [
     "TRAIN_SCORED",
@@ -24,6 +31,9 @@ __all__ = [
     "speech_dir",
     "split_files",
     "training_split",
+    "voice_sequences",
+    "voices",
+    "voices_dir",
 ]
 
 TRAIN_SCORED = 256
@@ -40,6 +50,42 @@ def speech_dir(data_dir: str | os.PathLike | None = None) -> Path:
         FileNotFoundError: No bundled-data folder (see :func:`frmdn.resources.data_dir`).
     """
     return resources.data_dir(data_dir) / "speech"
+
+
+def voices_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of the bundled corpus of voices (``voices/``, holding ``voices.json``)."""
+    return resources.data_dir(data_dir) / "voices"
+
+
+def voices(data_dir: str | os.PathLike | None = None) -> list[Voice]:
+    """The bundled corpus's voices in manifest order; [] when it is not bundled or unreadable."""
+    try:
+        return read_manifest(voices_dir(data_dir))
+    except (AudioError, OSError):
+        return []
+
+
+def voice_sequences(
+    label: str,
+    *,
+    rate: int,
+    frame_size: int,
+    length: int,
+    emphasis: float,
+    data_dir: str | os.PathLike | None = None,
+) -> torch.Tensor:
+    """Every sequence (N, ``length``, ``frame_size``) of the bundled corpus's voice ``label``
+    that no model trained on the corpus heard (:func:`~frmdn.data.voices.listening_files`),
+    cut as the data spec cuts them: to score a model on one voice.
+
+    Raises:
+        AudioError: The corpus or the voice is missing or unreadable.
+    """
+    files = listening_files(voices_dir(data_dir), AUDIO_SUFFIXES)
+    if label not in files:
+        raise AudioError(f"the bundled corpus has no voice {label!r}")
+    clips = [read_audio(file, sample_rate=rate) for file in files[label]]
+    return clip_sequences(clips, frame_size=frame_size, length=length, emphasis=emphasis)
 
 
 def split_files(folder: str | os.PathLike) -> dict[str, list[str]]:

@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from frmdn.data.audio_plan import SPLITS, _file_split
 from frmdn.data.audio_read import AudioError
 
-__all__ = ["MANIFEST", "ROLES", "Corpus", "Voice", "read_corpus", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "ROLES",
+    "Corpus",
+    "Voice",
+    "listening_files",
+    "read_corpus",
+    "read_manifest",
+]
 
 MANIFEST = "voices.json"
 """The file that makes a folder a corpus of voices."""
@@ -40,11 +48,19 @@ class Voice:
         label: The folder as ``voices.json`` writes it; its clips are named ``label/file``.
         path: The voice's folder.
         role: ``"train"`` or ``"held-out"``.
+        about: The entry's descriptive keys (language, speaker, sex, licence, ...).
     """
 
     label: str
     path: Path
     role: str
+    about: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def title(self) -> str:
+        """Language and speaker, e.g. ``"es-CO · Carolina"``; the label when not given."""
+        parts = [str(self.about[k]) for k in ("language", "speaker") if self.about.get(k)]
+        return " · ".join(parts) or self.label
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,8 @@ def read_manifest(folder: Path) -> list[Voice]:
             )
         if not (folder / label).is_dir():
             raise AudioError(f"{path} names the voice folder {label!r}, which does not exist")
-        voices.append(Voice(label, folder / label, role))
+        about = {k: v for k, v in entry.items() if k not in ("folder", "role")}
+        voices.append(Voice(label, folder / label, role, about))
     labels = [voice.label for voice in voices]
     if len(set(labels)) != len(labels):
         raise AudioError(f"{path} names a voice folder more than once: {labels}")
@@ -156,3 +173,18 @@ def read_corpus(folder: Path, suffixes: Sequence[str]) -> Corpus:
             "held_out": [voice.label for voice in voices if voice.role == "held-out"],
         },
     )
+
+
+def listening_files(folder: Path, suffixes: Sequence[str]) -> dict[str, list[Path]]:
+    """Per voice label of the corpus in ``folder``, in manifest order: the files that no model
+    trained on the corpus heard, to prime and score with: a training voice's test files, every
+    file of a held-out voice.
+
+    Raises:
+        AudioError: As :func:`read_corpus`.
+    """
+    files = {}
+    for voice in read_manifest(folder):
+        own = _audio_files(voice, suffixes)
+        files[voice.label] = _voice_split(voice, own)["test"] if voice.role == "train" else own
+    return files
