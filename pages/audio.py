@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from frmdn import evaluate_nll, plots, views
-from frmdn.data import SequenceSplit, load_data, speech
+from frmdn.data import SequenceSplit, speech
 from frmdn.data.audio import AudioError, to_frames
 from frmdn.data.speech import TRAIN_SCORED
 from ui import links, predictive
@@ -23,11 +23,14 @@ from ui.audio_source import (
     FRAME,
     LENGTH,
     RATE,
+    VOICES,
     Source,
     bundled_split_files,
+    corpus_split,
     source_panel,
     training_split,
     upload_nll,
+    voice_names,
 )
 from ui.checkpoint_upload import checkpoint_upload
 from ui.formats import negative_nll_note
@@ -46,8 +49,11 @@ from ui.training import (
 MAX_VIEW_SECONDS = 30.0  # per-step NLL and predictive views use at most this much of a clip
 WEIGHTS_SECONDS = 3.0  # the mixture weights view shows the first seconds of the clip
 OVERFIT_GAP = 0.1  # nats per sample between held-out and train NLL that counts as overfitting
-CREDIT = "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0."
-VOICES = "audio:assets/voices"  # a corpus whose test part is voices no bundled model heard
+CREDIT = (
+    "Speech: Asterisk core sounds, recorded by Allison Smith (Digium), CC-BY-SA-3.0, and seven "
+    "more voices of Debian's Asterisk prompt packages (assets/voices: each voice's speaker and "
+    "licence in assets/README.md)."
+)
 UNSEEN_SCORED = 64  # evenly spaced sequences of the unseen voices scored per model
 BLOW_UP = 1000.0  # nats per frame: a frame this costly lies far outside the training audio
 
@@ -66,14 +72,34 @@ def unseen_scores(
     """The corpus's held-out voices, and per model {UNSEEN: NLL (nats/step)} of UNSEEN_SCORED
     of their sequences, framed as the models were trained; ("", {}) without the corpus."""
     try:
-        split = load_data(f"{VOICES}?frame={frame}&emphasis={emphasis:g}")
+        split = corpus_split(frame, LENGTH, emphasis)
     except (AudioError, OSError):
         return "", {}
     sequences = speech.scored_train(split.test, UNSEEN_SCORED)
     scores = {
         name: {views.UNSEEN: evaluate_nll(model, sequences)} for name, model in _models.items()
     }
-    return ", ".join(split.info["voices"]["held_out"]), scores
+    return voice_names(split.info["voices"]["held_out"]), scores
+
+
+@st.cache_data(show_spinner="Scoring the clip's voice…", max_entries=32)
+def voice_scores(
+    _models: dict, voice: str, frame: int, emphasis: float, token: str
+) -> tuple[int, dict[str, dict[str, float]]]:
+    """Per model {CLIP_VOICE: NLL (nats/step)} of every sequence of the bundled ``voice`` that
+    no corpus model heard, and how many; (0, {}) when it cannot be read."""
+    try:
+        sequences = speech.voice_sequences(
+            voice, rate=RATE, frame_size=frame, length=LENGTH, emphasis=emphasis
+        )
+    except (AudioError, OSError):
+        return 0, {}
+    if len(sequences) == 0:
+        return 0, {}
+    scores = {
+        name: {views.CLIP_VOICE: evaluate_nll(model, sequences)} for name, model in _models.items()
+    }
+    return len(sequences), scores
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -110,8 +136,17 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
     split = run.get("split")
     measured = split_scores(models, split, weights_token(run)) if split is not None else {}
     frame = next(iter(models.values())).config.dim
-    voices, unseen = unseen_scores(models, frame, run.get("emphasis", 0.0), weights_token(run))
-    measured = {name: measured.get(name, {}) | unseen.get(name, {}) for name in models}
+    emphasis, token = run.get("emphasis", 0.0), weights_token(run)
+    voices, unseen = unseen_scores(models, frame, emphasis, token)
+    heard = run.get("voices", [])
+    new_voice = bool(source.voice) and source.voice not in heard
+    count, voice = (
+        voice_scores(models, source.voice, frame, emphasis, token) if new_voice else (0, {})
+    )
+    measured = {
+        name: measured.get(name, {}) | unseen.get(name, {}) | voice.get(name, {})
+        for name in models
+    }
     scores = views.nll_scores(clip_nll, measured)
     gaps = views.overfitting_gaps(scores, frame, held_out="held-out")
     table = views.nll_table(models, scores, run.get("seconds", {}))
@@ -136,8 +171,15 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
                 if voices
                 else ""
             )
+            + (
+                f" *The clip's voice*: all {count} sequences of {source.label} that no bundled "
+                "model heard."
+                if count
+                else ""
+            )
             + negative_nll_note(table.loc[table.index.str.contains("step")].to_numpy().ravel())
         )
+        voices_note(run, source, scores)
         over = {name: gap for name, gap in gaps.items() if gap > OVERFIT_GAP}
         if over:
             which = " and ".join(f"the {name} by {gap:.2f}" for name, gap in over.items())
@@ -155,6 +197,32 @@ def scoreboard(models: dict, run: dict, source: Source, clip_nll: dict[str, np.n
                 "fit its training audio far better than held-out audio.",
                 icon=":material/check_circle:",
             )
+
+
+def voices_note(run: dict, source: Source, scores: dict[str, dict[str, float]]) -> None:
+    """Say which voices the models on screen trained on and, when the clip's voice is not one
+    of them, set its score beside theirs (nats/step)."""
+    heard = run.get("voices", [])
+    if not heard:  # trained on this very clip: the held-out row is its end
+        return
+    trained = voice_names(heard)
+    if source.voice in heard:
+        st.caption(f"These models trained on {trained}; this clip is a held-out file of one.")
+        return
+    part = views.CLIP_VOICE if source.voice else "clip"
+    what = source.label if source.voice else "this clip"
+    figures = "; ".join(
+        f"the {name} {parts[part]:.1f} on {what} against {parts['held-out']:.1f} on the training "
+        "voices' held-out files"
+        for name, parts in scores.items()
+        if part in parts and "held-out" in parts
+    )
+    st.info(
+        f"**A voice these models never heard.** They trained on {trained}; {what} is not "
+        f"among them, so its NLL measures how far the models carry over to a new voice, "
+        f"not how well they fit: {figures} (nats per step).",
+        icon=":material/record_voice_over:",
+    )
 
 
 def clip_nll_view(

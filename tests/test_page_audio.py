@@ -115,7 +115,7 @@ def test_page_renders_the_bundled_speech() -> None:
         )
         assert table.loc["unseen voices NLL (nats/step)"].notna().all()
         markdown = " ".join(m.value for m in at.markdown)
-        assert "voices these models never heard (it-carlo, es-co" in markdown
+        assert "voices these models never heard (it-IT · Carlo Flora, es-CO" in markdown
         assert "at most 256 evenly spaced sequences" in " ".join(m.value for m in at.markdown)
         # draws of one frame's mixture, as points and as waveforms, and the Gaussians' fit
         (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("audio_predictive")]
@@ -136,6 +136,34 @@ def test_page_renders_the_bundled_speech() -> None:
         assert any("Pretrained speech models are not bundled" in i.value for i in at.info)
         assert "none loaded" in at.sidebar.markdown[-1].value
         assert not button(at, "Train both").disabled and button(at, "Load pretrained").disabled
+
+
+@pytest.mark.skipif(not PRETRAINED, reason="the bundled speech models are not bundled")
+def test_a_voice_the_models_never_heard_is_said_and_scored_beside_the_training_voices() -> None:
+    at = open_audio()
+    voice = at.selectbox(key="audio_voice")
+    assert voice.value == "speech" and len(voice.options) == 8
+    assert "es-CO · July E. Jiménez (a held-out voice)" in voice.options
+    assert "trained on en-US · Allison Smith" in captions(at)
+    assert not [i for i in at.info if "never heard" in i.value]
+    voice.set_value("es-co").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    clip = at.selectbox(key="audio_clip_es-co")
+    assert clip.value in {p.name for p in (ROOT / "assets/voices/es-co").glob("*.flac")}
+    assert clip.value in captions(at)
+    assert at.query_params["voice"] == "es-co" and at.query_params["clip"] == clip.value
+    (note,) = [i.value for i in at.info if "A voice these models never heard" in i.value]
+    assert "es-CO" in note and "training voices' held-out files" in note
+    table = nll_table(at)
+    model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")
+    sequences = speech.voice_sequences("es-co", rate=8000, frame_size=80, length=50, emphasis=0.9)
+    scored = table.loc["the clip's voice NLL (nats/step)", "FRMDN"]
+    assert scored == pytest.approx(frmdn.evaluate_nll(model, sequences), rel=1e-5)
+    assert f"{scored:.1f}" in note
+    # a link opens the same voice and clip on a fresh page
+    fresh = open_page(PAGE, {"voice": "es-co", "clip": clip.value}, timeout=120)
+    assert fresh.selectbox(key="audio_voice").value == "es-co"
+    assert fresh.selectbox(key="audio_clip_es-co").value == clip.value
 
 
 def test_read_audio_turns_upload_bytes_into_a_clip_or_one_clear_error() -> None:

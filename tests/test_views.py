@@ -381,3 +381,7 @@ def test_nll_table_shows_unseen_voices_only_where_a_model_has_that_score(models)
     assert rows.index("held-out NLL (nats/step)") < rows.index("unseen voices NLL (nats/step)")
     del scores["RMDN"][views.UNSEEN]
     assert "unseen voices NLL (nats/step)" not in views.nll_table(models, scores, {}).index
+    scores["RMDN"][views.CLIP_VOICE] = -65.0
+    rows = list(views.nll_table(models, scores, {}).index)
+    assert rows.index("held-out NLL (nats/step)") < rows.index("the clip's voice NLL (nats/step)")
+    assert rows.index("the clip's voice NLL (nats/step)") < rows.index("clip NLL (nats/step)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 import frmdn
@@ -11,11 +13,13 @@ from frmdn.data.speech import TRAIN_SCORED
 from ui import links
 from ui.audio_source import (
     EMPHASIS,
+    ENGLISH,
     LENGTH,
     RATE,
     Source,
     bundled_split,
     bundled_split_files,
+    corpus_split,
 )
 from ui.links import Choice, Flag, Number, Whole
 from ui.pretrained import MODELS, PRETRAINED, pretrained_pair
@@ -27,6 +31,10 @@ BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen trainin
 BUNDLED_PARTS = (
     f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
     "held-out: the bundled test files."
+)
+CORPUS_PARTS = (
+    f"Train: the training voices' training files (at most {TRAIN_SCORED} evenly spaced "
+    "sequences); held-out: their held-out files."
 )
 
 
@@ -143,25 +151,47 @@ def load_pretrained(run: dict) -> None:
             f"The pretrained speech models expect {info['sample_rate']} Hz audio, not {RATE}."
         )
         return
-    split = None
-    if bundled_split_files():
-        try:
-            split = bundled_split(frame, int(info.get("length", LENGTH)), emphasis)
-        except AudioError as error:
-            st.warning(f"Cannot score on the bundled speech: {error}")
+    length = int(info.get("length", LENGTH))
+    voices = info.get("voices", {}).get("train", [ENGLISH])  # a corpus, else assets/speech
+    try:
+        split, parts = pretrained_split(bool(info.get("voices")), frame, length, emphasis)
+    except (AudioError, OSError) as error:
+        st.warning(f"Cannot score on the bundled speech: {error}")
+        split, parts = None, ""
     run.clear()
     run.update(
         models=models,
-        source="pretrained on the bundled speech (assets/pretrained)",
+        source="pretrained on "
+        + (
+            "the training voices of assets/voices"
+            if parts == CORPUS_PARTS
+            else "the bundled speech"
+        )
+        + " (assets/pretrained)",
         token=f"pretrained:{frame}",
         split=split,
         emphasis=emphasis,
-        parts=BUNDLED_PARTS,
+        parts=parts,
+        voices=voices,
         seconds={
             m: model.metadata.get("metrics", {}).get("seconds", float("nan"))
             for m, model in models.items()
         },
     )
+
+
+def pretrained_split(
+    corpus: bool, frame: int, length: int, emphasis: float
+) -> tuple[SequenceSplit | None, str]:
+    """What the bundled pair trained on, its held-out part as ``test``, and the words for it:
+    the corpus's training voices (their held-out files: its valid part) or the bundled speech;
+    None when that data is not bundled."""
+    if corpus:
+        split = corpus_split(frame, length, emphasis)
+        return replace(split, test=split.valid), CORPUS_PARTS
+    if not bundled_split_files():
+        return None, ""
+    return bundled_split(frame, length, emphasis), BUNDLED_PARTS
 
 
 def start_training(run: dict, settings: dict, source: Source, split: SequenceSplit) -> None:
@@ -173,4 +203,5 @@ def start_training(run: dict, settings: dict, source: Source, split: SequenceSpl
         if source.run_key == "bundled"
         else "Train: the first 80 % of the clip; held-out: its last 10 %."
     )
-    run.update(split=split, parts=parts, emphasis=EMPHASIS)
+    voices = [ENGLISH] if source.run_key == "bundled" else []
+    run.update(split=split, parts=parts, emphasis=EMPHASIS, voices=voices)

@@ -24,6 +24,7 @@ Every public name is re-exported here, so ``from frmdn import views; views.X`` a
 
 from frmdn.views.audio import spectrogram_db
 from frmdn.views.common import (
+    CLIP_VOICE,
     UNSEEN,
     frames_beyond,
     nll_scores,
@@ -63,6 +64,7 @@ from frmdn.views.toy import (
 from frmdn.views.weights import mixture_weights
 
 __all__ = [
+    "CLIP_VOICE",
     "UNSEEN",
     "frames_beyond",
     "Component",

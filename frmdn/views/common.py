@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 UNSEEN = "unseen voices"
 """The score part of voices a model never heard (e.g. the held-out voices of a corpus)."""
 
+CLIP_VOICE = "the clip's voice"
+"""The score part of the shown clip's whole voice (every file of it no model heard), where the
+models never trained on that voice."""
+
 __all__ = [
+    "CLIP_VOICE",
     "UNSEEN",
     "frames_beyond",
     "nll_scores",
@@ -146,8 +151,8 @@ def nll_table(
     held-out − train gap (nats/sample), parameter count and training time; NaN where unknown
     (pandas: the ``app`` extra)."""
     pd = _pandas("nll_table")
-    unseen = any(UNSEEN in parts for parts in scores.values())
-    shown = ["train", "held-out", *([UNSEEN] if unseen else []), "clip"]
+    optional = [p for p in (UNSEEN, CLIP_VOICE) if any(p in parts for parts in scores.values())]
+    shown = ["train", "held-out", *optional, "clip"]
     columns = {}
     for name, parts in scores.items():
         dim = models[name].config.dim
