@@ -91,6 +91,12 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-hidden", type=positive, default=model.flow_hidden)
     parser.add_argument("--flow-depth", type=positive, default=model.flow_depth)
     parser.add_argument(
+        "--scale-bound",
+        type=float,
+        default=model.scale_bound,
+        help="FRMDN: bound c on each coupling's log-scale, so a layer scales by e^±c at most",
+    )
+    parser.add_argument(
         "--shift-bound",
         type=float,
         default=model.shift_bound,
@@ -178,6 +184,7 @@ def _build(args: argparse.Namespace, dim: int, cond_dim: int = 0) -> SequenceDen
         flow_layers=args.flow_layers,
         flow_hidden=args.flow_hidden,
         flow_depth=args.flow_depth,
+        scale_bound=args.scale_bound,
         shift_bound=args.shift_bound,
     )
 
@@ -245,6 +252,7 @@ def _compare(args: argparse.Namespace) -> None:
         flow_layers=args.flow_layers,
         flow_hidden=args.flow_hidden,
         flow_depth=args.flow_depth,
+        scale_bound=args.scale_bound,
         shift_bound=args.shift_bound,
         pitch_max_lag=args.pitch_max_lag,
     )

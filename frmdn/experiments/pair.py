@@ -42,6 +42,7 @@ def build_pair(
     flow_layers: int = FRMDN_FLOW_LAYERS,
     flow_hidden: int = ModelConfig.flow_hidden,
     flow_depth: int = ModelConfig.flow_depth,
+    scale_bound: float = ModelConfig.scale_bound,
     shift_bound: float = ModelConfig.shift_bound,
     pitch_max_lag: int = ModelConfig.pitch_max_lag,
     dropout: float = ModelConfig.dropout,
@@ -70,6 +71,7 @@ def build_pair(
         flow_layers=flow_layers,
         flow_hidden=flow_hidden,
         flow_depth=flow_depth,
+        scale_bound=scale_bound,
         shift_bound=shift_bound,
     )
     return {"RMDN": rmdn, "FRMDN": frmdn}
