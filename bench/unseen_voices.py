@@ -1,10 +1,10 @@
 """How the bundled speech pair scores voices it never heard: per voice of ``assets/voices``.
 
-The bundled RMDN and FRMDN (``assets/pretrained/speech-{rmdn,frmdn}``) trained on one voice,
-Allison Smith's English prompts. Each voice of the corpus (``assets/voices/voices.json``) is
-scored as a user would score their own recording, ``eval --checkpoint ... --data
-audio:assets/voices/<voice>?emphasis=0.9`` (the checkpoint's own options): every frame of the
-voice's files (for the English voice, its test files only, as the others were trained on).
+The bundled RMDN and FRMDN (``assets/pretrained/speech-{rmdn,frmdn}``, or the checkpoints
+given) are scored on each voice of the corpus (``assets/voices/voices.json``) with the
+checkpoint's own framing and pre-emphasis: every frame of the voice's files that no model
+trained on the corpus heard (``frmdn.data.voices.listening_files``: a training voice's test
+files, every file of a held-out voice); ``heard`` says whether the pair trained on that voice.
 Recorded per model: the mean NLL per frame (what ``eval`` prints), the median frame, the worst
 frame and the share of frames beyond 1,000 nats (the blow-ups of issue 22), and per voice the
 audio's peak level. From the repository root::
@@ -17,7 +17,6 @@ writes ``bench/results/unseen_voices.json``; ``--quick`` scores two voices' firs
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +24,11 @@ import torch
 from timing import machine_info, write_results
 
 from frmdn import load
-from frmdn.data import load_data
+from frmdn.data import speech
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_VOICES, QUICK_SEQUENCES = 2, 8
-CORPUS = ROOT / "assets" / "voices"
+MODELS = ("rmdn", "frmdn")
 BLOW_UP = 1000.0  # nats per frame: far beyond any frame of a voice the models fit
 
 
@@ -86,35 +85,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two voices, a few sequences")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("checkpoints", nargs="*", type=Path, help="RMDN_DIR FRMDN_DIR")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = {
-        m.upper(): load(ROOT / "assets" / "pretrained" / f"speech-{m}") for m in ("rmdn", "frmdn")
-    }
-    spec = models["RMDN"].metadata["data"]["spec"]  # audio:assets/speech?emphasis=0.9
-    options = spec.partition("?")[2]
-    manifest = json.loads((CORPUS / "voices.json").read_text())["voices"]
-    if args.quick:
-        manifest = manifest[:QUICK_VOICES]
+    folders = args.checkpoints or [ROOT / "assets" / "pretrained" / f"speech-{m}" for m in MODELS]
+    models = {m.upper(): load(folder) for m, folder in zip(MODELS, folders, strict=True)}
+    data = models["RMDN"].metadata["data"]
+    info = data["info"]
+    trained = set(info.get("voices", {}).get("train", ["../speech"]))  # else assets/speech
+    corpus = speech.voices()[:QUICK_VOICES] if args.quick else speech.voices()
     results = {
         "machine": machine_info(),
-        "run": {"quick": args.quick, "spec_options": options, "blow_up": BLOW_UP},
+        "run": {"quick": args.quick, "checkpoints": [str(f) for f in folders], "blow_up": BLOW_UP},
+        "trained_on": data["spec"],
     }
     voices = {}
-    for voice in manifest:
-        folder = (CORPUS / voice["folder"]).resolve()
-        split = load_data(f"audio:{folder}?{options}")
-        heard = folder == (ROOT / "assets" / "speech").resolve()
-        sequences = split.test if heard else torch.cat([split.train, split.valid, split.test])
+    for voice in corpus:
+        sequences = speech.voice_sequences(
+            voice.label,
+            rate=info["sample_rate"],
+            frame_size=info["frame_size"],
+            length=info["length"],
+            emphasis=info["emphasis"],
+        )
         if args.quick:
             sequences = sequences[:QUICK_SEQUENCES]
-        name = folder.name if not heard else "en-allison (its test files)"
+        heard = voice.label in trained
+        name = "en-allison" if voice.label == "../speech" else Path(voice.label).name
         entry = {
-            "language": voice["language"],
-            "speaker": voice["speaker"],
+            "language": voice.about["language"],
+            "speaker": voice.about["speaker"],
             "heard": heard,
+            "files": "its test files" if voice.role == "train" else "every file",
             "frames": int(sequences.shape[0] * sequences.shape[1]),
-            "peak": peak_level(folder),
+            "peak": peak_level(voice.path),
         }
         for label, model in models.items():
             nll = frame_nll(model, sequences)

@@ -16,6 +16,7 @@ EXPECTED = {
     "bench_mixture": {"machine", "config", "log_prob_vs_reference", "flop_rate", "rank_table"},
     "bench_training": {"machine", "run", "training", "generation", "targets"},
     "bench_worlds": {"machine", "run", "collection", "dream"},
+    "coupling_bounds": {"machine", "run", "checkpoints"},
     "lowrank_diagnosis": {"machine", "run", "runs"},
     "mixture_fit": {"machine", "run", "fits"},
     "unseen_voices": {"machine", "run", "voices"},

@@ -324,9 +324,9 @@ def voices_corpus() -> str:
     return block(lines)
 
 
-def unseen_voices() -> str:
+def unseen_voices(path: str = "bench/results/unseen_voices.json") -> str:
     """README: the bundled speech pair on every voice (bench/results/unseen_voices.json)."""
-    voices = load("bench/results/unseen_voices.json")["voices"]
+    voices = load(path)["voices"]
     lines = [
         "| voice | frames | peak | RMDN mean | FRMDN mean | RMDN median | FRMDN median "
         "| RMDN worst | FRMDN worst | FRMDN frames > 1,000 |",
@@ -344,10 +344,10 @@ def unseen_voices() -> str:
     return block(lines)
 
 
-def unseen_anatomy() -> str:
+def unseen_anatomy(path: str = "bench/results/unseen_voices.json") -> str:
     """README: where the FRMDN's worst frames on each voice get their NLL, against its median
     frames (bench/results/unseen_voices.json)."""
-    voices = load("bench/results/unseen_voices.json")["voices"]
+    voices = load(path)["voices"]
     lines = [
         "| voice | frames | NLL | mixture term | −log det | RMS of the flow's input, then "
         "after each layer |",
@@ -359,6 +359,19 @@ def unseen_anatomy() -> str:
             values = [num(part[k], ",.0f") for k in ("nll", "mixture_term", "minus_log_det")]
             lines.append(f"| {name} | {label} 20 | " + " | ".join(values) + f" | {rms} |")
     return block(lines)
+
+
+ENGLISH_PAIR_VOICES = "bench/results/unseen_voices_english_pair.json"
+
+
+def unseen_voices_english() -> str:
+    """README: the previous, English-only speech pair on every voice."""
+    return unseen_voices(ENGLISH_PAIR_VOICES)
+
+
+def unseen_anatomy_english() -> str:
+    """README: the anatomy of the English-only pair's worst frames."""
+    return unseen_anatomy(ENGLISH_PAIR_VOICES)
 
 
 def mixture_speed() -> str:
@@ -508,6 +521,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "voices-corpus": voices_corpus,
     "unseen-voices": unseen_voices,
     "unseen-anatomy": unseen_anatomy,
+    "unseen-voices-english": unseen_voices_english,
+    "unseen-anatomy-english": unseen_anatomy_english,
     "episode-end": episode_end,
     "grid-flow-worlds": docs_grid.grid_flow_worlds,
     "grid-run-worlds": docs_grid.grid_run_worlds,
