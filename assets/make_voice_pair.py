@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("frmdn", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "pretrained")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     for name, directory in (("rmdn", args.rmdn), ("frmdn", args.frmdn)):
         model = load(directory)
         full, half = scores(model), scores(halved(model))

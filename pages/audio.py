@@ -17,7 +17,13 @@ from frmdn.data.audio import AudioError, to_frames
 from frmdn.data.speech import TRAIN_SCORED
 from ui import links, predictive
 from ui.audio_listen import generation_bound, listen_view
-from ui.audio_models import load_pretrained, model_panel, pretrained_available, start_training
+from ui.audio_models import (
+    load_pretrained,
+    model_panel,
+    pair_picker,
+    pretrained_available,
+    start_training,
+)
 from ui.audio_source import (
     EMPHASIS,
     FRAME,
@@ -120,8 +126,9 @@ def overfit_reason(run: dict, source: Source) -> str:
     the bundled speech, or trained here on one clip)."""
     if not trained_here(run):
         return (
-            "These bundled models trained for thousands of steps on the bundled speech's "
-            "training files, and the flow's extra capacity let the FRMDN fit them closer."
+            "These bundled models trained for thousands of steps on the training files of "
+            f"{voice_names(run.get('voices', []))}, and the flow's extra capacity let the FRMDN "
+            "fit them closer."
         )
     if source.run_key == "bundled":
         return "The flow adds capacity, and the longer the training, the more it memorises."
@@ -420,15 +427,17 @@ run: dict = {}
 if source is not None:
     run = session_run("audio", source.run_key)
     split, why_not = training_split(source, seed)
-    load_col, train_col, _ = st.columns([1, 1, 3])
+    pair_col, load_col, train_col, _ = st.columns([2, 1, 1, 1])
+    with pair_col:
+        pair = pair_picker()
     if load_col.button(
         "Load pretrained",
         icon=":material/download:",
         width="stretch",
-        disabled=not pretrained_available(),
-        help=None if pretrained_available() else "Not bundled in this copy of the app",
+        disabled=not pretrained_available(pair),
+        help=None if pretrained_available(pair) else "Not bundled in this copy of the app",
     ):
-        load_pretrained(run)
+        load_pretrained(run, pair)
     if train_col.button(
         "Train both",
         icon=":material/model_training:",
@@ -441,8 +450,8 @@ if source is not None:
     if split is None and why_not:
         st.caption(f"Training is off: {why_not}.")
     place_on_session_device(run)
-    if "models" not in run:
-        load_pretrained(run)
+    if "models" not in run or run.get("pair", pair) != pair:  # a pretrained pair, another
+        load_pretrained(run, pair)
     if not pretrained_available() and not trained_here(run):
         st.info(
             "Pretrained speech models are not bundled in this copy of the app "

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import frmdn
 from frmdn.data import load_data, speech
-from frmdn.data.audio import AudioError, load_audio_data, read_audio
+from frmdn.data.audio import AudioError, read_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/audio.py"
@@ -102,13 +102,15 @@ def test_page_renders_the_bundled_speech() -> None:
         assert {t["stackgroup"] for t in areas} == {"RMDN", "FRMDN"}
         last = spec["layout"]["xaxis3"]["range"][1]  # the shared time axis, in seconds
         assert spec["layout"]["xaxis3"]["title"]["text"] == "time (s)" and 2.5 < last <= 3.0
-        # the train NLL scores every 6th of the 1,503 training sequences (at most 256)
-        split = load_audio_data(str(ROOT / "assets" / "speech"), emphasis=0.9)
-        model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")
-        train_nll = frmdn.evaluate_nll(model, split.train[::6])
-        assert table.loc["train NLL (nats/step)", "FRMDN"] == pytest.approx(train_nll, rel=1e-5)
-        # voices the models never heard: 64 evenly spaced sequences of the corpus's test part
+        # the bundled pair trained on the corpus's training voices: the train NLL scores at
+        # most 256 evenly spaced of their training sequences, held-out their held-out files
         voices = load_data("audio:assets/voices?frame=80&emphasis=0.9")
+        model = frmdn.load(ROOT / "assets" / "pretrained" / "speech-frmdn")
+        train_nll = frmdn.evaluate_nll(model, speech.scored_train(voices.train))
+        assert table.loc["train NLL (nats/step)", "FRMDN"] == pytest.approx(train_nll, rel=1e-5)
+        held_out = frmdn.evaluate_nll(model, voices.valid)
+        assert table.loc["held-out NLL (nats/step)", "FRMDN"] == pytest.approx(held_out, rel=1e-5)
+        # voices the models never heard: 64 evenly spaced sequences of the corpus's test part
         unseen = frmdn.evaluate_nll(model, speech.scored_train(voices.test, 64))
         assert table.loc["unseen voices NLL (nats/step)", "FRMDN"] == pytest.approx(
             unseen, rel=1e-5
@@ -126,7 +128,7 @@ def test_page_renders_the_bundled_speech() -> None:
         assert sum(t["name"] == "true next value" for t in traces) == 2
         assert re.search(r"Here (the (RMDN|FRMDN)'s Gaussians fit|both fit)", captions(at))
         # generation is clamped to the loudest value of the training audio
-        peak = float(split.train.abs().max())
+        peak = float(voices.train.abs().max())
         assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
         # an overfitting box speaks of the bundled models, not of a short clip
         for box in at.warning:
@@ -160,6 +162,20 @@ def test_a_voice_the_models_never_heard_is_said_and_scored_beside_the_training_v
     scored = table.loc["the clip's voice NLL (nats/step)", "FRMDN"]
     assert scored == pytest.approx(frmdn.evaluate_nll(model, sequences), rel=1e-5)
     assert f"{scored:.1f}" in note
+    # the earlier pair, trained on English Allison alone, also never heard this voice
+    assert at.selectbox(key="audio_pair").options == [
+        "Pretrained on four voices",
+        "Pretrained on English Allison only (the earlier pair)",
+    ]
+    at.selectbox(key="audio_pair").set_value("speech-english").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "assets/pretrained/speech-english-*" in at.sidebar.markdown[-1].value
+    assert at.query_params["pair"] == "speech-english"
+    (note,) = [i.value for i in at.info if "A voice these models never heard" in i.value]
+    assert "They trained on en-US · Allison Smith;" in note
+    english = frmdn.load(ROOT / "assets" / "pretrained" / "speech-english-frmdn")
+    scored = nll_table(at).loc["the clip's voice NLL (nats/step)", "FRMDN"]
+    assert scored == pytest.approx(frmdn.evaluate_nll(english, sequences), rel=1e-5)
     # a link opens the same voice and clip on a fresh page
     fresh = open_page(PAGE, {"voice": "es-co", "clip": clip.value}, timeout=120)
     assert fresh.selectbox(key="audio_voice").value == "es-co"

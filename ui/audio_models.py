@@ -20,6 +20,7 @@ from ui.audio_source import (
     bundled_split,
     bundled_split_files,
     corpus_split,
+    voice_names,
 )
 from ui.links import Choice, Flag, Number, Whole
 from ui.pretrained import MODELS, PRETRAINED, pretrained_pair
@@ -131,15 +132,38 @@ def model_panel() -> dict:
     )
 
 
-def pretrained_available() -> bool:
-    return all((PRETRAINED / f"speech-{m.lower()}").is_dir() for m in MODELS)
+PAIRS = {  # the bundled speech pairs: checkpoint prefix -> what the picker calls it
+    "speech": "Pretrained on four voices",
+    "speech-english": "Pretrained on English Allison only (the earlier pair)",
+}
 
 
-def load_pretrained(run: dict) -> None:
-    if not pretrained_available():
+def pretrained_available(prefix: str = "speech") -> bool:
+    return all((PRETRAINED / f"{prefix}-{m.lower()}").is_dir() for m in MODELS)
+
+
+def pair_picker() -> str:
+    """Which bundled speech pair "Load pretrained" loads (linked as ``pair=``)."""
+    prefixes = [p for p in PAIRS if pretrained_available(p)] or ["speech"]
+    with links.linked("audio", [Choice("pair", "audio_pair", prefixes)]):
+        return st.selectbox(
+            "Pretrained pair",
+            prefixes,
+            format_func=PAIRS.get,
+            key="audio_pair",
+            persist_state="session",
+            label_visibility="collapsed",
+            help="Four voices: the default, trained on the corpus's four training voices, "
+            "with capped coupling log-scales; English only: trained on Allison Smith's English "
+            "prompts alone, more voiced but thrown far off by some voices it never heard.",
+        )
+
+
+def load_pretrained(run: dict, prefix: str = "speech") -> None:
+    if not pretrained_available(prefix):
         return
     try:
-        models = pretrained_pair("speech")
+        models = pretrained_pair(prefix)
     except (frmdn.CheckpointError, OSError) as error:
         st.error(f"Could not load the pretrained speech models: {error}. Train them instead.")
         return
@@ -161,14 +185,9 @@ def load_pretrained(run: dict) -> None:
     run.clear()
     run.update(
         models=models,
-        source="pretrained on "
-        + (
-            "the training voices of assets/voices"
-            if parts == CORPUS_PARTS
-            else "the bundled speech"
-        )
-        + " (assets/pretrained)",
-        token=f"pretrained:{frame}",
+        source=f"pretrained on {voice_names(voices)} (assets/pretrained/{prefix}-*)",
+        token=f"pretrained:{prefix}:{frame}",
+        pair=prefix,
         split=split,
         emphasis=emphasis,
         parts=parts,
