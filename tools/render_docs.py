@@ -102,59 +102,64 @@ def toy_nll() -> str:
     return block(lines)
 
 
+SPEECH_SCORES = (  # metric of the bundled speech pair -> column
+    ("training_voices_nll", "training voices, held-out files"),
+    ("english_test_nll", "English test files"),
+    ("test_nll", "unseen voices"),
+)
+
+
 def speech_rows(minus: str, parameters: bool, bold: bool) -> list[str]:
-    """Rows of a speech table: test NLL per frame, per sample and log-likelihood per sequence."""
+    """Rows of a speech table: NLL per frame on each part of SPEECH_SCORES, and per sample on
+    the unseen voices."""
+    metrics = {m: checkpoint(f"speech-{m}")["metrics"] for m in ("rmdn", "frmdn")}
     rows = []
-    best = min(checkpoint(f"speech-{m}")["metrics"]["test_nll"] for m in ("rmdn", "frmdn"))
     for model in ("RMDN", "FRMDN"):
-        c = checkpoint(f"speech-{model.lower()}")
-        nll, info = c["metrics"]["test_nll"], c["data"]["info"]
+        m = metrics[model.lower()]
         cells = [model]
         if parameters:
-            cells.append(f"{c['metrics']['num_parameters']['total']:,}")
-        text = num(nll, ".1f", minus)
-        cells.append(f"**{text}**" if bold and nll == best else text)
-        cells.append(num(nll / info["frame_size"], ".2f", minus))
-        cells.append(num(-nll * info["length"], ",.0f", minus))
+            cells.append(f"{m['num_parameters']['total']:,}")
+        for key, _ in SPEECH_SCORES:
+            text = num(m[key], ".1f", minus)
+            best = min(other[key] for other in metrics.values())
+            cells.append(f"**{text}**" if bold and m[key] == best else text)
+        frame = checkpoint("speech-frmdn")["data"]["info"]["frame_size"]
+        cells.append(num(m["test_nll"] / frame, ".2f", minus))
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
-def sequence_seconds() -> str:
-    """Length of one speech sequence in seconds, e.g. ``0.5``."""
-    info = checkpoint("speech-frmdn")["data"]["info"]
-    return f"{info['length'] * info['frame_size'] / info['sample_rate']:g}"
+def speech_head(parameters: bool) -> list[str]:
+    """The head of a speech table."""
+    columns = ["model", *(["parameters"] if parameters else [])]
+    columns += [f"{label} (nats / frame)" for _, label in SPEECH_SCORES]
+    columns.append("unseen voices (nats / sample)")
+    return ["| " + " | ".join(columns) + " |", "|---" + "|---:" * (len(columns) - 1) + "|"]
 
 
 def speech_nll() -> str:
-    """README: test NLL of the bundled speech checkpoints."""
-    head = (
-        "| model | test NLL (nats / frame) | nats / sample | "
-        f"log-likelihood / {sequence_seconds()} s |"
-    )
-    return block([head, "|---|---:|---:|---:|", *speech_rows(MINUS, False, True)])
+    """README: NLL of the bundled speech checkpoints on each part."""
+    return block([*speech_head(False), *speech_rows(MINUS, False, True)])
 
 
 def assets_speech_nll() -> str:
-    """assets/README.md: parameters and test NLL of the bundled speech checkpoints."""
-    head = (
-        "| model | parameters | test NLL (nats / 10 ms frame) | nats / sample | "
-        f"log-likelihood / {sequence_seconds()} s |"
-    )
-    return block([head, "|---|---:|---:|---:|---:|", *speech_rows("-", True, False)])
+    """assets/README.md: parameters and NLL of the bundled speech checkpoints."""
+    return block([*speech_head(True), *speech_rows("-", True, False)])
 
 
 def speech_pair() -> str:
-    """README prose: FRMDN / RMDN test NLL of the speech checkpoints, e.g. ``−282.7 / −236.8``."""
+    """README prose: FRMDN / RMDN English test NLL of the English-only pair (speech-english-*),
+    e.g. ``−282.7 / −236.8``."""
     return " / ".join(
-        num(checkpoint(f"speech-{m}")["metrics"]["test_nll"], ".1f") for m in ("frmdn", "rmdn")
+        num(checkpoint(f"speech-english-{m}")["metrics"]["test_nll"], ".1f")
+        for m in ("frmdn", "rmdn")
     )
 
 
 def speech_nll_best() -> str:
-    """README prose: the speech NLL pair and the steps whose weights were kept."""
+    """README prose: the English-only pair's NLLs and the steps whose weights were kept."""
     steps = " / ".join(
-        str(checkpoint(f"speech-{m}")["metrics"]["best_step"]) for m in ("frmdn", "rmdn")
+        str(checkpoint(f"speech-english-{m}")["metrics"]["best_step"]) for m in ("frmdn", "rmdn")
     )
     return f"{speech_pair()} (best at step {steps})"
 
@@ -176,30 +181,40 @@ def speech_steps() -> str:
     return f"{parts[0]}, {parts[1]}; the recorded {seconds}"
 
 
-def voicing_figures(model: str, temperature: str) -> tuple[float, float]:
+VOICING = {  # result file -> which bundled pair its "speech-*" rows are
+    "bench/results/voicing.json": "four voices (bundled default)",
+    "bench/results/voicing_english_pair.json": "English only (bundled as speech-english-*)",
+}
+
+
+def voicing_figures(
+    model: str, temperature: str, path: str = "bench/results/voicing.json"
+) -> tuple[float, float]:
     """Mean voiced share and RMS of one speech checkpoint's continuations at one temperature."""
-    runs = load("bench/results/voicing.json")[f"speech-{model} T={temperature}"]
+    runs = load(path)[f"speech-{model} T={temperature}"]
     return mean(runs["voiced"]), mean(runs["rms"])
 
 
 def voicing() -> str:
-    """README: voiced share and loudness of the continuations (bench/results/voicing.json)."""
+    """README: voiced share and loudness of the continuations of both bundled speech pairs
+    (bench/results/voicing.json and voicing_english_pair.json) and of earlier models."""
     lines = [
         "| model | T = 1: voiced | RMS | T = 0.9: voiced | RMS |",
         "|---|---:|---:|---:|---:|",
         *EARLIER_VOICING_ROWS,
     ]
-    best = max(voicing_figures(m, "1")[0] for m in ("rmdn", "frmdn"))
-    for model in ("RMDN", "FRMDN"):
-        cells = [f"{model}, pitch predictor, gain up to 0.95 (bundled)"]
-        for temperature in ("1", "0.9"):
-            voiced, rms = voicing_figures(model.lower(), temperature)
-            text = f"{voiced:.2f}"
-            cells += [
-                f"**{text}**" if temperature == "1" and voiced == best else text,
-                f"{rms:.3f}",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
+    for path, pair in reversed(VOICING.items()):
+        best = max(voicing_figures(m, "1", path)[0] for m in ("rmdn", "frmdn"))
+        for model in ("RMDN", "FRMDN"):
+            cells = [f"{model}, pitch predictor, gain up to 0.95, {pair}"]
+            for temperature in ("1", "0.9"):
+                voiced, rms = voicing_figures(model.lower(), temperature, path)
+                text = f"{voiced:.2f}"
+                cells += [
+                    f"**{text}**" if temperature == "1" and voiced == best else text,
+                    f"{rms:.3f}",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
     return block(lines)
 
 
@@ -328,16 +343,16 @@ def unseen_voices(path: str = "bench/results/unseen_voices.json") -> str:
     """README: the bundled speech pair on every voice (bench/results/unseen_voices.json)."""
     voices = load(path)["voices"]
     lines = [
-        "| voice | frames | peak | RMDN mean | FRMDN mean | RMDN median | FRMDN median "
+        "| voice | heard | frames | peak | RMDN mean | FRMDN mean | RMDN median | FRMDN median "
         "| RMDN worst | FRMDN worst | FRMDN frames > 1,000 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in voices.items():
         r, f = v["RMDN"], v["FRMDN"]
         cells = [num(x, ",.1f") for x in (r["mean"], f["mean"], r["median"], f["median"])]
         cells += [num(x, ",.0f") for x in (r["worst"], f["worst"])]
         lines.append(
-            f"| {name} | {v['frames']:,} | {v['peak']:.3f} | "
+            f"| {name} | {'yes' if v['heard'] else 'no'} | {v['frames']:,} | {v['peak']:.3f} | "
             + " | ".join(cells)
             + f" | {100 * f['blow_ups']:.2f} % |"
         )
@@ -359,6 +374,48 @@ def unseen_anatomy(path: str = "bench/results/unseen_voices.json") -> str:
             values = [num(part[k], ",.0f") for k in ("nll", "mixture_term", "minus_log_det")]
             lines.append(f"| {name} | {label} 20 | " + " | ".join(values) + f" | {rms} |")
     return block(lines)
+
+
+def coupling_bounds() -> str:
+    """README: bundled-size speech models with and without bounded couplings, on the training
+    voices and the unseen voices (bench/results/coupling_bounds.json)."""
+    checkpoints = load("bench/results/coupling_bounds.json")["checkpoints"]
+    lines = [
+        "| model | log-scale cap | shift bound | training voices, held-out files | unseen voices "
+        "| unseen: median frame | unseen: worst frame | unseen frames > 1,000 "
+        "| best step / steps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, c in checkpoints.items():
+        flow = c["scale_bound"] is not None
+        cap = f"{c['scale_bound']:g}" if flow else "—"
+        shift = ("none" if not c["shift_bound"] else f"{c['shift_bound']:g}") if flow else "—"
+        values = [
+            num(c[k], ",.1f") for k in ("training_voices_nll", "unseen_nll", "unseen_median")
+        ]
+        lines.append(
+            f"| {label} | {cap} | {shift} | "
+            + " | ".join(values)
+            + f" | {num(c['unseen_worst'], ',.0f')} | {100 * c['unseen_blow_ups']:.2f} % "
+            f"| {c['best_step']} / {c['steps']} |"
+        )
+    return block(lines)
+
+
+def voicing_goal() -> str:
+    """README prose: both bundled pairs' FRMDN against issue 22's goal at T = 1 (voiced share
+    at least 0.9, RMS within 20 % of the real speech's)."""
+    real = load("bench/results/voicing.json")["real"]
+    voiced_real, rms_real = mean(real["voiced"]), mean(real["rms"])
+    parts = []
+    for path, pair in VOICING.items():
+        for model in ("frmdn", "rmdn"):
+            voiced, rms = voicing_figures(model, "1", path)
+            parts.append(
+                f"the {pair.split(' (')[0]} pair's {model.upper()} {voiced:.2f} voiced, "
+                f"at {rms / rms_real:.0%} of the real level"
+            )
+    return f"{'; '.join(parts)} (real speech: {voiced_real:.2f} voiced, RMS {rms_real:.3f})"
 
 
 ENGLISH_PAIR_VOICES = "bench/results/unseen_voices_english_pair.json"
@@ -522,6 +579,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "unseen-voices": unseen_voices,
     "unseen-anatomy": unseen_anatomy,
     "unseen-voices-english": unseen_voices_english,
+    "coupling-bounds": coupling_bounds,
+    "voicing-goal": voicing_goal,
     "unseen-anatomy-english": unseen_anatomy_english,
     "episode-end": episode_end,
     "grid-flow-worlds": docs_grid.grid_flow_worlds,
