@@ -543,7 +543,7 @@ def load_test() -> str:
 
 
 FIT_DATA = {  # bundled pair -> how the README names its data
-    "speech": "speech (test files)",
+    "speech": "speech (four-voice pair, English test files)",
     "images-digits": "images:digits",
     "frames-moving-digits": "frames:moving-digits (VAE latents)",
     "frames-bouncing-balls": "frames:bouncing-balls (VAE latents)",
