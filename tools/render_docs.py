@@ -359,7 +359,7 @@ def unseen_voices(path: str = "bench/results/unseen_voices.json") -> str:
     return block(lines)
 
 
-def unseen_anatomy(path: str = "bench/results/unseen_voices.json") -> str:
+def unseen_anatomy(path: str) -> str:
     """README: where the FRMDN's worst frames on each voice get their NLL, against its median
     frames (bench/results/unseen_voices.json)."""
     voices = load(path)["voices"]
@@ -577,7 +577,6 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-nll-worlds": docs_grid.grid_nll_worlds,
     "voices-corpus": voices_corpus,
     "unseen-voices": unseen_voices,
-    "unseen-anatomy": unseen_anatomy,
     "unseen-voices-english": unseen_voices_english,
     "coupling-bounds": coupling_bounds,
     "voicing-goal": voicing_goal,

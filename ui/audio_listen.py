@@ -21,7 +21,7 @@ from ui.training import session_device, weights_token
 
 # the warmest temperature whose FRMDN continuations clip under CLIP_LIMIT of their samples in
 # bench/results/voicing.json (a test holds it to that file)
-DEFAULT_TEMPERATURE = 0.6
+DEFAULT_TEMPERATURE = 0.9
 CLIP_LIMIT = 0.001
 
 
