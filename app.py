@@ -75,11 +75,12 @@ LESSON = (  # (minutes, page, query, link label, what to do and look at, the que
         "Audio: listen",
         "Play the original, the RMDN and the FRMDN continuations of the same start; under "
         "*Where the mixture lives*, compare the two Q-Q plots: how well each model's "
-        "Gaussians fit the real frames of the clip. Then record "
-        "3 seconds of your voice, press **Train both**, and read the *Train vs held-out NLL* "
-        "table.",
-        "Which continuation keeps the voice voiced longer? Why does training on one short clip "
-        "open a gap between train and held-out NLL?",
+        "Gaussians fit the real frames of the clip. Pick a **Voice** the models never heard "
+        "and read the note under the scoreboard. Then record 3 seconds of your voice, press "
+        "**Train both**, and read the *Train vs held-out NLL* table.",
+        "Which continuation keeps the voice voiced longer? Does the flow still help on a voice "
+        "it never heard? Why does training on one short clip open a gap between train and "
+        "held-out NLL?",
     ),
     (
         2,
