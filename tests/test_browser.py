@@ -270,6 +270,22 @@ def test_audio_page_plays_an_uploaded_file(chromium: Path, server: str) -> None:
         screenshot_full_page(page, SCREENSHOTS / "audio-upload.png")
 
 
+@pytest.mark.long
+@pytest.mark.skipif(not PRETRAINED_SPEECH, reason="the bundled speech models are not bundled")
+def test_audio_page_primes_with_a_voice_the_models_never_heard(chromium: Path, server: str):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(chromium) as (page, js_errors):
+        open_audio_page(page, server)
+        page.locator('[data-testid="stSelectbox"]', has_text="Voice").click()
+        page.get_by_role("option", name="es-CO · July E. Jiménez (a held-out voice)").click()
+        page.get_by_text("A voice these models never heard").wait_for()
+        assert_models_and_audio(page)
+        assert "voice=es-co" in page.url
+        assert not errors_on(page), errors_on(page)
+        assert not js_errors, js_errors
+        screenshot_full_page(page, SCREENSHOTS / "audio_voice.png")
+
+
 def test_audio_page_reports_a_corrupt_upload_and_carries_on(chromium: Path, server: str) -> None:
     with browser_page(chromium) as (page, js_errors):
         open_audio_page(page, server)

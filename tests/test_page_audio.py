@@ -127,6 +127,11 @@ def test_page_renders_the_bundled_speech() -> None:
         traces = json.loads(chart.proto.spec)["data"]
         assert sum(t["name"] == "true next value" for t in traces) == 2
         assert re.search(r"Here (the (RMDN|FRMDN)'s Gaussians fit|both fit)", captions(at))
+        # how speech-like the pair's continuations measured, against issue 22's goal
+        voicing = json.loads((ROOT / "bench" / "results" / "voicing.json").read_text())
+        voiced = np.nanmean(voicing["speech-frmdn T=1"]["voiced"])
+        assert f"the FRMDN {voiced:.2f} voiced at" in captions(at)
+        assert "at least 90% voiced and within 20% of the real level" in captions(at)
         # generation is clamped to the loudest value of the training audio
         peak = float(voices.train.abs().max())
         assert f"kept within ±{peak:.2f}, the loudest (pre-emphasised) value" in captions(at)
