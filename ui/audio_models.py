@@ -27,7 +27,7 @@ from ui.pretrained import MODELS, PRETRAINED, pretrained_pair
 from ui.training import session_seed, start_pair_run
 
 PITCH_MAX_LAG = 160  # samples: the pitch predictor's longest period (50 Hz at 8 kHz)
-HIDDEN_OPTIONS = [16, 32, 64, 128, 256]  # 256: the bundled pair's width
+HIDDEN_OPTIONS = [16, 32, 64, 128, 160, 256]  # 160: the bundled pair's width (256: English)
 BATCH_SIZE = 16  # sequences per step: a 3 s clip gives only a few dozen training sequences
 BUNDLED_PARTS = (
     f"Train: the bundled training files (at most {TRAIN_SCORED} evenly spaced sequences); "
@@ -64,7 +64,7 @@ def model_panel() -> dict:
             "Precision rank r", 0, 8, 2, key="audio_rank", persist_state="session"
         )
         hidden = cols[2].select_slider(
-            "LSTM width", HIDDEN_OPTIONS, 256, key="audio_hidden", persist_state="session"
+            "LSTM width", HIDDEN_OPTIONS, 160, key="audio_hidden", persist_state="session"
         )
         flow_layers = cols[3].number_input(
             "Flow couplings", 1, 8, 4, key="audio_flow", persist_state="session"
