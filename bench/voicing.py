@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         data = model.metadata.get("data", {})
         emphasis, d = float(data.get("info", {}).get("emphasis", 0.0)), model.config.dim
         bound = float(load_data(data["spec"]).train.abs().max())  # as the audio page does
+        metrics = model.metadata.get("metrics", {})
+        results.setdefault("checkpoints", {})[path.name] = {
+            "spec": data.get("spec"),
+            "dim": d,
+            "valid_nll": metrics.get("best_valid_nll"),  # nats per step, as its training recorded
+            "test_nll": metrics.get("test_nll"),
+        }
         steps = round(continue_s * RATE / d)
         for temperature in run["temperatures"]:
             shares, levels, clipped = [], [], []

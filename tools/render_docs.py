@@ -418,6 +418,27 @@ def voicing_goal() -> str:
     return f"{'; '.join(parts)} (real speech: {voiced_real:.2f} voiced, RMS {rms_real:.3f})"
 
 
+def voicing_levers() -> str:
+    """README: voicing and level of other speech FRMDNs trained on the four voices, each
+    against the real speech (bench/results/voicing_levers.json)."""
+    results = load("bench/results/voicing_levers.json")
+    real_rms = mean(results["real"]["rms"])
+    names = sorted({key.rpartition(" T=")[0] for key in results if " T=" in key})
+    lines = [
+        "| FRMDN on four voices (checkpoint) | training voices' held-out files (nats/sample) "
+        "| unseen voices (nats/sample) | T = 1: voiced | level | T = 0.9: voiced | level |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        c = results["checkpoints"][name]
+        cells = [num(c[key] / c["dim"], ".2f") for key in ("valid_nll", "test_nll")]
+        for temperature in ("1", "0.9"):
+            run = results[f"{name} T={temperature}"]
+            cells += [f"{mean(run['voiced']):.2f}", f"{mean(run['rms']) / real_rms:.0%}"]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return block(lines)
+
+
 ENGLISH_PAIR_VOICES = "bench/results/unseen_voices_english_pair.json"
 
 
@@ -580,6 +601,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "unseen-voices-english": unseen_voices_english,
     "coupling-bounds": coupling_bounds,
     "voicing-goal": voicing_goal,
+    "voicing-levers": voicing_levers,
     "unseen-anatomy-english": unseen_anatomy_english,
     "episode-end": episode_end,
     "grid-flow-worlds": docs_grid.grid_flow_worlds,
