@@ -159,3 +159,12 @@ def test_a_header_that_lies_about_its_shape_is_refused() -> None:
     with pytest.raises(ImageDataError, match="truncated: 100 of the 3200 bytes"):
         read_images(small, name="short.npy")
     assert MAX_ARRAY_BYTES == 2**28
+
+
+def test_a_quoted_reason_is_one_short_line() -> None:
+    from frmdn.data.content import REASON_CHARS, one_line
+
+    assert one_line(ValueError("bad\n  header.")) == "bad header"
+    long = one_line(ValueError("header b'" + "\\x01" * 300 + "' differ"))
+    assert len(long) == REASON_CHARS and long.endswith("…") and "\n" not in long
+    assert one_line(ValueError("x" * REASON_CHARS)) == "x" * REASON_CHARS

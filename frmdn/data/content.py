@@ -103,10 +103,17 @@ def looks_like(kind: str | None) -> str:
     return f"it looks like {KINDS[kind]}" if kind in KINDS else "its content is not recognised"
 
 
+REASON_CHARS = 160
+"""The most characters of a library's own error message quoted in ours: some quote the bytes
+they could not read (numpy's header check quotes hundreds)."""
+
+
 def one_line(error: BaseException) -> str:
-    """An exception's message on one line, without a trailing full stop."""
+    """An exception's message on one line, at most REASON_CHARS long (cut with "…"), without a
+    trailing full stop."""
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return " ".join(str(text).split()).rstrip(".")
+    line = " ".join(str(text).split()).rstrip(".")
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
 
 
 def megabytes(n_bytes: int) -> str:
