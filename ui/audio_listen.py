@@ -77,16 +77,18 @@ VOICED_GOAL, LEVEL_GOAL = 0.9, 0.2  # issue 22: voiced share, and level within 2
 
 
 @st.cache_data(show_spinner=False)
-def measured_voicing(path: Path) -> dict[str, tuple[float, float]] | None:
-    """Mean voiced share and level (RMS) at T = 1 per model, "Real" too, from a voicing result
-    file; None when it is not at hand (an installed app has no bench/ folder)."""
+def measured_voicing(path: Path) -> tuple[int, dict[str, tuple[float, float]]] | None:
+    """How many clips a voicing result file continued, and the mean voiced share and level
+    (RMS) at T = 1 per model, "Real" too; None when the file is not at hand (an installed app
+    has no bench/ folder)."""
     try:
         results = json.loads(path.read_text())
         runs = {"Real": results["real"]}
         runs |= {m: results[f"speech-{m.lower()} T=1"] for m in ("RMDN", "FRMDN")}
+        clips = int(results["run"]["clips"])
     except (OSError, ValueError, KeyError):
         return None
-    return {
+    return clips, {
         name: (float(np.nanmean(r["voiced"])), float(np.mean(r["rms"])))
         for name, r in runs.items()
     }
@@ -94,9 +96,10 @@ def measured_voicing(path: Path) -> dict[str, tuple[float, float]] | None:
 
 def voicing_note(run: dict) -> None:
     """How speech-like the bundled pair's continuations measured, against issue 22's goal."""
-    figures = measured_voicing(VOICING[run["pair"]]) if run.get("pair") in VOICING else None
-    if figures is None:
+    measured = measured_voicing(VOICING[run["pair"]]) if run.get("pair") in VOICING else None
+    if measured is None:
         return
+    clips, figures = measured
     real_voiced, real_rms = figures["Real"]
     parts = [
         f"the {name} {voiced:.2f} voiced at {rms / real_rms:.0%} of the real level"
@@ -104,7 +107,7 @@ def voicing_note(run: dict) -> None:
         if name != "Real"
     ]
     st.caption(
-        "Measured over 8 held-out English clips continued at T = 1 (`bench/voicing.py`): "
+        f"Measured over {clips} held-out English clips continued at T = 1 (`bench/voicing.py`): "
         f"{', '.join(parts)}; real speech {real_voiced:.2f} voiced. Speech-like continuations "
         f"would be at least {VOICED_GOAL:.0%} voiced and within {LEVEL_GOAL:.0%} of the real "
         "level: these models are not there yet, so expect a voiced buzz with pauses, not words."
